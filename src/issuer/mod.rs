@@ -1,0 +1,296 @@
+//! Which issuers are trusted, and the policy each one is verified with.
+//!
+//! Trust comes from configuration only: a token's `iss` selects a configured [`IssuerPolicy`] by
+//! exact string match, and nothing about an untrusted issuer is ever fetched. With
+//! `allow_any_issuer = true` (pyjwt-key-fetcher's behaviour without `valid_issuers`) any `iss`
+//! that is an acceptable URL gets the global defaults: every configured algorithm, no audience
+//! check, no required claims.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, Validation};
+use url::Url;
+
+use crate::settings::{IssuerSettings, Settings, check_url};
+
+/// The discovery path appended to an issuer (OpenID Connect Discovery 1.0 §4).
+pub const DEFAULT_CONFIG_PATH: &str = "/.well-known/openid-configuration";
+
+/// Longest `iss` considered at all under `allow_any_issuer`; longer ones are untrusted.
+pub const MAX_ISSUER_BYTES: usize = 1024;
+
+/// The metrics label for any issuer that is not configured.
+pub const OTHER_ISSUER_LABEL: &str = "other";
+
+/// Why an issuer is not trusted.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum IssuerError {
+    /// The token's `iss` is not configured (and `allow_any_issuer` is off, or the `iss` is not
+    /// an acceptable URL).
+    #[error("issuer is not trusted: {0}")]
+    Untrusted(String),
+}
+
+impl IssuerError {
+    /// The stable reason code.
+    pub fn reason(&self) -> &'static str {
+        "untrusted_issuer"
+    }
+}
+
+/// Where an issuer's keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// OIDC discovery: fetch this document, then its `jwks_uri` (or `jwks_url`).
+    Discovery(Url),
+    /// A configured JWK set URL: no discovery.
+    Static(Url),
+}
+
+/// How tokens of one issuer are verified. Built once at startup for configured issuers; cheap
+/// to share (`Arc`).
+#[derive(Debug)]
+pub struct IssuerPolicy {
+    /// The issuer exactly as the token's `iss` must read.
+    pub issuer: Arc<str>,
+    /// The bounded metrics label: the issuer for configured ones, [`OTHER_ISSUER_LABEL`] otherwise.
+    pub label: Arc<str>,
+    /// True for `[[issuers]]` entries, false for issuers admitted by `allow_any_issuer`.
+    pub configured: bool,
+    /// Where its keys come from.
+    pub key_source: KeySource,
+    /// Algorithms its tokens may use: `[verify].algorithms`, narrowed by the issuer's own list.
+    pub algorithms: Vec<Algorithm>,
+    /// Any one must be in the token's `aud`; empty means not checked.
+    pub audiences: Vec<String>,
+    /// Claims that must be present (non-null).
+    pub required_claims: Vec<String>,
+    /// Scopes that must all be granted.
+    pub required_scopes: Vec<String>,
+    /// (claim, response header) pairs sent on success.
+    pub headers: Vec<(String, String)>,
+    /// jsonwebtoken's checks for this issuer (exp required, nbf, aud, iss, leeway), built once.
+    pub validation: Validation,
+}
+
+impl IssuerPolicy {
+    fn new(
+        issuer: &str,
+        configured: bool,
+        key_source: KeySource,
+        algorithms: Vec<Algorithm>,
+        leeway_secs: u64,
+        extra: Option<&IssuerSettings>,
+    ) -> Self {
+        let audiences = extra.map(|e| e.audiences.clone()).unwrap_or_default();
+        let mut validation = Validation::new(algorithms[0]);
+        validation.algorithms = algorithms.clone();
+        validation.leeway = leeway_secs;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        let mut required = vec!["exp", "iss"];
+        if audiences.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&audiences);
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
+        let issuer: Arc<str> = Arc::from(issuer);
+        Self {
+            label: if configured {
+                issuer.clone()
+            } else {
+                Arc::from(OTHER_ISSUER_LABEL)
+            },
+            issuer,
+            configured,
+            key_source,
+            algorithms,
+            audiences,
+            required_claims: extra.map(|e| e.required_claims.clone()).unwrap_or_default(),
+            required_scopes: extra.map(|e| e.required_scopes.clone()).unwrap_or_default(),
+            headers: extra
+                .map(|e| {
+                    e.headers
+                        .iter()
+                        .map(|(c, h)| (c.clone(), h.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            validation,
+        }
+    }
+}
+
+/// The allow-list: configured issuers by exact `iss`, plus the `allow_any_issuer` fallback.
+#[derive(Debug)]
+pub struct TrustedIssuers {
+    configured: HashMap<Arc<str>, Arc<IssuerPolicy>>,
+    allow_any: bool,
+    https_only: bool,
+    algorithms: Vec<Algorithm>,
+    leeway_secs: u64,
+}
+
+impl TrustedIssuers {
+    /// Builds the allow-list from validated settings.
+    ///
+    /// # Errors
+    /// An issuer or `jwks_uri` that is not an acceptable URL (settings validation already
+    /// refuses these; this keeps the type safe on its own).
+    pub fn from_settings(settings: &Settings) -> Result<Self, IssuerError> {
+        let mut configured = HashMap::new();
+        for entry in &settings.issuers {
+            let https_only = settings.fetch.https_only;
+            let key_source = match &entry.jwks_uri {
+                Some(uri) => {
+                    KeySource::Static(check_url(uri, https_only).map_err(IssuerError::Untrusted)?)
+                }
+                None => KeySource::Discovery(discovery_url(
+                    &entry.issuer,
+                    entry.config_path.as_deref().unwrap_or(DEFAULT_CONFIG_PATH),
+                    https_only,
+                )?),
+            };
+            let algorithms = entry
+                .algorithms
+                .clone()
+                .unwrap_or_else(|| settings.verify.algorithms.clone());
+            let policy = IssuerPolicy::new(
+                &entry.issuer,
+                true,
+                key_source,
+                algorithms,
+                settings.verify.leeway_secs,
+                Some(entry),
+            );
+            configured.insert(policy.issuer.clone(), Arc::new(policy));
+        }
+        Ok(Self {
+            configured,
+            allow_any: settings.allow_any_issuer,
+            https_only: settings.fetch.https_only,
+            algorithms: settings.verify.algorithms.clone(),
+            leeway_secs: settings.verify.leeway_secs,
+        })
+    }
+
+    /// The policy for a token's `iss`, or why it is not trusted. Makes no I/O.
+    pub fn lookup(&self, unverified_iss: &str) -> Result<Arc<IssuerPolicy>, IssuerError> {
+        if let Some(policy) = self.configured.get(unverified_iss) {
+            return Ok(policy.clone());
+        }
+        if !self.allow_any {
+            return Err(IssuerError::Untrusted(
+                "it is not a configured issuer".into(),
+            ));
+        }
+        if unverified_iss.len() > MAX_ISSUER_BYTES {
+            return Err(IssuerError::Untrusted(format!(
+                "it is longer than {MAX_ISSUER_BYTES} bytes"
+            )));
+        }
+        check_url(unverified_iss, self.https_only).map_err(IssuerError::Untrusted)?;
+        let source = KeySource::Discovery(discovery_url(
+            unverified_iss,
+            DEFAULT_CONFIG_PATH,
+            self.https_only,
+        )?);
+        Ok(Arc::new(IssuerPolicy::new(
+            unverified_iss,
+            false,
+            source,
+            self.algorithms.clone(),
+            self.leeway_secs,
+            None,
+        )))
+    }
+
+    /// The configured issuers' policies (for preloading keys and for metrics).
+    pub fn configured(&self) -> impl Iterator<Item = &Arc<IssuerPolicy>> {
+        self.configured.values()
+    }
+
+    /// Whether unconfigured issuers are admitted.
+    pub fn allows_any(&self) -> bool {
+        self.allow_any
+    }
+}
+
+/// pyjwt-key-fetcher's rule: the issuer with every trailing `/` removed, then `config_path`.
+/// The issuer has no query or fragment (checked), so concatenation cannot misplace the path.
+pub fn discovery_url(
+    issuer: &str,
+    config_path: &str,
+    https_only: bool,
+) -> Result<Url, IssuerError> {
+    let joined = format!("{}{}", issuer.trim_end_matches('/'), config_path);
+    check_url(&joined, https_only).map_err(IssuerError::Untrusted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(toml: &str) -> Settings {
+        Settings::from_toml(toml).unwrap()
+    }
+
+    #[test]
+    fn the_discovery_url_trims_trailing_slashes_and_appends_the_path() {
+        let url = |iss, path| discovery_url(iss, path, true).unwrap().to_string();
+        assert_eq!(
+            url("https://b/", DEFAULT_CONFIG_PATH),
+            "https://b/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            url("https://b///", DEFAULT_CONFIG_PATH),
+            "https://b/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            url("https://b/tenant/v2.0/", DEFAULT_CONFIG_PATH),
+            "https://b/tenant/v2.0/.well-known/openid-configuration"
+        );
+        assert_eq!(url("https://b/t", "/custom"), "https://b/t/custom");
+    }
+
+    #[test]
+    fn only_configured_issuers_are_trusted_by_default() {
+        let trusted =
+            TrustedIssuers::from_settings(&settings("[[issuers]]\nissuer = \"https://a\""))
+                .unwrap();
+        assert!(trusted.lookup("https://a").unwrap().configured);
+        assert!(
+            trusted.lookup("https://a/").is_err(),
+            "issuers are compared exactly"
+        );
+        assert!(trusted.lookup("https://evil").is_err());
+    }
+
+    #[test]
+    fn allow_any_issuer_admits_urls_with_default_policy_and_the_other_label() {
+        let trusted = TrustedIssuers::from_settings(&settings("allow_any_issuer = true")).unwrap();
+        let policy = trusted.lookup("https://any.example").unwrap();
+        assert!(!policy.configured);
+        assert_eq!(&*policy.label, OTHER_ISSUER_LABEL);
+        assert!(trusted.lookup("not a url").is_err());
+        assert!(
+            trusted.lookup("http://plain.example").is_err(),
+            "https_only still applies"
+        );
+        assert!(trusted.lookup("https://x/?a=b").is_err());
+    }
+
+    #[test]
+    fn a_static_jwks_uri_skips_discovery() {
+        let s = settings("[[issuers]]\nissuer = \"https://a\"\njwks_uri = \"https://keys.a/jwks\"");
+        let trusted = TrustedIssuers::from_settings(&s).unwrap();
+        assert_eq!(
+            trusted.lookup("https://a").unwrap().key_source,
+            KeySource::Static(Url::parse("https://keys.a/jwks").unwrap())
+        );
+    }
+}

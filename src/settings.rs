@@ -1,0 +1,560 @@
+//! Typed settings, read from a TOML file and `JWTGATE__SECTION__KEY` environment variables.
+//!
+//! Every key has a default except the issuer list. Unknown keys are an error, and so is any value
+//! that would make the service unsafe or unable to work (see [`Settings::validate`]): startup stops
+//! with a message naming the key and the file, instead of running with a surprise.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+
+/// The default configuration file, relative to the working directory.
+pub const DEFAULT_CONFIG_PATH: &str = "config/jwtgate.toml";
+
+/// Prefix of environment overrides: `JWTGATE__SERVER__BIND=0.0.0.0:9000`.
+pub const ENV_PREFIX: &str = "JWTGATE";
+
+/// Separator between prefix, section and key in environment overrides.
+pub const ENV_SEPARATOR: &str = "__";
+
+/// Why the settings could not be loaded. The message always names the key (or the file).
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file could not be read or is not valid TOML, or a key is unknown or has the wrong type.
+    #[error("invalid configuration ({origin}): {source}")]
+    Load {
+        /// The file and environment the settings came from.
+        origin: String,
+        /// What the `config` crate or serde reported; it names the key.
+        #[source]
+        source: config::ConfigError,
+    },
+    /// A key has a value that jwtgate refuses to run with.
+    #[error("invalid configuration ({origin}): `{key}` {problem}")]
+    Invalid {
+        /// The file and environment the settings came from.
+        origin: String,
+        /// The full key, for example `issuers[0].issuer`.
+        key: String,
+        /// What is wrong with its value.
+        problem: String,
+    },
+}
+
+/// All of jwtgate's settings. See `config/jwtgate.toml` for every key with its default and meaning.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Trust any issuer that serves OIDC discovery (pyjwt-key-fetcher's behaviour without
+    /// `valid_issuers`). Off by default: it lets anyone who runs an issuer mint accepted tokens.
+    #[serde(default)]
+    pub allow_any_issuer: bool,
+    /// `[server]`
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// `[log]`
+    #[serde(default)]
+    pub log: LogSettings,
+    /// `[cache]`
+    #[serde(default)]
+    pub cache: CacheSettings,
+    /// `[fetch]`
+    #[serde(default)]
+    pub fetch: FetchSettings,
+    /// `[verify]`
+    #[serde(default)]
+    pub verify: VerifySettings,
+    /// `[[issuers]]`: the trusted issuers, each with its own policy.
+    #[serde(default)]
+    pub issuers: Vec<IssuerSettings>,
+}
+
+/// `[server]`: where and how the HTTP API listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port (used by the tests).
+    pub bind: String,
+    /// Number of actix-web worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            workers: 0,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `jwtgate=debug`; `RUST_LOG`, when set, wins.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+/// `[cache]`: how issuers' keys are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// How many issuers' key sets are kept at most (pyjwt-key-fetcher's `cache_maxsize`, 32).
+    pub max_issuers: u64,
+    /// How long a fetched key set is trusted before it is fetched again (pyjwt-key-fetcher's
+    /// `cache_ttl`, 3600 s).
+    pub ttl_secs: u64,
+    /// A token with an unknown `kid` refetches the issuer's JWK set at most this often
+    /// (pyjwt-key-fetcher's fixed 300 s); inside the window such tokens fail fast.
+    pub min_refresh_interval_secs: u64,
+    /// When a refetch fails, the last good keys keep serving this long past their TTL.
+    pub stale_if_error_secs: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            max_issuers: 32,
+            ttl_secs: 3600,
+            min_refresh_interval_secs: 300,
+            stale_if_error_secs: 86_400,
+        }
+    }
+}
+
+/// `[fetch]`: how discovery documents and JWK sets are fetched.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchSettings {
+    /// Total time for one fetch (connect, headers and body).
+    pub timeout_secs: u64,
+    /// Largest discovery document or JWK set accepted.
+    pub max_body_bytes: usize,
+    /// Refuse `http://` issuers (at startup) and `http://` key URLs (at fetch time).
+    pub https_only: bool,
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 5,
+            max_body_bytes: 1_048_576,
+            https_only: true,
+        }
+    }
+}
+
+/// `[verify]`: rules that apply to every issuer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifySettings {
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway_secs: u64,
+    /// Signature algorithms accepted at all; an issuer's `algorithms` can only narrow this.
+    pub algorithms: Vec<Algorithm>,
+}
+
+/// The asymmetric algorithms jwtgate verifies by default: every one the crypto backend offers.
+pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        Self {
+            leeway_secs: 60,
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+        }
+    }
+}
+
+/// One `[[issuers]]` entry: a trusted issuer and its policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    /// Exact match on the token's `iss`.
+    pub issuer: String,
+    /// Any one must appear in the token's `aud`; empty means `aud` is not checked.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Discovery path appended to the issuer (pyjwt-key-fetcher's `config_path`).
+    #[serde(default)]
+    pub config_path: Option<String>,
+    /// Static JWK set URL: no discovery (pyjwt-key-fetcher's `static_issuer_config`).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Narrows `[verify].algorithms` for this issuer.
+    #[serde(default)]
+    pub algorithms: Option<Vec<Algorithm>>,
+    /// Claims that must be present in the token.
+    #[serde(default)]
+    pub required_claims: Vec<String>,
+    /// Scopes (from `scope` or `scp`) that must all be granted; missing ones give 403.
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    /// Claim name -> response header name, sent on success.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Settings {
+    /// Reads `path` and the `JWTGATE__*` variables of the process environment, then validates.
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        Self::load_with_env(path, None)
+    }
+
+    /// Like [`Settings::load`], with the environment given explicitly (`None`: the process's).
+    pub fn load_with_env(
+        path: &Path,
+        env: Option<HashMap<String, String>>,
+    ) -> Result<Self, SettingsError> {
+        let origin = format!("file {}, env {ENV_PREFIX}{ENV_SEPARATOR}*", path.display());
+        let environment = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator(ENV_SEPARATOR)
+            .separator(ENV_SEPARATOR)
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("verify.algorithms")
+            .source(env);
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(environment)
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|source| SettingsError::Load {
+                origin: origin.clone(),
+                source,
+            })?;
+        settings
+            .validate()
+            .map_err(|(key, problem)| SettingsError::Invalid {
+                origin,
+                key,
+                problem,
+            })?;
+        Ok(settings)
+    }
+
+    /// Parses settings from a TOML string (no environment), then validates. Used by tests and
+    /// tools that build a configuration in memory.
+    pub fn from_toml(toml: &str) -> Result<Self, SettingsError> {
+        let origin = "inline TOML".to_string();
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|source| SettingsError::Load {
+                origin: origin.clone(),
+                source,
+            })?;
+        settings
+            .validate()
+            .map_err(|(key, problem)| SettingsError::Invalid {
+                origin,
+                key,
+                problem,
+            })?;
+        Ok(settings)
+    }
+
+    /// Checks the rules serde cannot express. On failure returns the key and what is wrong.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, problem: String| Err((key.to_string(), problem));
+        if self.cache.max_issuers == 0 {
+            return bad("cache.max_issuers", "must be at least 1".into());
+        }
+        if self.cache.ttl_secs == 0 {
+            return bad("cache.ttl_secs", "must be at least 1".into());
+        }
+        if self.fetch.timeout_secs == 0 {
+            return bad("fetch.timeout_secs", "must be at least 1".into());
+        }
+        if self.fetch.max_body_bytes == 0 {
+            return bad("fetch.max_body_bytes", "must be at least 1".into());
+        }
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad(
+                "server.bind",
+                format!(
+                    "{:?} is not an address such as 127.0.0.1:8080",
+                    self.server.bind
+                ),
+            );
+        }
+        validate_algorithms("verify.algorithms", &self.verify.algorithms)?;
+        if self.issuers.is_empty() && !self.allow_any_issuer {
+            return bad(
+                "issuers",
+                "is empty: configure at least one [[issuers]] entry, or set allow_any_issuer = true".into(),
+            );
+        }
+        if self.issuers.len() as u64 > self.cache.max_issuers {
+            return bad(
+                "cache.max_issuers",
+                format!(
+                    "({}) is smaller than the number of configured issuers ({}): their keys would evict each other",
+                    self.cache.max_issuers,
+                    self.issuers.len()
+                ),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            let key = |field: &str| format!("issuers[{i}].{field}");
+            check_url(&issuer.issuer, self.fetch.https_only).map_err(|p| (key("issuer"), p))?;
+            if !seen.insert(issuer.issuer.as_str()) {
+                return Err((
+                    key("issuer"),
+                    format!("{:?} is configured twice", issuer.issuer),
+                ));
+            }
+            if let Some(uri) = &issuer.jwks_uri {
+                check_url(uri, self.fetch.https_only).map_err(|p| (key("jwks_uri"), p))?;
+            }
+            if let Some(path) = &issuer.config_path {
+                if !path.starts_with('/') {
+                    return Err((key("config_path"), format!("{path:?} must start with '/'")));
+                }
+            }
+            if let Some(algorithms) = &issuer.algorithms {
+                validate_algorithms(&key("algorithms"), algorithms)?;
+                if let Some(alg) = algorithms
+                    .iter()
+                    .find(|a| !self.verify.algorithms.contains(a))
+                {
+                    return Err((
+                        key("algorithms"),
+                        format!("{alg:?} is not in verify.algorithms"),
+                    ));
+                }
+            }
+            for (claim, header) in &issuer.headers {
+                if !is_header_name(header) {
+                    return Err((
+                        format!("{}.{claim}", key("headers")),
+                        format!("{header:?} is not a valid header name"),
+                    ));
+                }
+            }
+            if issuer.audiences.iter().any(String::is_empty) {
+                return Err((key("audiences"), "contains an empty string".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_algorithms(key: &str, algorithms: &[Algorithm]) -> Result<(), (String, String)> {
+    if algorithms.is_empty() {
+        return Err((key.to_string(), "must list at least one algorithm".into()));
+    }
+    if let Some(alg) = algorithms.iter().find(|a| !DEFAULT_ALGORITHMS.contains(a)) {
+        return Err((
+            key.to_string(),
+            format!(
+                "{alg:?} is not allowed: symmetric (HS*) keys cannot come from a public JWK set; \
+                 use RS*, PS*, ES256, ES384 or EdDSA"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `value` is an absolute http(s) URL with a host, no query and no fragment.
+pub fn check_url(value: &str, https_only: bool) -> Result<url::Url, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not a valid URL: {e}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if !https_only => {}
+        "http" => {
+            return Err(format!(
+                "{value:?} uses http:// but fetch.https_only is true"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "{value:?} has scheme {other:?}; only https (or http) is allowed"
+            ));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{value:?} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{value:?} must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{value:?} must not carry credentials"));
+    }
+    Ok(url)
+}
+
+/// An RFC 9110 field name: one or more token characters.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [[issuers]]
+        issuer = "https://accounts.example.com"
+    "#;
+
+    fn invalid_key(toml: &str) -> String {
+        match Settings::from_toml(toml) {
+            Err(SettingsError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid key, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_minimal_file_gets_the_documented_defaults() {
+        let s = Settings::from_toml(MINIMAL).unwrap();
+        assert_eq!(s.cache.max_issuers, 32);
+        assert_eq!(s.cache.ttl_secs, 3600);
+        assert_eq!(s.cache.min_refresh_interval_secs, 300);
+        assert_eq!(s.verify.leeway_secs, 60);
+        assert_eq!(s.verify.algorithms, DEFAULT_ALGORITHMS.to_vec());
+        assert!(s.fetch.https_only);
+        assert!(!s.allow_any_issuer);
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_that_names_it() {
+        let err = Settings::from_toml("[cache]\nmax_issuer = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_issuer"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_issuer_list_without_allow_any_issuer_is_an_error() {
+        assert_eq!(invalid_key(""), "issuers");
+        assert!(Settings::from_toml("allow_any_issuer = true").is_ok());
+    }
+
+    #[test]
+    fn a_zero_cache_size_is_an_error() {
+        assert_eq!(
+            invalid_key(&format!("[cache]\nmax_issuers = 0\n{MINIMAL}")),
+            "cache.max_issuers"
+        );
+    }
+
+    #[test]
+    fn a_malformed_issuer_url_is_an_error_naming_the_entry() {
+        assert_eq!(
+            invalid_key("[[issuers]]\nissuer = \"not a url\""),
+            "issuers[0].issuer"
+        );
+        assert_eq!(
+            invalid_key("[[issuers]]\nissuer = \"https://x/?q=1\""),
+            "issuers[0].issuer"
+        );
+    }
+
+    #[test]
+    fn an_http_issuer_is_refused_unless_https_only_is_off() {
+        assert_eq!(
+            invalid_key("[[issuers]]\nissuer = \"http://x\""),
+            "issuers[0].issuer"
+        );
+        assert!(
+            Settings::from_toml("[fetch]\nhttps_only = false\n[[issuers]]\nissuer = \"http://x\"")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn symmetric_algorithms_are_refused() {
+        let err = Settings::from_toml(&format!("[verify]\nalgorithms = [\"HS256\"]\n{MINIMAL}"))
+            .unwrap_err();
+        assert!(err.to_string().contains("verify.algorithms"), "{err}");
+    }
+
+    #[test]
+    fn an_issuer_cannot_widen_the_global_algorithms() {
+        let toml = "[verify]\nalgorithms = [\"RS256\"]\n[[issuers]]\nissuer = \"https://x\"\nalgorithms = [\"ES256\"]";
+        assert_eq!(invalid_key(toml), "issuers[0].algorithms");
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("jwtgate-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("jwtgate.toml");
+        std::fs::write(&file, MINIMAL).unwrap();
+        let env = HashMap::from([
+            (
+                "JWTGATE__SERVER__BIND".to_string(),
+                "0.0.0.0:9000".to_string(),
+            ),
+            ("JWTGATE__CACHE__TTL_SECS".to_string(), "60".to_string()),
+            (
+                "JWTGATE__VERIFY__ALGORITHMS".to_string(),
+                "RS256,ES256".to_string(),
+            ),
+        ]);
+        let s = Settings::load_with_env(&file, Some(env)).unwrap();
+        assert_eq!(s.server.bind, "0.0.0.0:9000");
+        assert_eq!(s.cache.ttl_secs, 60);
+        assert_eq!(
+            s.verify.algorithms,
+            vec![Algorithm::RS256, Algorithm::ES256]
+        );
+
+        let env = HashMap::from([("JWTGATE__CACHE__MAX_ISSUERS".to_string(), "0".to_string())]);
+        let err = Settings::load_with_env(&file, Some(env))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cache.max_issuers") && err.contains("jwtgate.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_config_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+        Settings::load_with_env(&path, Some(HashMap::new())).unwrap();
+    }
+}

@@ -1,0 +1,22 @@
+//! Logging through tracing-subscriber: pretty for terminals, JSON for collectors.
+//!
+//! jwtgate never logs a token or its claims; only issuer labels, kids and reason codes.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::settings::{LogFormat, LogSettings};
+
+/// Installs the global subscriber. `RUST_LOG`, when set, wins over `[log].level`. Calling it
+/// twice is harmless (the second call does nothing).
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

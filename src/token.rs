@@ -1,0 +1,286 @@
+//! [`UnverifiedToken`]: the one place a JWT is decoded without checking its signature.
+//!
+//! Everything read here is attacker-controlled until [`crate::verify`] has checked the signature,
+//! so it is named *unverified* and used only to pick the issuer policy and the key. The parser is
+//! strict where leniency could confuse later stages: exactly three base64url parts without
+//! padding, JSON objects with no duplicate member names, `alg`/`kid`/`iss` of string type, and no
+//! `crit` extensions (jwtgate understands none, so RFC 7515 §4.1.11 says reject).
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// Tokens longer than this are refused before any parsing (16 KiB: far above real access
+/// tokens, which are 1-4 KiB, and small enough that parsing cost stays bounded).
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Why a token could not be read. Each variant maps to a stable reason code via [`TokenError::reason`].
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    /// Longer than [`MAX_TOKEN_BYTES`].
+    #[error("token is {len} bytes, more than the {MAX_TOKEN_BYTES}-byte limit")]
+    TooLarge {
+        /// The token's length in bytes.
+        len: usize,
+    },
+    /// Not `header.payload.signature`, or a part is not valid base64url / JSON / shape.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+impl TokenError {
+    /// The stable reason code: `token_too_large` or `malformed`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenError::TooLarge { .. } => "token_too_large",
+            TokenError::Malformed(_) => "malformed",
+        }
+    }
+
+    fn malformed(what: impl Into<String>) -> Self {
+        TokenError::Malformed(what.into())
+    }
+}
+
+/// A JWT split and decoded, signature NOT checked.
+pub struct UnverifiedToken<'a> {
+    raw: &'a str,
+    signing_input_len: usize,
+    alg: String,
+    kid: Option<String>,
+    claims: Map<String, Value>,
+}
+
+impl fmt::Debug for UnverifiedToken<'_> {
+    // Never print the token or its claims: they are credentials and personal data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnverifiedToken")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> UnverifiedToken<'a> {
+    /// Splits and decodes `raw`. The only function in jwtgate that reads a token without
+    /// verifying it.
+    pub fn parse(raw: &'a str) -> Result<Self, TokenError> {
+        if raw.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLarge { len: raw.len() });
+        }
+        let mut parts = raw.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::malformed("a JWT has three dot-separated parts"));
+        };
+        if signature_b64.is_empty() {
+            return Err(TokenError::malformed("the signature part is empty"));
+        }
+        decode_b64("signature", signature_b64)?;
+
+        let header: StrictObject = decode_json("header", header_b64)?;
+        let mut header = header.0;
+        let alg = match header.remove("alg") {
+            Some(Value::String(alg)) => alg,
+            Some(_) => return Err(TokenError::malformed("header alg is not a string")),
+            None => return Err(TokenError::malformed("header has no alg")),
+        };
+        let kid = match header.remove("kid") {
+            Some(Value::String(kid)) => Some(kid),
+            Some(_) => return Err(TokenError::malformed("header kid is not a string")),
+            None => None,
+        };
+        if header.contains_key("crit") {
+            return Err(TokenError::malformed(
+                "header has crit extensions, which jwtgate does not understand",
+            ));
+        }
+
+        let claims: StrictObject = decode_json("payload", payload_b64)?;
+        let claims = claims.0;
+        match claims.get("iss") {
+            None | Some(Value::String(_)) => {}
+            Some(_) => return Err(TokenError::malformed("iss claim is not a string")),
+        }
+        Ok(Self {
+            raw,
+            signing_input_len: header_b64.len() + 1 + payload_b64.len(),
+            alg,
+            kid,
+            claims,
+        })
+    }
+
+    /// The whole token as received.
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// `base64url(header) . base64url(payload)`: the bytes the signature covers.
+    pub fn signing_input(&self) -> &'a str {
+        &self.raw[..self.signing_input_len]
+    }
+
+    /// The header's `alg`, as written (may be `none` or unknown).
+    pub fn unverified_alg(&self) -> &str {
+        &self.alg
+    }
+
+    /// The header's `kid`, if any.
+    pub fn unverified_kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The payload's `iss`, if any (always a string: [`UnverifiedToken::parse`] refuses others).
+    pub fn unverified_issuer(&self) -> Option<&str> {
+        self.claims.get("iss").and_then(Value::as_str)
+    }
+
+    /// All payload claims. They become trustworthy only once the signature has been verified.
+    pub fn unverified_claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    /// Gives up the claims (for the verifier, after the signature check).
+    pub fn into_claims(self) -> Map<String, Value> {
+        self.claims
+    }
+}
+
+fn decode_b64(part: &str, text: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| TokenError::malformed(format!("the {part} is not unpadded base64url")))
+}
+
+fn decode_json(part: &str, text: &str) -> Result<StrictObject, TokenError> {
+    let bytes = decode_b64(part, text)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| TokenError::malformed(format!("the {part} is not a JSON object: {e}")))
+}
+
+/// A JSON object whose top level has no duplicate member names. Duplicates are how parser
+/// differentials are exploited (one component reads the first `iss`, another the last).
+struct StrictObject(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrictVisitor;
+        impl<'de> Visitor<'de> for StrictVisitor {
+            type Value = StrictObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
+                let mut map = Map::new();
+                while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                    if map.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "duplicate member {key:?}"
+                        )));
+                    }
+                    map.insert(key, value);
+                }
+                Ok(StrictObject(map))
+            }
+        }
+        deserializer.deserialize_map(StrictVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(json: &str) -> String {
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.{}", b64(header), b64(payload), b64("sig"))
+    }
+
+    fn malformed(raw: &str) -> String {
+        match UnverifiedToken::parse(raw) {
+            Err(TokenError::Malformed(m)) => m,
+            other => panic!("expected malformed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_well_formed_token_exposes_alg_kid_and_issuer() {
+        let raw = token(
+            r#"{"alg":"RS256","kid":"k1"}"#,
+            r#"{"iss":"https://i","sub":"u"}"#,
+        );
+        let t = UnverifiedToken::parse(&raw).unwrap();
+        assert_eq!(t.unverified_alg(), "RS256");
+        assert_eq!(t.unverified_kid(), Some("k1"));
+        assert_eq!(t.unverified_issuer(), Some("https://i"));
+        assert_eq!(t.signing_input(), raw.rsplit_once('.').unwrap().0);
+    }
+
+    #[test]
+    fn a_token_over_the_limit_is_refused_before_parsing() {
+        let raw = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(
+            UnverifiedToken::parse(&raw).unwrap_err().reason(),
+            "token_too_large"
+        );
+    }
+
+    #[test]
+    fn wrong_part_counts_are_malformed() {
+        for raw in ["", "abc", "a.b", "a.b.c.d", "..", "a.b."] {
+            assert_eq!(
+                UnverifiedToken::parse(raw).unwrap_err().reason(),
+                "malformed",
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_object_json_and_bad_base64_are_malformed() {
+        malformed(&token("[1]", "{}"));
+        malformed(&token(r#"{"alg":"RS256"}"#, "\"str\""));
+        malformed(&format!("{}.{}.c2ln", b64(r#"{"alg":"RS256"}"#), "!!!"));
+        malformed(&format!(
+            "{}=.{}.c2ln",
+            b64(r#"{"alg":"RS256"}"#),
+            b64("{}")
+        ));
+    }
+
+    #[test]
+    fn duplicate_members_are_malformed() {
+        let m = malformed(&token(r#"{"alg":"RS256"}"#, r#"{"iss":"a","iss":"b"}"#));
+        assert!(m.contains("duplicate"), "{m}");
+        malformed(&token(r#"{"alg":"RS256","alg":"none"}"#, "{}"));
+    }
+
+    #[test]
+    fn non_string_alg_kid_or_iss_are_malformed() {
+        malformed(&token(r#"{"alg":1}"#, "{}"));
+        malformed(&token(r#"{"alg":"RS256","kid":7}"#, "{}"));
+        malformed(&token(r#"{"alg":"RS256"}"#, r#"{"iss":["a"]}"#));
+        malformed(&token(r#"{"alg":"RS256"}"#, r#"{"iss":null}"#));
+        malformed(&token(r#"{"kid":"k"}"#, "{}"));
+    }
+
+    #[test]
+    fn crit_headers_are_refused() {
+        malformed(&token(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#, "{}"));
+    }
+
+    #[test]
+    fn debug_output_never_contains_claims() {
+        let raw = token(r#"{"alg":"RS256"}"#, r#"{"email":"secret@example.com"}"#);
+        let t = UnverifiedToken::parse(&raw).unwrap();
+        assert!(!format!("{t:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,371 @@
+//! [`Verifier`]: token -> issuer policy -> key -> jsonwebtoken -> claim checks -> [`Verified`].
+//!
+//! Checks run cheapest-first and without I/O until the issuer is known to be trusted: size and
+//! shape, algorithm, issuer allow-list, then the key lookup (the only step that may fetch), then
+//! the signature and claims. Each failure is a [`Rejection`] with a stable reason code.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::errors::ErrorKind;
+use serde_json::{Map, Value};
+
+use crate::issuer::{IssuerError, IssuerPolicy, TrustedIssuers};
+use crate::keys::{KeyStore, KeysError, VerifyingKey};
+use crate::token::{TokenError, UnverifiedToken};
+
+/// Why a token was not accepted. [`Rejection::reason`] is the stable code users match on.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum Rejection {
+    /// No token in the request.
+    #[error("no bearer token in the request")]
+    MissingToken,
+    /// Too large, or not a well-formed JWT.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// A token that is otherwise fine but lacks something jwtgate needs to find its key.
+    #[error("{0}")]
+    Malformed(String),
+    /// `alg` is `none`, unknown, not allowed for the issuer, or not one the key allows.
+    #[error("algorithm {0} is not accepted")]
+    UnsupportedAlg(String),
+    /// The `iss` is not trusted.
+    #[error(transparent)]
+    Issuer(#[from] IssuerError),
+    /// No key, or keys unavailable.
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    /// The signature does not verify with the issuer's key.
+    #[error("the signature does not verify")]
+    BadSignature,
+    /// `exp` is past (beyond the leeway).
+    #[error("the token has expired")]
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// No configured audience is in `aud`.
+    #[error("the token is not for this audience")]
+    WrongAudience,
+    /// `iss` does not match (defence in depth: the policy was chosen by `iss`).
+    #[error("the token's issuer does not match")]
+    WrongIssuer,
+    /// A required claim is absent.
+    #[error("the token has no {0} claim")]
+    MissingClaim(String),
+    /// A required scope is not granted (HTTP 403).
+    #[error("the token lacks the required scope: {}", .missing.join(" "))]
+    InsufficientScope {
+        /// The scopes that are missing.
+        missing: Vec<String>,
+    },
+}
+
+impl Rejection {
+    /// The stable reason code (see the README's table).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::MissingToken => "missing_token",
+            Rejection::Token(e) => e.reason(),
+            Rejection::Malformed(_) => "malformed",
+            Rejection::UnsupportedAlg(_) => "unsupported_alg",
+            Rejection::Issuer(e) => e.reason(),
+            Rejection::Keys(e) => e.reason(),
+            Rejection::BadSignature => "bad_signature",
+            Rejection::Expired => "expired",
+            Rejection::NotYetValid => "not_yet_valid",
+            Rejection::WrongAudience => "wrong_audience",
+            Rejection::WrongIssuer => "wrong_issuer",
+            Rejection::MissingClaim(_) => "missing_claim",
+            Rejection::InsufficientScope { .. } => "insufficient_scope",
+        }
+    }
+}
+
+/// A rejection, with the issuer it was attributed to (for metrics), when one was trusted.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{rejection}")]
+pub struct Rejected {
+    /// Why.
+    pub rejection: Rejection,
+    /// The trusted issuer's policy, if the token got that far.
+    pub issuer: Option<Arc<IssuerPolicy>>,
+}
+
+impl From<Rejection> for Rejected {
+    fn from(rejection: Rejection) -> Self {
+        Self {
+            rejection,
+            issuer: None,
+        }
+    }
+}
+
+/// A token whose signature and claims checked out.
+#[derive(Debug)]
+pub struct Verified {
+    /// The issuer's policy (headers to send, label for metrics).
+    pub policy: Arc<IssuerPolicy>,
+    /// The key that verified it.
+    pub kid: String,
+    /// All claims, now trustworthy.
+    pub claims: Map<String, Value>,
+}
+
+impl Verified {
+    /// The `sub` claim, when it is a string.
+    pub fn subject(&self) -> Option<&str> {
+        self.claims.get("sub").and_then(Value::as_str)
+    }
+}
+
+/// A key found for `/key` (pyjwt-key-fetcher's `get_key`): no verification implied.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    /// The issuer it belongs to.
+    pub issuer: Arc<str>,
+    /// The key.
+    pub key: Arc<VerifyingKey>,
+}
+
+/// Verifies tokens. Shared by all workers; cheap to call concurrently.
+pub struct Verifier {
+    issuers: TrustedIssuers,
+    keys: KeyStore,
+}
+
+impl Verifier {
+    /// A verifier over the allow-list and the key cache.
+    pub fn new(issuers: TrustedIssuers, keys: KeyStore) -> Self {
+        Self { issuers, keys }
+    }
+
+    /// The allow-list.
+    pub fn issuers(&self) -> &TrustedIssuers {
+        &self.issuers
+    }
+
+    /// The key cache.
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    /// Verifies a raw token completely.
+    #[tracing::instrument(level = "debug", skip_all, fields(issuer, kid))]
+    pub async fn verify(&self, raw: &str) -> Result<Verified, Rejected> {
+        let token = UnverifiedToken::parse(raw).map_err(Rejection::from)?;
+        let alg = parse_alg(token.unverified_alg())?;
+        let policy = self.trusted_policy(&token)?;
+        let attribute = |rejection: Rejection| Rejected {
+            rejection,
+            issuer: Some(policy.clone()),
+        };
+        if !policy.algorithms.contains(&alg) {
+            return Err(attribute(Rejection::UnsupportedAlg(format!(
+                "{alg:?} (not allowed for this issuer)"
+            ))));
+        }
+        let kid = token
+            .unverified_kid()
+            .ok_or_else(|| attribute(missing_kid()))?;
+        tracing::Span::current().record("issuer", &*policy.label);
+        let key = self
+            .keys
+            .get_key(&policy, kid)
+            .await
+            .map_err(|e| attribute(e.into()))?;
+        if !key.algorithms.contains(&alg) {
+            return Err(attribute(Rejection::UnsupportedAlg(format!(
+                "{alg:?} (key {} does not allow it)",
+                key.kid
+            ))));
+        }
+        jsonwebtoken::decode::<serde::de::IgnoredAny>(
+            token.raw(),
+            &key.decoding_key,
+            &policy.validation,
+        )
+        .map_err(|e| attribute(map_jwt_error(e.kind())))?;
+        let claims = token.into_claims();
+        if let Some(missing) = policy
+            .required_claims
+            .iter()
+            .find(|c| claims.get(*c).is_none_or(Value::is_null))
+        {
+            return Err(attribute(Rejection::MissingClaim(missing.clone())));
+        }
+        let missing = missing_scopes(&claims, &policy.required_scopes);
+        if !missing.is_empty() {
+            return Err(attribute(Rejection::InsufficientScope { missing }));
+        }
+        Ok(Verified {
+            kid: key.kid.clone(),
+            policy,
+            claims,
+        })
+    }
+
+    /// The key a token names, without verifying the token (expired tokens still get a key).
+    pub async fn key_for_token(&self, raw: &str) -> Result<KeyInfo, Rejected> {
+        let token = UnverifiedToken::parse(raw).map_err(Rejection::from)?;
+        let policy = self.trusted_policy(&token)?;
+        let kid = token.unverified_kid().ok_or_else(|| Rejected {
+            rejection: missing_kid(),
+            issuer: Some(policy.clone()),
+        })?;
+        self.key_for(policy, kid).await
+    }
+
+    /// The key with `kid` of issuer `iss` (pyjwt-key-fetcher's `get_key_by_iss_and_kid`).
+    pub async fn key_by_id(&self, iss: &str, kid: &str) -> Result<KeyInfo, Rejected> {
+        let policy = self.issuers.lookup(iss).map_err(Rejection::from)?;
+        self.key_for(policy, kid).await
+    }
+
+    async fn key_for(&self, policy: Arc<IssuerPolicy>, kid: &str) -> Result<KeyInfo, Rejected> {
+        match self.keys.get_key(&policy, kid).await {
+            Ok(key) => Ok(KeyInfo {
+                issuer: policy.issuer.clone(),
+                key,
+            }),
+            Err(e) => Err(Rejected {
+                rejection: e.into(),
+                issuer: Some(policy),
+            }),
+        }
+    }
+
+    fn trusted_policy(&self, token: &UnverifiedToken<'_>) -> Result<Arc<IssuerPolicy>, Rejected> {
+        let iss = token
+            .unverified_issuer()
+            .ok_or_else(|| Rejection::MissingClaim("iss".into()))?;
+        Ok(self.issuers.lookup(iss).map_err(Rejection::from)?)
+    }
+}
+
+fn missing_kid() -> Rejection {
+    Rejection::Malformed("the token header has no kid, so its key cannot be selected".into())
+}
+
+fn parse_alg(alg: &str) -> Result<Algorithm, Rejection> {
+    // `none` and unknown names fail here; symmetric ones fail the issuer's list, which can
+    // only hold asymmetric algorithms.
+    Algorithm::from_str(alg)
+        .map_err(|_| Rejection::UnsupportedAlg(format!("{:?}", truncate(alg, 32))))
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+fn map_jwt_error(kind: &ErrorKind) -> Rejection {
+    match kind {
+        ErrorKind::ExpiredSignature => Rejection::Expired,
+        ErrorKind::ImmatureSignature => Rejection::NotYetValid,
+        ErrorKind::InvalidAudience => Rejection::WrongAudience,
+        ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
+        ErrorKind::MissingRequiredClaim(claim) => Rejection::MissingClaim(claim.clone()),
+        ErrorKind::InvalidClaimFormat(claim) => {
+            Rejection::Malformed(format!("the {claim} claim has the wrong type"))
+        }
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::MissingAlgorithm
+        | ErrorKind::UnsupportedAlgorithm => {
+            Rejection::UnsupportedAlg("(the key cannot verify it)".into())
+        }
+        ErrorKind::InvalidToken
+        | ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_) => Rejection::Malformed("the token could not be decoded".into()),
+        // InvalidSignature, and any key or provider failure: the signature is not accepted.
+        _ => Rejection::BadSignature,
+    }
+}
+
+/// The required scopes not granted by `scope` (space-separated string) or `scp` (array of
+/// strings, or a space-separated string).
+fn missing_scopes(claims: &Map<String, Value>, required: &[String]) -> Vec<String> {
+    if required.is_empty() {
+        return Vec::new();
+    }
+    let mut granted: Vec<&str> = Vec::new();
+    for name in ["scope", "scp"] {
+        match claims.get(name) {
+            Some(Value::String(s)) => granted.extend(s.split(' ').filter(|s| !s.is_empty())),
+            Some(Value::Array(items)) => granted.extend(items.iter().filter_map(Value::as_str)),
+            _ => {}
+        }
+    }
+    required
+        .iter()
+        .filter(|r| !granted.contains(&r.as_str()))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn scopes_come_from_scope_or_scp() {
+        let required = vec!["a".to_string(), "b".to_string()];
+        assert!(missing_scopes(&claims(json!({"scope": "a b c"})), &required).is_empty());
+        assert!(missing_scopes(&claims(json!({"scp": ["b", "a"]})), &required).is_empty());
+        assert!(missing_scopes(&claims(json!({"scp": "a b"})), &required).is_empty());
+        assert_eq!(
+            missing_scopes(&claims(json!({"scope": "a"})), &required),
+            vec!["b"]
+        );
+        assert_eq!(missing_scopes(&claims(json!({})), &required), required);
+    }
+
+    #[test]
+    fn none_and_unknown_algorithms_are_unsupported() {
+        for alg in ["none", "None", "HS1", "", "RS256 "] {
+            assert_eq!(
+                parse_alg(alg).unwrap_err().reason(),
+                "unsupported_alg",
+                "{alg:?}"
+            );
+        }
+        assert_eq!(parse_alg("ES384").unwrap(), Algorithm::ES384);
+    }
+
+    #[test]
+    fn jsonwebtoken_errors_map_to_stable_reasons() {
+        assert_eq!(
+            map_jwt_error(&ErrorKind::InvalidSignature).reason(),
+            "bad_signature"
+        );
+        assert_eq!(
+            map_jwt_error(&ErrorKind::ExpiredSignature).reason(),
+            "expired"
+        );
+        assert_eq!(
+            map_jwt_error(&ErrorKind::ImmatureSignature).reason(),
+            "not_yet_valid"
+        );
+        assert_eq!(
+            map_jwt_error(&ErrorKind::InvalidAudience).reason(),
+            "wrong_audience"
+        );
+        assert_eq!(
+            map_jwt_error(&ErrorKind::MissingRequiredClaim("exp".into())).reason(),
+            "missing_claim"
+        );
+        assert_eq!(
+            map_jwt_error(&ErrorKind::InvalidClaimFormat("exp".into())).reason(),
+            "malformed"
+        );
+    }
+}
