@@ -343,10 +343,10 @@ impl Settings {
             if let Some(uri) = &issuer.jwks_uri {
                 check_url(uri, self.fetch.https_only).map_err(|p| (key("jwks_uri"), p))?;
             }
-            if let Some(path) = &issuer.config_path {
-                if !path.starts_with('/') {
-                    return Err((key("config_path"), format!("{path:?} must start with '/'")));
-                }
+            if let Some(path) = &issuer.config_path
+                && !path.starts_with('/')
+            {
+                return Err((key("config_path"), format!("{path:?} must start with '/'")));
             }
             if let Some(algorithms) = &issuer.algorithms {
                 validate_algorithms(&key("algorithms"), algorithms)?;

@@ -124,18 +124,16 @@ async fn fetch(
                 content_type,
             });
         }
-        if let Some(length) = response
+        let declared_length = response
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            if length > limits.max_body_bytes as u64 {
-                return Err(FetchError::TooLarge {
-                    url: url.to_string(),
-                    limit: limits.max_body_bytes,
-                });
-            }
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared_length.is_some_and(|length| length > limits.max_body_bytes as u64) {
+            return Err(FetchError::TooLarge {
+                url: url.to_string(),
+                limit: limits.max_body_bytes,
+            });
         }
         let body = response
             .body()

@@ -70,7 +70,8 @@ pub struct IssuerPolicy {
     pub required_scopes: Vec<String>,
     /// (claim, response header) pairs sent on success.
     pub headers: Vec<(String, String)>,
-    /// jsonwebtoken's checks for this issuer (exp required, nbf, aud, iss, leeway), built once.
+    /// jsonwebtoken's checks for this issuer (exp required, nbf, aud, iss, leeway), built once;
+    /// the key cache narrows `algorithms` per key.
     pub validation: Validation,
 }
 

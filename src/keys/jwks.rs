@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 /// Smallest RSA modulus accepted, in bits (NIST SP 800-131A; aws-lc refuses smaller ones).
@@ -49,6 +49,9 @@ pub struct VerifyingKey {
     pub algorithms: Vec<Algorithm>,
     /// The parsed key.
     pub decoding_key: DecodingKey,
+    /// The issuer's claim checks with `algorithms` narrowed to this key's, built once per set
+    /// (jsonwebtoken requires every listed algorithm to fit the key's family).
+    pub validation: Validation,
     /// The entry's public members, as published.
     pub jwk: Map<String, Value>,
 }
@@ -120,8 +123,9 @@ pub enum JwksError {
     NotAJwkSet(String),
 }
 
-/// Parses a JWK set document, keeping each entry usable with `allowed` algorithms.
-pub fn parse_jwk_set(body: &[u8], allowed: &[Algorithm]) -> Result<ParsedJwkSet, JwksError> {
+/// Parses a JWK set document. `template` holds the issuer's claim checks; its `algorithms` are
+/// the algorithms allowed for the issuer.
+pub fn parse_jwk_set(body: &[u8], template: &Validation) -> Result<ParsedJwkSet, JwksError> {
     let document: Value =
         serde_json::from_slice(body).map_err(|e| JwksError::NotAJwkSet(e.to_string()))?;
     let Some(entries) = document.as_object().and_then(|o| o.get("keys")) else {
@@ -134,7 +138,7 @@ pub fn parse_jwk_set(body: &[u8], allowed: &[Algorithm]) -> Result<ParsedJwkSet,
     };
     let mut set = ParsedJwkSet::default();
     for entry in entries {
-        match parse_key(entry, allowed) {
+        match parse_key(entry, template) {
             Ok(_) if set.keys.len() >= MAX_KEYS_PER_SET => {
                 set.skipped.push(SkipReason::TooManyKeys)
             }
@@ -151,7 +155,8 @@ pub fn parse_jwk_set(body: &[u8], allowed: &[Algorithm]) -> Result<ParsedJwkSet,
 }
 
 /// Parses one entry into a key, or says why it is not usable.
-pub fn parse_key(entry: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, SkipReason> {
+pub fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, SkipReason> {
+    let allowed = &template.algorithms;
     let obj = entry.as_object().ok_or(SkipReason::Malformed)?;
     let kid = match obj.get("kid") {
         Some(Value::String(kid)) if !kid.is_empty() => kid.clone(),
@@ -245,11 +250,14 @@ pub fn parse_key(entry: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, S
         .filter(|(k, _)| PUBLIC_MEMBERS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let mut validation = template.clone();
+    validation.algorithms = algorithms.clone();
     Ok(VerifyingKey {
         kid,
         kty,
         algorithms,
         decoding_key,
+        validation,
         jwk,
     })
 }
@@ -289,12 +297,18 @@ mod tests {
         json!({"kty": "EC", "kid": kid, "crv": "P-256", "x": b64(&[1; 32]), "y": b64(&[2; 32])})
     }
 
+    fn allowing(algorithms: &[Algorithm]) -> Validation {
+        let mut template = Validation::new(algorithms[0]);
+        template.algorithms = algorithms.to_vec();
+        template
+    }
+
+    fn all() -> Validation {
+        allowing(&DEFAULT_ALGORITHMS)
+    }
+
     fn parse(entries: Vec<Value>) -> ParsedJwkSet {
-        parse_jwk_set(
-            json!({ "keys": entries }).to_string().as_bytes(),
-            &DEFAULT_ALGORITHMS,
-        )
-        .unwrap()
+        parse_jwk_set(json!({ "keys": entries }).to_string().as_bytes(), &all()).unwrap()
     }
 
     #[test]
@@ -306,10 +320,14 @@ mod tests {
 
     #[test]
     fn key_algorithms_are_intersected_with_the_allowed_ones() {
-        let key = parse_key(&rsa("r", 2048), &[Algorithm::PS256, Algorithm::ES256]).unwrap();
+        let key = parse_key(
+            &rsa("r", 2048),
+            &allowing(&[Algorithm::PS256, Algorithm::ES256]),
+        )
+        .unwrap();
         assert_eq!(key.algorithms, vec![Algorithm::PS256]);
         assert_eq!(
-            parse_key(&ec("e"), &[Algorithm::RS256]).unwrap_err(),
+            parse_key(&ec("e"), &allowing(&[Algorithm::RS256])).unwrap_err(),
             SkipReason::NoAllowedAlgorithm
         );
     }
@@ -319,17 +337,17 @@ mod tests {
         let mut entry = rsa("r", 2048);
         entry["alg"] = json!("RS384");
         assert_eq!(
-            parse_key(&entry, &DEFAULT_ALGORITHMS).unwrap().algorithms,
+            parse_key(&entry, &all()).unwrap().algorithms,
             vec![Algorithm::RS384]
         );
         entry["alg"] = json!("ES256");
         assert_eq!(
-            parse_key(&entry, &DEFAULT_ALGORITHMS).unwrap_err(),
+            parse_key(&entry, &all()).unwrap_err(),
             SkipReason::Unsupported
         );
         entry["alg"] = json!("HS256");
         assert_eq!(
-            parse_key(&entry, &DEFAULT_ALGORITHMS).unwrap_err(),
+            parse_key(&entry, &all()).unwrap_err(),
             SkipReason::Unsupported
         );
     }
@@ -374,7 +392,7 @@ mod tests {
         let mut entry = rsa("r", 2048);
         entry["d"] = json!("secret");
         entry["p"] = json!("secret");
-        let key = parse_key(&entry, &DEFAULT_ALGORITHMS).unwrap();
+        let key = parse_key(&entry, &all()).unwrap();
         assert!(
             key.jwk.contains_key("n") && !key.jwk.contains_key("d") && !key.jwk.contains_key("p")
         );
@@ -383,13 +401,10 @@ mod tests {
     #[test]
     fn a_document_without_a_keys_array_is_not_a_jwk_set() {
         for body in ["[]", "{}", "{\"keys\": {}}", "<html>", ""] {
-            assert!(
-                parse_jwk_set(body.as_bytes(), &DEFAULT_ALGORITHMS).is_err(),
-                "{body}"
-            );
+            assert!(parse_jwk_set(body.as_bytes(), &all()).is_err(), "{body}");
         }
         assert!(
-            parse_jwk_set(b"{\"keys\": []}", &DEFAULT_ALGORITHMS)
+            parse_jwk_set(b"{\"keys\": []}", &all())
                 .unwrap()
                 .keys
                 .is_empty()

@@ -187,6 +187,8 @@ pub struct IssuerStatus {
     pub age: Option<Duration>,
     /// The last fetch failure, if the last attempt failed.
     pub last_error: Option<RefreshError>,
+    /// Completed fetch attempts (successful or not).
+    pub fetch_attempts: u64,
 }
 
 /// The shared key cache. See the module docs for the rules.
@@ -334,6 +336,7 @@ impl KeyStore {
                 .as_ref()
                 .map(|s| now.saturating_duration_since(s.fetched_at)),
             last_error: state.last_error.clone(),
+            fetch_attempts: state.generation,
         })
     }
 
@@ -437,7 +440,7 @@ impl KeyStore {
             }
         };
         let body = self.fetch(policy, "jwks", &jwks_uri).await?;
-        let parsed = parse_jwk_set(&body, &policy.algorithms);
+        let parsed = parse_jwk_set(&body, &policy.validation);
         self.count_fetch(policy, "jwks", parsed.is_ok());
         let parsed = parsed?;
         for reason in &parsed.skipped {

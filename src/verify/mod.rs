@@ -184,9 +184,19 @@ impl Verifier {
         jsonwebtoken::decode::<serde::de::IgnoredAny>(
             token.raw(),
             &key.decoding_key,
-            &policy.validation,
+            &key.validation,
         )
-        .map_err(|e| attribute(map_jwt_error(e.kind())))?;
+        .map_err(|e| {
+            attribute(match map_jwt_error(e.kind()) {
+                // jsonwebtoken reports a present but non-numeric exp/nbf as missing.
+                Rejection::MissingClaim(claim)
+                    if token.unverified_claims().contains_key(&claim) =>
+                {
+                    Rejection::Malformed(format!("the {claim} claim is not a NumericDate"))
+                }
+                other => other,
+            })
+        })?;
         let claims = token.into_claims();
         if let Some(missing) = policy
             .required_claims

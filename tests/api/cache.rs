@@ -1,0 +1,195 @@
+//! The key cache: refetch rules, single-flight, rotation, failures. Time moves through the
+//! app's manual clock; nothing sleeps.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use crate::helpers::{TestIssuer, settings_for, spawn_app, spawn_app_cold};
+use crate::test_keys::{TestKey, claims};
+
+const MIN_REFRESH: Duration = Duration::from_secs(300);
+const TTL: Duration = Duration::from_secs(3600);
+
+#[actix_web::test]
+async fn an_unseen_kid_is_rejected_inside_the_refresh_window_and_accepted_after_it() {
+    let (old, new) = (TestKey::rs256(), TestKey::rs256_rotated());
+    let issuer = TestIssuer::start(&[&old]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    app.wait_until_ready().await;
+    issuer.publish(&[&old, &new]);
+    let (old_token, new_token) = (
+        old.sign(&claims(&issuer.base)),
+        new.sign(&claims(&issuer.base)),
+    );
+
+    let inside = app.verify(&new_token).await;
+    assert_eq!((inside.status, inside.reason()), (401, "unknown_kid"));
+    assert_eq!(issuer.jwks_hits(), 1, "no refetch inside the window");
+
+    app.clock.advance(MIN_REFRESH - Duration::from_secs(1));
+    assert_eq!(app.verify(&new_token).await.reason(), "unknown_kid");
+    assert_eq!(issuer.jwks_hits(), 1);
+
+    app.clock.advance(Duration::from_secs(2));
+    assert_eq!(app.verify(&new_token).await.status, 200);
+    assert_eq!(app.verify(&old_token).await.status, 200);
+    assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (1, 2));
+}
+
+#[actix_web::test]
+async fn a_flood_of_unknown_kids_inside_the_window_causes_no_fetch() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    app.wait_until_ready().await;
+
+    for i in 0..50 {
+        let answer = app
+            .verify(
+                &key.with_kid(&format!("random-{i}"))
+                    .sign(&claims(&issuer.base)),
+            )
+            .await;
+        assert_eq!(answer.reason(), "unknown_kid");
+    }
+
+    assert_eq!(issuer.jwks_hits(), 1);
+}
+
+#[actix_web::test]
+async fn a_key_removed_from_the_set_stops_verifying_after_the_refetch_that_drops_it() {
+    let (old, new) = (TestKey::rs256(), TestKey::es256());
+    let issuer = TestIssuer::start(&[&old]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let old_token = old.sign(&claims(&issuer.base));
+    assert_eq!(app.verify(&old_token).await.status, 200);
+
+    issuer.publish(&[&new]);
+    app.clock.advance(MIN_REFRESH + Duration::from_secs(1));
+    assert_eq!(
+        app.verify(&new.sign(&claims(&issuer.base))).await.status,
+        200,
+        "the new kid triggers a refetch"
+    );
+
+    let answer = app.verify(&old_token).await;
+    assert_eq!((answer.status, answer.reason()), (401, "unknown_kid"));
+    assert_eq!(issuer.jwks_hits(), 2);
+}
+
+#[actix_web::test]
+async fn keys_are_refetched_with_discovery_once_the_ttl_has_passed() {
+    let (old, new) = (TestKey::rs256(), TestKey::eddsa());
+    let issuer = TestIssuer::start(&[&old]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let old_token = old.sign(&claims(&issuer.base));
+    assert_eq!(app.verify(&old_token).await.status, 200);
+    issuer.publish(&[&new]);
+
+    app.clock.advance(TTL - Duration::from_secs(1));
+    assert_eq!(
+        app.verify(&old_token).await.status,
+        200,
+        "still trusted inside the TTL"
+    );
+    app.clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        app.verify(&old_token).await.reason(),
+        "unknown_kid",
+        "gone after the TTL refetch"
+    );
+    assert_eq!(
+        app.verify(&new.sign(&claims(&issuer.base))).await.status,
+        200
+    );
+
+    assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (2, 2));
+}
+
+#[actix_web::test]
+async fn two_hundred_concurrent_first_requests_cause_one_discovery_and_one_jwks_fetch() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    issuer.set(|b| b.jwks_delay = Duration::from_millis(300));
+    let (app, _) = spawn_app_cold(settings_for(&[&issuer])).await;
+    let token = key.sign(&claims(&issuer.base));
+
+    let answers = join_all((0..200).map(|_| app.verify(&token))).await;
+
+    assert!(
+        answers.iter().all(|a| a.status == 200),
+        "{:?}",
+        answers.iter().find(|a| a.status != 200)
+    );
+    assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (1, 1));
+}
+
+#[actix_web::test]
+async fn a_failing_issuer_is_not_refetched_on_every_request() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    issuer.set(|b| b.status = 500);
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let token = key.sign(&claims(&issuer.base));
+
+    for _ in 0..20 {
+        let answer = app.verify(&token).await;
+        assert_eq!((answer.status, answer.reason()), (503, "keys_unavailable"));
+        assert!(
+            answer
+                .header("retry-after")
+                .is_some_and(|s| s.parse::<u64>().unwrap() >= 1)
+        );
+    }
+    assert_eq!(
+        issuer.discovery_hits(),
+        1,
+        "the backoff holds further attempts"
+    );
+
+    app.clock.advance(Duration::from_secs(2));
+    assert_eq!(app.verify(&token).await.status, 503);
+    assert_eq!(
+        issuer.discovery_hits(),
+        2,
+        "one more attempt once the backoff has passed"
+    );
+
+    issuer.set(|b| b.status = 200);
+    app.clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        app.verify(&token).await.status,
+        200,
+        "recovers once the issuer does"
+    );
+}
+
+#[actix_web::test]
+async fn the_last_good_keys_serve_while_refreshing_fails_until_stale_if_error_runs_out() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let mut settings = settings_for(&[&issuer]);
+    settings.cache.stale_if_error_secs = 600;
+    let app = spawn_app(settings).await;
+    let token = key.sign(&claims(&issuer.base));
+    assert_eq!(app.verify(&token).await.status, 200);
+
+    issuer.set(|b| b.status = 500);
+    app.clock.advance(TTL + Duration::from_secs(1));
+    assert_eq!(app.verify(&token).await.status, 200, "stale keys serve");
+    assert_eq!(issuer.discovery_hits(), 2, "a refresh was attempted");
+    assert!(app.metric("jwtgate_stale_keys_served_total", &[]).await >= 1.0);
+    assert!(
+        app.metric(
+            "jwtgate_fetches_total",
+            &[("kind", "discovery"), ("result", "error")]
+        )
+        .await
+            >= 1.0
+    );
+
+    app.clock.advance(Duration::from_secs(600));
+    let answer = app.verify(&token).await;
+    assert_eq!((answer.status, answer.reason()), (503, "keys_unavailable"));
+}

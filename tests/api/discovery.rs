@@ -1,0 +1,236 @@
+//! Finding an issuer's keys: discovery, static configuration, and the issuer allow-list.
+
+use serde_json::json;
+
+use crate::helpers::{TestIssuer, settings_for, spawn_app};
+use crate::test_keys::{TestKey, claims};
+
+#[actix_web::test]
+async fn a_token_verifies_with_one_discovery_fetch_and_one_jwks_fetch() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+
+    let answer = app.verify(&key.sign(&claims(&issuer.base))).await;
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["active"], true);
+    assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (1, 1));
+}
+
+#[actix_web::test]
+async fn jwks_url_is_used_when_the_discovery_document_has_no_jwks_uri() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    issuer.set(|b| {
+        b.discovery =
+            Some(json!({"issuer": issuer.base, "jwks_url": format!("{}/jwks", issuer.base)}))
+    });
+    let app = spawn_app(settings_for(&[&issuer])).await;
+
+    assert_eq!(
+        app.verify(&key.sign(&claims(&issuer.base))).await.status,
+        200
+    );
+    assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (1, 1));
+}
+
+#[actix_web::test]
+async fn one_known_kid_is_fetched_only_once_however_many_tokens_use_it() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+
+    for sub in ["a", "b", "c"] {
+        let mut c = claims(&issuer.base);
+        c["sub"] = json!(sub);
+        let token = key.sign(&c);
+        for _ in 0..2 {
+            assert_eq!(app.verify(&token).await.status, 200);
+        }
+    }
+
+    assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (1, 1));
+}
+
+#[actix_web::test]
+async fn each_issuer_costs_its_own_discovery_and_jwks_fetch() {
+    let (k1, k2) = (TestKey::rs256(), TestKey::es256());
+    let (i1, i2) = (
+        TestIssuer::start(&[&k1]).await,
+        TestIssuer::start(&[&k2]).await,
+    );
+    let app = spawn_app(settings_for(&[&i1, &i2])).await;
+
+    assert_eq!(app.verify(&k1.sign(&claims(&i1.base))).await.status, 200);
+    assert_eq!(app.verify(&k2.sign(&claims(&i2.base))).await.status, 200);
+
+    assert_eq!(
+        (
+            i1.discovery_hits(),
+            i1.jwks_hits(),
+            i2.discovery_hits(),
+            i2.jwks_hits()
+        ),
+        (1, 1, 1, 1)
+    );
+}
+
+#[actix_web::test]
+async fn an_untrusted_issuer_is_rejected_without_any_outbound_request() {
+    let key = TestKey::rs256();
+    let (trusted, untrusted) = (
+        TestIssuer::start(&[&key]).await,
+        TestIssuer::start(&[&key]).await,
+    );
+    let app = spawn_app(settings_for(&[&trusted])).await;
+
+    let answer = app.verify(&key.sign(&claims(&untrusted.base))).await;
+
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.reason(), "untrusted_issuer");
+    assert_eq!(untrusted.total_hits(), 0);
+    assert_eq!(
+        app.verify(&key.sign(&claims(&trusted.base))).await.status,
+        200
+    );
+    assert_eq!((trusted.discovery_hits(), trusted.jwks_hits()), (1, 1));
+}
+
+#[actix_web::test]
+async fn a_static_jwks_uri_skips_discovery() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let mut settings = settings_for(&[&issuer]);
+    settings.issuers[0].jwks_uri = Some(format!("{}/jwks", issuer.base));
+    let app = spawn_app(settings).await;
+
+    assert_eq!(
+        app.verify(&key.sign(&claims(&issuer.base))).await.status,
+        200
+    );
+    assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (0, 1));
+}
+
+#[actix_web::test]
+async fn a_per_issuer_config_path_replaces_the_discovery_path() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let mut settings = settings_for(&[&issuer]);
+    settings.issuers[0].config_path = Some("/custom-discovery".into());
+    let app = spawn_app(settings).await;
+
+    assert_eq!(
+        app.verify(&key.sign(&claims(&issuer.base))).await.status,
+        200
+    );
+    assert_eq!(
+        (issuer.hits("/custom-discovery"), issuer.discovery_hits()),
+        (1, 0)
+    );
+}
+
+#[actix_web::test]
+async fn trailing_slashes_of_the_issuer_are_trimmed_for_discovery_only() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let iss = format!("{}/tenant/", issuer.base);
+    issuer.set(|b| {
+        b.discovery = Some(json!({"issuer": iss, "jwks_uri": format!("{}/jwks", issuer.base)}))
+    });
+    let mut settings = settings_for(&[&issuer]);
+    settings.issuers[0].issuer = iss.clone();
+    let app = spawn_app(settings).await;
+
+    assert_eq!(app.verify(&key.sign(&claims(&iss))).await.status, 200);
+    assert_eq!(issuer.hits("/tenant/.well-known/openid-configuration"), 1);
+    assert_eq!(
+        app.verify(&key.sign(&claims(issuer.base.as_str())))
+            .await
+            .reason(),
+        "untrusted_issuer"
+    );
+}
+
+#[actix_web::test]
+async fn a_discovery_document_naming_another_issuer_is_refused() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    issuer.set(|b| b.discovery = Some(json!({"issuer": "https://impostor.example", "jwks_uri": format!("{}/jwks", issuer.base)})));
+    let app = spawn_app(settings_for(&[&issuer])).await;
+
+    let answer = app.verify(&key.sign(&claims(&issuer.base))).await;
+
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.reason(), "keys_unavailable");
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("impostor"),
+        "{:?}",
+        answer.body
+    );
+    assert_eq!(
+        issuer.jwks_hits(),
+        0,
+        "keys are never fetched from an impostor's document"
+    );
+}
+
+#[actix_web::test]
+async fn broken_jwk_set_entries_are_skipped_and_counted_while_good_keys_verify() {
+    let (good, no_kid, enc) = (TestKey::rs256(), TestKey::es256(), TestKey::eddsa());
+    let mut without_kid = no_kid.jwk();
+    without_kid.as_object_mut().unwrap().remove("kid");
+    let mut for_encryption = enc.jwk();
+    for_encryption["use"] = json!("enc");
+    let issuer = TestIssuer::start_with_jwks(json!({"keys": [
+        {"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},
+        without_kid,
+        for_encryption,
+        {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0c2VjcmV0"},
+        good.jwk(),
+    ]}))
+    .await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+
+    assert_eq!(
+        app.verify(&good.sign(&claims(&issuer.base))).await.status,
+        200
+    );
+    assert_eq!(
+        app.verify(&enc.sign(&claims(&issuer.base))).await.reason(),
+        "unknown_kid"
+    );
+    let hmac = crate::test_keys::hs256_token(b"secretsecret", "hmac", &claims(&issuer.base));
+    assert_eq!(app.verify(&hmac).await.reason(), "unsupported_alg");
+
+    for reason in ["malformed", "missing_kid", "not_for_signing", "symmetric"] {
+        assert_eq!(
+            app.metric("jwtgate_jwks_keys_skipped_total", &[("reason", reason)])
+                .await,
+            1.0,
+            "{reason}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn allow_any_issuer_restores_the_open_behaviour_with_a_bounded_label() {
+    let key = TestKey::es256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let app = spawn_app(settings_for(&[])).await;
+
+    let answer = app.verify(&key.sign(&claims(&issuer.base))).await;
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.header("x-auth-issuer"), Some(issuer.base.as_str()));
+    let valid = app
+        .metric(
+            "jwtgate_verifications_total",
+            &[("issuer", "other"), ("result", "valid")],
+        )
+        .await;
+    assert_eq!(valid, 1.0);
+}

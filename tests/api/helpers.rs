@@ -1,0 +1,307 @@
+//! Test harness: a real in-process issuer on a real socket, and a real jwtgate server.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use jwtgate::clock::ManualClock;
+use jwtgate::settings::Settings;
+use jwtgate::startup::{Application, Dependencies};
+use serde_json::{Value, json};
+
+use crate::test_keys::TestKey;
+
+/// What the test issuer serves; change it at any time through [`TestIssuer::set`].
+#[derive(Clone)]
+pub struct IssuerBehaviour {
+    /// The discovery document; `None` serves `{"issuer": <iss>, "jwks_uri": <base>/jwks}` where
+    /// `<iss>` is the base URL plus whatever path precedes the discovery path.
+    pub discovery: Option<Value>,
+    /// The JWK set served at `/jwks`.
+    pub jwks: Value,
+    /// Status for every answer (200 normally).
+    pub status: u16,
+    /// Content type of every answer.
+    pub content_type: String,
+    /// Delay before answering `/jwks`.
+    pub jwks_delay: Duration,
+}
+
+struct IssuerShared {
+    behaviour: Mutex<IssuerBehaviour>,
+    hits: Mutex<HashMap<String, usize>>,
+}
+
+/// An OpenID Connect issuer on 127.0.0.1 with a random port, counting every request by path.
+#[derive(Clone)]
+pub struct TestIssuer {
+    /// `http://127.0.0.1:<port>`: the issuer identifier of tokens it "mints".
+    pub base: String,
+    shared: Arc<IssuerShared>,
+}
+
+impl TestIssuer {
+    /// Starts an issuer publishing `keys` (their full JWKs, with `alg`).
+    pub async fn start(keys: &[&TestKey]) -> Self {
+        Self::start_with_jwks(json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }))
+            .await
+    }
+
+    /// Starts an issuer publishing exactly this JWK set document.
+    pub async fn start_with_jwks(jwks: Value) -> Self {
+        let shared = Arc::new(IssuerShared {
+            behaviour: Mutex::new(IssuerBehaviour {
+                discovery: None,
+                jwks,
+                status: 200,
+                content_type: "application/json".into(),
+                jwks_delay: Duration::ZERO,
+            }),
+            hits: Mutex::new(HashMap::new()),
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let data = web::Data::new((shared.clone(), base.clone()));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::to(serve))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        actix_web::rt::spawn(server);
+        Self { base, shared }
+    }
+
+    /// Changes what the issuer serves.
+    pub fn set(&self, change: impl FnOnce(&mut IssuerBehaviour)) {
+        change(&mut self.shared.behaviour.lock().unwrap());
+    }
+
+    /// Publishes these keys (replacing the set).
+    pub fn publish(&self, keys: &[&TestKey]) {
+        self.set(|b| b.jwks = json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }));
+    }
+
+    /// Requests seen for `path`.
+    pub fn hits(&self, path: &str) -> usize {
+        self.shared
+            .hits
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests for the default discovery document.
+    pub fn discovery_hits(&self) -> usize {
+        self.hits("/.well-known/openid-configuration")
+    }
+
+    /// Requests for the JWK set.
+    pub fn jwks_hits(&self) -> usize {
+        self.hits("/jwks")
+    }
+
+    /// Every request seen.
+    pub fn total_hits(&self) -> usize {
+        self.shared.hits.lock().unwrap().values().sum()
+    }
+}
+
+async fn serve(req: HttpRequest, data: web::Data<(Arc<IssuerShared>, String)>) -> HttpResponse {
+    let (shared, base) = &**data;
+    let path = req.path().to_string();
+    *shared.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let behaviour = shared.behaviour.lock().unwrap().clone();
+    let body = if path == "/jwks" {
+        if !behaviour.jwks_delay.is_zero() {
+            tokio::time::sleep(behaviour.jwks_delay).await;
+        }
+        behaviour.jwks
+    } else if let Some(prefix) = path
+        .strip_suffix("/.well-known/openid-configuration")
+        .or_else(|| path.strip_suffix("/custom-discovery"))
+    {
+        behaviour.discovery.unwrap_or_else(
+            || json!({"issuer": format!("{base}{prefix}"), "jwks_uri": format!("{base}/jwks")}),
+        )
+    } else {
+        return HttpResponse::NotFound().finish();
+    };
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(behaviour.status).unwrap())
+        .content_type(behaviour.content_type)
+        .body(body.to_string())
+}
+
+/// A jwtgate server under test, with its manual clock.
+pub struct TestApp {
+    pub address: String,
+    pub clock: Arc<ManualClock>,
+    client: awc::Client,
+}
+
+/// One answer from jwtgate.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The stable reason code of an error body.
+    pub fn reason(&self) -> &str {
+        self.body["reason"].as_str().unwrap_or("<none>")
+    }
+}
+
+/// Settings for a jwtgate trusting the given issuers (audience `my-api`), on a free port, one
+/// worker, plain http allowed for the loopback test issuers.
+pub fn settings_for(issuers: &[&TestIssuer]) -> Settings {
+    let mut toml = String::from(
+        "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[fetch]\nhttps_only = false\ntimeout_secs = 2\n",
+    );
+    for issuer in issuers {
+        toml.push_str(&format!(
+            "[[issuers]]\nissuer = \"{}\"\naudiences = [\"my-api\"]\n",
+            issuer.base
+        ));
+    }
+    if issuers.is_empty() {
+        toml.insert_str(0, "allow_any_issuer = true\n");
+    }
+    Settings::from_toml(&toml).unwrap()
+}
+
+/// Starts jwtgate with these settings and waits until the startup preload of every configured
+/// issuer has completed (successfully or not), so tests start from a known state.
+pub async fn spawn_app(settings: Settings) -> TestApp {
+    let issuers: Vec<String> = settings.issuers.iter().map(|i| i.issuer.clone()).collect();
+    let (app, verifier) = spawn_app_cold(settings).await;
+    for issuer in issuers {
+        wait_for(|| {
+            verifier
+                .keys()
+                .issuer_status(&issuer)
+                .is_some_and(|s| s.fetch_attempts > 0)
+        })
+        .await;
+    }
+    app
+}
+
+/// Polls a condition on real state (not a timer) until it holds; panics after 10 s.
+pub async fn wait_for(condition: impl Fn() -> bool) {
+    for _ in 0..2000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("condition never became true");
+}
+
+/// Starts jwtgate without waiting for anything (its preload runs concurrently with the test).
+pub async fn spawn_app_cold(settings: Settings) -> (TestApp, Arc<jwtgate::verify::Verifier>) {
+    settings.validate().expect("test settings are valid");
+    let clock = Arc::new(ManualClock::new());
+    let deps = Dependencies {
+        clock: clock.clone(),
+        fetcher: None,
+    };
+    let app = Application::build_with(settings, deps).expect("jwtgate starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let verifier = app.verifier().clone();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .finish();
+    (
+        TestApp {
+            address,
+            clock,
+            client,
+        },
+        verifier,
+    )
+}
+
+impl TestApp {
+    /// Sends `method path` with optional bearer token.
+    pub async fn request(
+        &self,
+        method: awc::http::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
+        if let Some(token) = token {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        let mut response = request.send().await.expect("jwtgate answers");
+        let bytes = response.body().limit(1 << 20).await.expect("body");
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body,
+        }
+    }
+
+    /// `GET /verify` with a bearer token.
+    pub async fn verify(&self, token: &str) -> Answer {
+        self.request(awc::http::Method::GET, "/verify", Some(token))
+            .await
+    }
+
+    /// `GET path` without a token.
+    pub async fn get(&self, path: &str) -> Answer {
+        self.request(awc::http::Method::GET, path, None).await
+    }
+
+    /// Polls `/readyz` (a real server state, not a timer) until it answers 200.
+    pub async fn wait_until_ready(&self) {
+        for _ in 0..200 {
+            if self.get("/readyz").await.status == 200 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("jwtgate never became ready");
+    }
+
+    /// The value of one Prometheus sample, e.g. `jwtgate_fetches_total{issuer="x",kind="jwks",result="ok"}`
+    /// given as the metric name and its labels in any order.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = self
+            .get("/metrics")
+            .await
+            .body
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+            .filter(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}

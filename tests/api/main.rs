@@ -1,0 +1,11 @@
+//! Integration tests: a real jwtgate server against real in-process issuers over real sockets.
+//! Each file is a chapter of the specification.
+
+mod helpers;
+mod test_keys;
+
+mod cache;
+mod discovery;
+mod key_endpoint;
+mod operations;
+mod verify;
