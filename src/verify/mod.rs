@@ -152,7 +152,7 @@ impl Verifier {
     }
 
     /// Verifies a raw token completely.
-    #[tracing::instrument(level = "debug", skip_all, fields(issuer, kid))]
+    #[tracing::instrument(level = "debug", skip_all, fields(issuer))]
     pub async fn verify(&self, raw: &str) -> Result<Verified, Rejected> {
         let token = UnverifiedToken::parse(raw).map_err(Rejection::from)?;
         let alg = parse_alg(token.unverified_alg())?;

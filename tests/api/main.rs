@@ -4,6 +4,7 @@
 mod helpers;
 mod test_keys;
 
+mod binary;
 mod cache;
 mod discovery;
 mod key_endpoint;

@@ -1,0 +1,123 @@
+//! The `jwtgate` binary itself: command line, configuration errors, and what it logs.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::helpers::TestIssuer;
+use crate::test_keys::{TestKey, claims};
+
+fn write_config(name: &str, toml: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("jwtgate-binary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+#[test]
+fn an_invalid_configuration_stops_startup_with_exit_code_1_and_names_the_key() {
+    let path = write_config(
+        "bad.toml",
+        "[cache]\nmax_issuers = 0\n[[issuers]]\nissuer = \"https://a.example\"\n",
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cache.max_issuers") && stderr.contains("bad.toml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_usage_error_exits_with_code_2() {
+    let output = Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+        .arg("--no-such-flag")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[actix_web::test]
+async fn the_binary_serves_and_its_debug_json_logs_never_contain_a_token_or_claims() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let path = write_config(
+        "json-logs.toml",
+        &format!(
+            "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[log]\nformat = \"json\"\nlevel = \"debug\"\n\
+             [fetch]\nhttps_only = false\n[[issuers]]\nissuer = \"{}\"\naudiences = [\"my-api\"]\n",
+            issuer.base
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+        .arg("--config")
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let port = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("jwtgate logs its port");
+        let entry: serde_json::Value = serde_json::from_str(&line).expect("every log line is JSON");
+        seen.push(line.clone());
+        if entry["message"] == "jwtgate listening" {
+            break entry["port"].as_u64().unwrap();
+        }
+    };
+
+    let token = key.sign(&claims(&issuer.base));
+    let forged = TestKey::rs256_rotated()
+        .with_kid(&key.kid)
+        .sign(&claims(&issuer.base));
+    let client = awc::Client::default();
+    for (bearer, status) in [(&token, 200), (&forged, 401)] {
+        let response = client
+            .get(format!("http://127.0.0.1:{port}/verify"))
+            .insert_header(("Authorization", format!("Bearer {bearer}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    seen.extend(lines.iter());
+
+    assert!(
+        seen.iter().any(|l| l.contains("token rejected")),
+        "the rejection is logged at debug"
+    );
+    for line in &seen {
+        serde_json::from_str::<serde_json::Value>(line).expect("every log line is JSON");
+        for secret in [
+            token.as_str(),
+            forged.as_str(),
+            token.rsplit('.').next().unwrap(),
+            "alice@example.com",
+        ] {
+            assert!(
+                !line.contains(secret),
+                "a log line leaks token material: {line}"
+            );
+        }
+    }
+}
