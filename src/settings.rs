@@ -248,31 +248,25 @@ impl Settings {
             .list_separator(",")
             .with_list_parse_key("verify.algorithms")
             .source(env);
-        let settings: Settings = config::Config::builder()
+        let builder = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
-            .add_source(environment)
-            .build()
-            .and_then(config::Config::try_deserialize)
-            .map_err(|source| SettingsError::Load {
-                origin: origin.clone(),
-                source,
-            })?;
-        settings
-            .validate()
-            .map_err(|(key, problem)| SettingsError::Invalid {
-                origin,
-                key,
-                problem,
-            })?;
-        Ok(settings)
+            .add_source(environment);
+        Self::build(builder, origin)
     }
 
     /// Parses settings from a TOML string (no environment), then validates. Used by tests and
     /// tools that build a configuration in memory.
     pub fn from_toml(toml: &str) -> Result<Self, SettingsError> {
-        let origin = "inline TOML".to_string();
-        let settings: Settings = config::Config::builder()
-            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+        let builder = config::Config::builder()
+            .add_source(config::File::from_str(toml, config::FileFormat::Toml));
+        Self::build(builder, "inline TOML".to_string())
+    }
+
+    fn build(
+        builder: config::ConfigBuilder<config::builder::DefaultState>,
+        origin: String,
+    ) -> Result<Self, SettingsError> {
+        let settings: Settings = builder
             .build()
             .and_then(config::Config::try_deserialize)
             .map_err(|source| SettingsError::Load {

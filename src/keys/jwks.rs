@@ -13,6 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
+use crate::settings::DEFAULT_ALGORITHMS;
+
 /// Smallest RSA modulus accepted, in bits (NIST SP 800-131A; aws-lc refuses smaller ones).
 pub const MIN_RSA_BITS: usize = 2048;
 
@@ -29,14 +31,8 @@ const PUBLIC_MEMBERS: &[&str] = &[
     "x5u",
 ];
 
-const RSA_ALGORITHMS: [Algorithm; 6] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-];
+/// RS256-RS512 and PS256-PS512: the first six of the supported algorithms.
+const RSA_ALGORITHMS: &[Algorithm] = DEFAULT_ALGORITHMS.split_at(6).0;
 
 /// A public key ready to verify signatures, with the algorithms it may be used with.
 pub struct VerifyingKey {
@@ -280,7 +276,6 @@ fn rsa_modulus_bits(modulus: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::DEFAULT_ALGORITHMS;
     use serde_json::json;
 
     fn b64(bytes: &[u8]) -> String {
