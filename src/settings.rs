@@ -133,6 +133,10 @@ pub struct CacheSettings {
     pub min_refresh_interval_secs: u64,
     /// When a refetch fails, the last good keys keep serving this long past their TTL.
     pub stale_if_error_secs: u64,
+    /// Shortest lifetime taken from a JWK set's `Cache-Control: max-age` (or `no-store`).
+    pub min_ttl_secs: u64,
+    /// Longest lifetime taken from a JWK set's `Cache-Control: max-age`.
+    pub max_ttl_secs: u64,
 }
 
 impl Default for CacheSettings {
@@ -142,6 +146,8 @@ impl Default for CacheSettings {
             ttl_secs: 3600,
             min_refresh_interval_secs: 300,
             stale_if_error_secs: 86_400,
+            min_ttl_secs: 60,
+            max_ttl_secs: 86_400,
         }
     }
 }
@@ -156,6 +162,13 @@ pub struct FetchSettings {
     pub max_body_bytes: usize,
     /// Refuse `http://` issuers (at startup) and `http://` key URLs (at fetch time).
     pub https_only: bool,
+    /// Time for the TCP connect and TLS handshake (within `timeout_secs`).
+    pub connect_timeout_secs: u64,
+    /// Allow fetching from loopback, private, link-local (cloud metadata), unique-local and
+    /// similar internal addresses, checked after DNS resolution.
+    pub allow_private_addresses: bool,
+    /// Redirect hops followed at most; each hop is re-checked (scheme, addresses, `jwks_hosts`).
+    pub max_redirects: u8,
 }
 
 impl Default for FetchSettings {
@@ -164,6 +177,9 @@ impl Default for FetchSettings {
             timeout_secs: 5,
             max_body_bytes: 1_048_576,
             https_only: true,
+            connect_timeout_secs: 3,
+            allow_private_addresses: false,
+            max_redirects: 0,
         }
     }
 }
@@ -176,6 +192,87 @@ pub struct VerifySettings {
     pub leeway_secs: u64,
     /// Signature algorithms accepted at all; an issuer's `algorithms` can only narrow this.
     pub algorithms: Vec<Algorithm>,
+    /// Where `/verify` and `/key` look for the token, in order; the first source that has one wins.
+    pub token_sources: Vec<TokenSource>,
+    /// Response header carrying the verified payload as base64url (unpadded) JSON; `None` (the
+    /// default) sends no such header.
+    pub payload_header: Option<String>,
+}
+
+/// One place a request may carry its token, written `header:<Name>[:<Scheme>]`,
+/// `cookie:<name>` or `query:<name>` in `[verify].token_sources`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum TokenSource {
+    /// A request header. With a scheme (`header:Authorization:Bearer`) the value must be
+    /// `<Scheme> <token>`, the scheme matched case-insensitively; without one the whole value is
+    /// the token.
+    Header {
+        /// Header name, lowercase.
+        name: String,
+        /// Authentication scheme, if the value carries one.
+        scheme: Option<String>,
+    },
+    /// A cookie of the `Cookie` request header.
+    Cookie {
+        /// Cookie name (case-sensitive).
+        name: String,
+    },
+    /// A query parameter of the request, or of the original request a proxy describes in
+    /// `X-Forwarded-Uri` (Traefik) or `X-Original-URI` (nginx).
+    Query {
+        /// Parameter name (case-sensitive).
+        name: String,
+    },
+}
+
+/// The default `[verify].token_sources`: the standard header (RFC 6750 §2.1), then the cookie and
+/// query parameter that browser-facing setups use.
+pub const DEFAULT_TOKEN_SOURCES: [&str; 3] = [
+    "header:Authorization:Bearer",
+    "cookie:access_token",
+    "query:access_token",
+];
+
+impl TryFrom<String> for TokenSource {
+    type Error = String;
+
+    fn try_from(spec: String) -> Result<Self, Self::Error> {
+        let bad = |why: &str| {
+            Err(format!(
+                "token source {spec:?} {why}; write header:<Name>[:<Scheme>], cookie:<name> or query:<name>"
+            ))
+        };
+        let (kind, rest) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
+        let plain_name = |name: &str| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        };
+        match kind {
+            "header" => {
+                let (name, scheme) = match rest.split_once(':') {
+                    Some((name, scheme)) => (name, Some(scheme)),
+                    None => (rest, None),
+                };
+                if !is_header_name(name) {
+                    return bad("has no valid header name");
+                }
+                if scheme.is_some_and(|s| !is_header_name(s)) {
+                    return bad("has an empty or invalid scheme");
+                }
+                Ok(Self::Header {
+                    name: name.to_ascii_lowercase(),
+                    scheme: scheme.map(str::to_string),
+                })
+            }
+            "cookie" if plain_name(rest) => Ok(Self::Cookie { name: rest.into() }),
+            "query" if plain_name(rest) => Ok(Self::Query { name: rest.into() }),
+            "cookie" | "query" => bad("has no valid name (letters, digits, - _ . ~)"),
+            _ => bad("has an unknown kind"),
+        }
+    }
 }
 
 /// The asymmetric algorithms jwtgate verifies by default: every one the crypto backend offers.
@@ -196,6 +293,11 @@ impl Default for VerifySettings {
         Self {
             leeway_secs: 60,
             algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            token_sources: DEFAULT_TOKEN_SOURCES
+                .iter()
+                .map(|s| TokenSource::try_from(s.to_string()).expect("the defaults parse"))
+                .collect(),
+            payload_header: None,
         }
     }
 }
@@ -215,6 +317,9 @@ pub struct IssuerSettings {
     /// Static JWK set URL: no discovery (pyjwt-key-fetcher's `static_issuer_config`).
     #[serde(default)]
     pub jwks_uri: Option<String>,
+    /// If set, the JWK set (and any redirect to it) may only come from these hosts.
+    #[serde(default)]
+    pub jwks_hosts: Option<Vec<String>>,
     /// Narrows `[verify].algorithms` for this issuer.
     #[serde(default)]
     pub algorithms: Option<Vec<Algorithm>>,
@@ -247,6 +352,7 @@ impl Settings {
             .try_parsing(true)
             .list_separator(",")
             .with_list_parse_key("verify.algorithms")
+            .with_list_parse_key("verify.token_sources")
             .source(env);
         let builder = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
@@ -295,6 +401,15 @@ impl Settings {
         if self.fetch.timeout_secs == 0 {
             return bad("fetch.timeout_secs", "must be at least 1".into());
         }
+        if self.fetch.connect_timeout_secs == 0 {
+            return bad("fetch.connect_timeout_secs", "must be at least 1".into());
+        }
+        if self.cache.min_ttl_secs == 0 || self.cache.min_ttl_secs > self.cache.max_ttl_secs {
+            return bad(
+                "cache.min_ttl_secs",
+                "must be at least 1 and at most cache.max_ttl_secs".into(),
+            );
+        }
         if self.fetch.max_body_bytes == 0 {
             return bad("fetch.max_body_bytes", "must be at least 1".into());
         }
@@ -308,6 +423,20 @@ impl Settings {
             );
         }
         validate_algorithms("verify.algorithms", &self.verify.algorithms)?;
+        if self.verify.token_sources.is_empty() {
+            return bad(
+                "verify.token_sources",
+                "must list at least one source, such as \"header:Authorization:Bearer\"".into(),
+            );
+        }
+        if let Some(name) = &self.verify.payload_header
+            && !is_header_name(name)
+        {
+            return bad(
+                "verify.payload_header",
+                format!("{name:?} is not a valid header name"),
+            );
+        }
         if self.issuers.is_empty() && !self.allow_any_issuer {
             return bad(
                 "issuers",
@@ -336,6 +465,28 @@ impl Settings {
             }
             if let Some(uri) = &issuer.jwks_uri {
                 check_url(uri, self.fetch.https_only).map_err(|p| (key("jwks_uri"), p))?;
+            }
+            if let Some(hosts) = &issuer.jwks_hosts {
+                if let Some(host) = hosts
+                    .iter()
+                    .find(|h| h.is_empty() || h.contains(['/', ':', ' ']))
+                {
+                    return Err((key("jwks_hosts"), format!("{host:?} is not a host name")));
+                }
+                let static_host = issuer
+                    .jwks_uri
+                    .as_deref()
+                    .and_then(|u| url::Url::parse(u).ok());
+                if let Some(host) = static_host
+                    .as_ref()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    && !hosts.contains(&host)
+                {
+                    return Err((
+                        key("jwks_hosts"),
+                        format!("does not include jwks_uri's host {host:?}"),
+                    ));
+                }
             }
             if let Some(path) = &issuer.config_path
                 && !path.starts_with('/')
@@ -543,6 +694,89 @@ mod tests {
         assert!(
             err.contains("cache.max_issuers") && err.contains("jwtgate.toml"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn token_sources_are_parsed_and_a_bad_one_is_an_error_naming_the_key() {
+        let s = Settings::from_toml(&format!(
+            "[verify]\ntoken_sources = [\"header:X-Token\", \"header:Authorization:DPoP\", \"cookie:jwt\", \"query:t\"]\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert_eq!(
+            s.verify.token_sources,
+            vec![
+                TokenSource::Header {
+                    name: "x-token".into(),
+                    scheme: None
+                },
+                TokenSource::Header {
+                    name: "authorization".into(),
+                    scheme: Some("DPoP".into())
+                },
+                TokenSource::Cookie { name: "jwt".into() },
+                TokenSource::Query { name: "t".into() },
+            ]
+        );
+        for bad in [
+            "body:x",
+            "header:",
+            "header:X:",
+            "cookie:",
+            "query:a b",
+            "query",
+        ] {
+            let err =
+                Settings::from_toml(&format!("[verify]\ntoken_sources = [\"{bad}\"]\n{MINIMAL}"))
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains("token_sources"), "{bad}: {err}");
+        }
+        assert_eq!(
+            invalid_key(&format!("[verify]\ntoken_sources = []\n{MINIMAL}")),
+            "verify.token_sources"
+        );
+    }
+
+    #[test]
+    fn the_default_token_sources_are_the_documented_ones_and_no_payload_header_is_sent() {
+        let s = Settings::from_toml(MINIMAL).unwrap();
+        assert_eq!(s.verify.token_sources.len(), DEFAULT_TOKEN_SOURCES.len());
+        assert_eq!(
+            s.verify.token_sources[0],
+            TokenSource::Header {
+                name: "authorization".into(),
+                scheme: Some("Bearer".into())
+            }
+        );
+        assert_eq!(s.verify.payload_header, None);
+        assert_eq!(
+            invalid_key(&format!(
+                "[verify]\npayload_header = \"X Payload\"\n{MINIMAL}"
+            )),
+            "verify.payload_header"
+        );
+    }
+
+    #[test]
+    fn token_sources_can_be_overridden_from_the_environment_as_a_list() {
+        let dir = std::env::temp_dir().join(format!("jwtgate-sources-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("jwtgate.toml");
+        std::fs::write(&file, MINIMAL).unwrap();
+        let env = HashMap::from([(
+            "JWTGATE__VERIFY__TOKEN_SOURCES".to_string(),
+            "cookie:session,query:jwt".to_string(),
+        )]);
+        let s = Settings::load_with_env(&file, Some(env)).unwrap();
+        assert_eq!(
+            s.verify.token_sources,
+            vec![
+                TokenSource::Cookie {
+                    name: "session".into()
+                },
+                TokenSource::Query { name: "jwt".into() },
+            ]
         );
     }
 

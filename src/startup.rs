@@ -89,6 +89,7 @@ impl Application {
         let state = AppState {
             verifier: verifier.clone(),
             metrics: metrics.clone(),
+            rules: Arc::new(crate::http::RequestRules::from(&settings.verify)),
         };
         let mut server = HttpServer::new(move || {
             App::new()
@@ -104,6 +105,9 @@ impl Application {
             let (verifier, policy) = (verifier.clone(), policy.clone());
             tokio::spawn(async move { verifier.keys().preload(&policy).await });
         }
+        verifier
+            .keys()
+            .spawn_refresher(verifier.issuers().configured().cloned().collect());
         tracing::info!(
             port,
             issuers = verifier.issuers().configured().count(),

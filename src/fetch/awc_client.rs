@@ -4,27 +4,31 @@
 //! by every actix worker. So the client lives on one dedicated thread with its own actix system,
 //! and callers talk to it over a channel; the handle is `Send + Sync` and cheap to share.
 //! Fetches are rare (single-flight per issuer, then cached), so one thread is plenty.
+//!
+//! Name resolution goes through [`GuardedResolver`]: the addresses a host resolves to are
+//! checked *before* connecting, and the connection uses exactly those addresses, so a DNS
+//! answer cannot smuggle in an internal address (and a second lookup cannot rebind it).
 
-use std::time::Duration;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 
 use awc::http::header;
 use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
 use super::{
-    FetchError, FetchFuture, FetchLimits, JsonFetcher, USER_AGENT, check_scheme,
-    is_json_content_type,
+    CacheHeaders, FetchError, FetchFuture, FetchLimits, FetchRequest, Fetched, JsonFetcher,
+    USER_AGENT, check_scheme, is_forbidden_address, is_json_content_type,
 };
 
 /// How many fetches may queue for the fetch thread before callers wait for room.
 pub const FETCH_QUEUE_CAPACITY: usize = 256;
 
-/// Time allowed for the TCP connect and TLS handshake, within the total fetch timeout.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
 struct Job {
     url: Url,
-    reply: oneshot::Sender<Result<Vec<u8>, FetchError>>,
+    if_none_match: Option<String>,
+    reply: oneshot::Sender<Result<Fetched, FetchError>>,
 }
 
 /// Handle to the fetch thread. Dropping every handle stops the thread.
@@ -52,7 +56,9 @@ impl AwcFetcher {
                         let client = client.clone();
                         let limits = limits.clone();
                         actix_rt::spawn(async move {
-                            let result = fetch(&client, &job.url, &limits).await;
+                            let result =
+                                fetch(&client, &job.url, job.if_none_match.as_deref(), &limits)
+                                    .await;
                             let _ = job.reply.send(result);
                         });
                     }
@@ -63,26 +69,70 @@ impl AwcFetcher {
 }
 
 impl JsonFetcher for AwcFetcher {
-    fn get_json<'a>(&'a self, url: &'a Url) -> FetchFuture<'a> {
+    fn get_json<'a>(&'a self, request: FetchRequest<'a>) -> FetchFuture<'a> {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
-            self.jobs
-                .send(Job {
-                    url: url.clone(),
-                    reply,
-                })
-                .await
-                .map_err(|_| FetchError::Closed)?;
+            let job = Job {
+                url: request.url.clone(),
+                if_none_match: request.if_none_match.map(str::to_string),
+                reply,
+            };
+            self.jobs.send(job).await.map_err(|_| FetchError::Closed)?;
             answer.await.map_err(|_| FetchError::Closed)?
         })
     }
 }
 
+/// The marker error [`GuardedResolver`] fails with, recognised when mapping awc's errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves only to internal addresses")]
+struct ForbiddenResolution {
+    host: String,
+}
+
+/// Resolves with the system resolver and drops every address [`is_forbidden_address`]
+/// refuses (unless private addresses are allowed); fails when none is left.
+struct GuardedResolver {
+    allow_private_addresses: bool,
+}
+
+type ResolveResult = Result<Vec<SocketAddr>, Box<dyn std::error::Error>>;
+
+impl actix_tls::connect::Resolve for GuardedResolver {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = ResolveResult> + 'a>> {
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|addr| self.allow_private_addresses || !is_forbidden_address(addr.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(Box::new(ForbiddenResolution {
+                    host: host.to_string(),
+                }) as Box<dyn std::error::Error>);
+            }
+            Ok(allowed)
+        })
+    }
+}
+
 fn build_client(limits: &FetchLimits) -> awc::Client {
+    let resolver = actix_tls::connect::Resolver::custom(GuardedResolver {
+        allow_private_addresses: limits.allow_private_addresses,
+    });
+    let tcp = actix_tls::connect::Connector::new(resolver).service();
     awc::Client::builder()
-        .connector(awc::Connector::new().timeout(CONNECT_TIMEOUT.min(limits.timeout)))
+        .connector(
+            awc::Connector::new()
+                .connector(tcp)
+                .timeout(limits.connect_timeout),
+        )
         .timeout(limits.timeout)
-        // Redirects could lead anywhere (an internal address, another host's keys): refuse them.
+        // Redirects are handed back to the key cache, which re-checks every hop.
         .disable_redirects()
         .no_default_headers()
         .add_default_header((header::USER_AGENT, USER_AGENT))
@@ -93,60 +143,82 @@ fn build_client(limits: &FetchLimits) -> awc::Client {
 async fn fetch(
     client: &awc::Client,
     url: &Url,
+    if_none_match: Option<&str>,
     limits: &FetchLimits,
-) -> Result<Vec<u8>, FetchError> {
+) -> Result<Fetched, FetchError> {
     check_scheme(url, limits)?;
+    // IP literals never reach the resolver, so they are checked here.
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if literal.is_some_and(|ip| !limits.allow_private_addresses && is_forbidden_address(ip)) {
+        return Err(FetchError::ForbiddenAddress(url.to_string()));
+    }
     let attempt = async {
-        let transport = |e: &dyn std::fmt::Display| FetchError::Transport {
+        let transport = |message: String| FetchError::Transport {
             url: url.to_string(),
-            message: e.to_string(),
+            message,
         };
-        let mut response = client.get(url.as_str()).send().await.map_err(|e| match e {
-            awc::error::SendRequestError::Timeout => FetchError::Timeout(url.to_string()),
-            other => transport(&other),
-        })?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(FetchError::Status {
-                url: url.to_string(),
-                status,
-            });
+        let mut request = client.get(url.as_str());
+        if let Some(etag) = if_none_match {
+            request = request.insert_header((header::IF_NONE_MATCH, etag));
         }
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let mut response = request.send().await.map_err(|e| match e {
+            awc::error::SendRequestError::Timeout => FetchError::Timeout(url.to_string()),
+            awc::error::SendRequestError::Connect(awc::error::ConnectError::Resolver(cause))
+                if cause.downcast_ref::<ForbiddenResolution>().is_some() =>
+            {
+                FetchError::ForbiddenAddress(url.to_string())
+            }
+            other => transport(other.to_string()),
+        })?;
+        let text =
+            |name: header::HeaderName| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let caching = CacheHeaders::parse(text(header::CACHE_CONTROL), text(header::ETAG));
+        let status = response.status().as_u16();
+        match status {
+            200 => {}
+            304 => return Ok(Fetched::NotModified { caching }),
+            301 | 302 | 303 | 307 | 308 => {
+                let location = text(header::LOCATION).unwrap_or_default().to_string();
+                return Ok(Fetched::Redirect { location });
+            }
+            _ => {
+                return Err(FetchError::Status {
+                    url: url.to_string(),
+                    status,
+                });
+            }
+        }
+        let content_type = text(header::CONTENT_TYPE).unwrap_or("").to_string();
         if !is_json_content_type(&content_type) {
             return Err(FetchError::ContentType {
                 url: url.to_string(),
                 content_type,
             });
         }
-        let declared_length = response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let too_large = || FetchError::TooLarge {
+            url: url.to_string(),
+            limit: limits.max_body_bytes,
+        };
+        let declared_length = text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
         if declared_length.is_some_and(|length| length > limits.max_body_bytes as u64) {
-            return Err(FetchError::TooLarge {
-                url: url.to_string(),
-                limit: limits.max_body_bytes,
-            });
+            return Err(too_large());
         }
         let body = response
             .body()
             .limit(limits.max_body_bytes)
             .await
             .map_err(|e| match e {
-                awc::error::PayloadError::Overflow => FetchError::TooLarge {
-                    url: url.to_string(),
-                    limit: limits.max_body_bytes,
-                },
-                other => transport(&other),
+                awc::error::PayloadError::Overflow => too_large(),
+                other => transport(other.to_string()),
             })?;
-        Ok(body.to_vec())
+        Ok(Fetched::Document {
+            body: body.to_vec(),
+            caching,
+        })
     };
     tokio::time::timeout(limits.timeout, attempt)
         .await

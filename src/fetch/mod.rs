@@ -1,13 +1,17 @@
 //! Outbound HTTP, behind one small trait: [`JsonFetcher`] (pyjwt-key-fetcher's `HTTPClient`).
 //!
-//! The key cache only ever calls [`JsonFetcher::get_json`]; [`AwcFetcher`] is the real
-//! implementation, and tests may plug in their own. Every implementation must answer within its
-//! timeout and never return more than its body limit; the key cache additionally wraps every
-//! call in its own timeout, so a misbehaving fetcher still cannot make a request wait forever.
+//! The key cache only ever calls [`JsonFetcher::get_json`] for one URL at a time and decides
+//! itself whether a redirect may be followed (each hop re-checked against its policy).
+//! [`AwcFetcher`] is the real implementation; tests may plug in their own. Every implementation
+//! must answer within its timeout, never return more than its body limit, and never connect to
+//! an address [`is_forbidden_address`] refuses unless private addresses are allowed. The key
+//! cache also wraps every call in its own timeout, so a misbehaving fetcher cannot make a
+//! request wait forever.
 
 mod awc_client;
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -19,13 +23,78 @@ use crate::settings::FetchSettings;
 
 /// The boxed future [`JsonFetcher::get_json`] returns: `Send`, so the key cache can await it
 /// from any worker.
-pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, FetchError>> + Send + 'a>>;
+pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>>;
+
+/// One GET.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchRequest<'a> {
+    /// What to fetch.
+    pub url: &'a Url,
+    /// An entity tag from an earlier answer: sent as `If-None-Match` (RFC 9110 §13.1.2).
+    pub if_none_match: Option<&'a str>,
+}
+
+/// What a fetch brought back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// `200` with a JSON body.
+    Document {
+        /// The body, at most the body limit.
+        body: Vec<u8>,
+        /// The response's caching headers.
+        caching: CacheHeaders,
+    },
+    /// `304 Not Modified`: the document sent with the given `If-None-Match` is still current.
+    NotModified {
+        /// The response's caching headers.
+        caching: CacheHeaders,
+    },
+    /// A redirect (`301`, `302`, `303`, `307`, `308`); the caller decides whether to follow it.
+    Redirect {
+        /// The `Location` header, unresolved.
+        location: String,
+    },
+}
+
+/// The caching headers of a response (RFC 9111).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheHeaders {
+    /// `Cache-Control: max-age`.
+    pub max_age: Option<Duration>,
+    /// `Cache-Control: no-store` or `no-cache`: keep it as briefly as allowed.
+    pub no_store: bool,
+    /// `ETag`, for revalidation.
+    pub etag: Option<String>,
+}
+
+impl CacheHeaders {
+    /// Reads the `Cache-Control` and `ETag` header values.
+    pub fn parse(cache_control: Option<&str>, etag: Option<&str>) -> Self {
+        let mut headers = CacheHeaders {
+            etag: etag.map(str::to_string),
+            ..Default::default()
+        };
+        for directive in cache_control.unwrap_or_default().split(',') {
+            let directive = directive.trim().to_ascii_lowercase();
+            if directive == "no-store" || directive == "no-cache" {
+                headers.no_store = true;
+            } else if let Some(seconds) = directive.strip_prefix("max-age=") {
+                headers.max_age = seconds
+                    .trim_matches('"')
+                    .parse::<u64>()
+                    .ok()
+                    .map(Duration::from_secs);
+            }
+        }
+        headers
+    }
+}
 
 /// Fetches JSON documents (discovery documents and JWK sets).
 pub trait JsonFetcher: Send + Sync + 'static {
-    /// GETs `url` and returns the body of a `200` response with a JSON content type
-    /// (`application/json` or `application/*+json`), at most the configured body limit.
-    fn get_json<'a>(&'a self, url: &'a Url) -> FetchFuture<'a>;
+    /// GETs one URL. A `200` must have a JSON content type (`application/json` or
+    /// `application/*+json`) and a body within the limit; redirects are returned, not followed.
+    fn get_json<'a>(&'a self, request: FetchRequest<'a>) -> FetchFuture<'a>;
 }
 
 /// Limits every fetch obeys; from `[fetch]`.
@@ -33,18 +102,27 @@ pub trait JsonFetcher: Send + Sync + 'static {
 pub struct FetchLimits {
     /// Total time for one fetch: connect, headers and body.
     pub timeout: Duration,
+    /// Time for the TCP connect and TLS handshake.
+    pub connect_timeout: Duration,
     /// Largest body accepted.
     pub max_body_bytes: usize,
     /// Refuse `http://` URLs.
     pub https_only: bool,
+    /// Allow connections to loopback, private, link-local and similar addresses.
+    pub allow_private_addresses: bool,
+    /// Redirect hops followed at most (0: none).
+    pub max_redirects: u8,
 }
 
 impl From<&FetchSettings> for FetchLimits {
     fn from(s: &FetchSettings) -> Self {
         Self {
             timeout: Duration::from_secs(s.timeout_secs),
+            connect_timeout: Duration::from_secs(s.connect_timeout_secs.min(s.timeout_secs)),
             max_body_bytes: s.max_body_bytes,
             https_only: s.https_only,
+            allow_private_addresses: s.allow_private_addresses,
+            max_redirects: s.max_redirects,
         }
     }
 }
@@ -59,6 +137,22 @@ pub enum FetchError {
     /// The URL's scheme is not allowed (`http://` with `https_only`, or not http(s) at all).
     #[error("refused to fetch {0}: only https:// URLs are allowed")]
     Scheme(String),
+    /// The host is, or resolves only to, an address that `allow_private_addresses` forbids.
+    #[error(
+        "refused to fetch {0}: it is a loopback, private, link-local or otherwise internal address"
+    )]
+    ForbiddenAddress(String),
+    /// A redirect that policy does not allow (too many hops, or `jwks_hosts`).
+    #[error("refused to follow a redirect from {url}: {reason}")]
+    Redirect {
+        /// The URL that redirected.
+        url: String,
+        /// Why it was not followed.
+        reason: String,
+    },
+    /// The host is not in the issuer's `jwks_hosts`.
+    #[error("refused to fetch {0}: its host is not in the issuer's jwks_hosts")]
+    HostNotAllowed(String),
     /// Connection, TLS or protocol failure.
     #[error("could not fetch {url}: {message}")]
     Transport {
@@ -70,7 +164,7 @@ pub enum FetchError {
     /// No complete answer within the timeout.
     #[error("fetching {0} timed out")]
     Timeout(String),
-    /// A status other than 200 (redirects are not followed).
+    /// A status other than 200, 304 or a redirect.
     #[error("{url} answered HTTP {status}")]
     Status {
         /// The URL.
@@ -121,6 +215,40 @@ pub fn check_scheme(url: &Url, limits: &FetchLimits) -> Result<(), FetchError> {
     }
 }
 
+/// Addresses an issuer's documents must never be fetched from unless
+/// `allow_private_addresses` is on: unspecified, loopback, private (RFC 1918), shared
+/// (RFC 6598), link-local (including the 169.254.169.254 cloud metadata service),
+/// unique-local, multicast, broadcast and reserved ranges. IPv4-mapped IPv6 addresses are
+/// judged by their IPv4 address.
+pub fn is_forbidden_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_unspecified()
+                || v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || a >= 240
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_forbidden_address(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_unspecified()
+                || v6.is_loopback()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,13 +275,55 @@ mod tests {
 
     #[test]
     fn http_urls_are_refused_when_https_only() {
-        let limits = FetchLimits {
-            timeout: Duration::from_secs(1),
-            max_body_bytes: 1,
-            https_only: true,
-        };
+        let limits = FetchLimits::from(&FetchSettings::default());
         assert!(check_scheme(&Url::parse("http://a/").unwrap(), &limits).is_err());
         assert!(check_scheme(&Url::parse("ftp://a/").unwrap(), &limits).is_err());
         assert!(check_scheme(&Url::parse("https://a/").unwrap(), &limits).is_ok());
+    }
+
+    #[test]
+    fn internal_addresses_are_forbidden_and_public_ones_are_not() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_forbidden_address(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "8.8.8.8",
+            "142.250.74.14",
+            "2a00:1450:4001::200e",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_forbidden_address(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn cache_control_max_age_and_no_store_are_read() {
+        let h = CacheHeaders::parse(
+            Some("public, max-age=3600, must-revalidate"),
+            Some("\"v1\""),
+        );
+        assert_eq!(h.max_age, Some(Duration::from_secs(3600)));
+        assert_eq!(h.etag.as_deref(), Some("\"v1\""));
+        assert!(!h.no_store);
+        assert!(CacheHeaders::parse(Some("no-store"), None).no_store);
+        assert!(CacheHeaders::parse(Some("No-Cache"), None).no_store);
+        assert_eq!(CacheHeaders::parse(Some("max-age=abc"), None).max_age, None);
+        assert_eq!(CacheHeaders::parse(None, None), CacheHeaders::default());
     }
 }

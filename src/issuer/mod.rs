@@ -70,6 +70,8 @@ pub struct IssuerPolicy {
     pub required_scopes: Vec<String>,
     /// (claim, response header) pairs sent on success.
     pub headers: Vec<(String, String)>,
+    /// If set, the only hosts the JWK set may be fetched from (redirect hops included).
+    pub jwks_hosts: Option<Vec<String>>,
     /// jsonwebtoken's checks for this issuer (exp required, nbf, aud, iss, leeway), built once;
     /// the key cache narrows `algorithms` per key.
     pub validation: Validation,
@@ -121,7 +123,17 @@ impl IssuerPolicy {
                         .collect()
                 })
                 .unwrap_or_default(),
+            jwks_hosts: extra.and_then(|e| e.jwks_hosts.clone()),
             validation,
+        }
+    }
+
+    /// Whether the JWK set may be fetched from `url`'s host (always, without `jwks_hosts`).
+    pub fn jwks_host_allowed(&self, url: &Url) -> bool {
+        match (&self.jwks_hosts, url.host_str()) {
+            (None, _) => true,
+            (Some(hosts), Some(host)) => hosts.iter().any(|h| h.eq_ignore_ascii_case(host)),
+            (Some(_), None) => false,
         }
     }
 }

@@ -1,18 +1,23 @@
 //! The key cache: discovery -> JWK set -> usable keys, per issuer, shared by all workers.
 //!
 //! # Rules (pyjwt-key-fetcher's, with its weaknesses fixed)
-//! - An issuer's keys are fetched lazily (or preloaded at startup) and trusted for `ttl_secs`.
-//!   The discovery document is refetched with them, once per TTL.
+//! - An issuer's keys are fetched lazily (or preloaded at startup). A set lives for the JWK set
+//!   response's `Cache-Control: max-age`, clamped to `[min_ttl_secs, max_ttl_secs]`
+//!   (`no-store`/`no-cache`: the minimum), or for `ttl_secs` without one. The discovery
+//!   document is fetched again once per `ttl_secs`.
+//! - Keys are refreshed ahead of expiry, in the background, at a jittered 75-90 % of their
+//!   lifetime (by the first lookup past that point, or by the refresher task when idle), with
+//!   `If-None-Match` when the issuer sent an `ETag`. No request waits for a routine refresh.
 //! - A `kid` not in the current set refetches the JWK set, unless a fetch completed within
 //!   `min_refresh_interval_secs`; inside that window the lookup fails fast with `unknown_kid`.
 //! - The refetched set replaces the old one: a key that left the set stops verifying at once.
 //! - Fetches are single-flight per issuer: concurrent lookups that need the same fetch wait for
 //!   the one in flight (bounded by the fetch timeout) and share its outcome.
-//! - A failed fetch is remembered: the issuer is not contacted again until an exponential
-//!   backoff has passed, and meanwhile lookups get the last good keys (for up to
-//!   `stale_if_error_secs` past their TTL) or `keys_unavailable` with a retry hint.
-//! - When keys pass their TTL, the first lookup refreshes them; lookups arriving while that
-//!   refresh is in flight are served the previous keys instead of waiting.
+//! - A failed fetch is remembered: the issuer is not contacted again until an exponential,
+//!   jittered backoff has passed, and meanwhile lookups get the last good keys (for up to
+//!   `stale_if_error_secs` past their expiry) or `keys_unavailable` with a retry hint.
+//! - Redirects are followed only up to `max_redirects` hops, each re-checked (scheme,
+//!   the issuer's `jwks_hosts`); the fetcher re-checks addresses.
 //!
 //! # Concurrency
 //! [`KeyStore`] is a cheap `Arc` clone. Configured issuers have permanent entries; issuers
@@ -24,6 +29,7 @@ mod discovery;
 pub mod jwks;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -33,17 +39,33 @@ pub use discovery::{DiscoveryError, jwks_uri_from_discovery};
 pub use jwks::{JwksError, SkipReason, VerifyingKey, parse_jwk_set};
 
 use crate::clock::Clock;
-use crate::fetch::{FetchError, FetchLimits, JsonFetcher, check_scheme};
+use crate::fetch::{
+    CacheHeaders, FetchError, FetchLimits, FetchRequest, Fetched, JsonFetcher, check_scheme,
+};
 use crate::issuer::{IssuerPolicy, KeySource};
 use crate::metrics::Metrics;
 use crate::settings::CacheSettings;
 
 /// First wait after a failed fetch before the issuer is contacted again; it doubles with each
-/// consecutive failure up to [`FAILURE_BACKOFF_MAX`].
+/// consecutive failure up to [`FAILURE_BACKOFF_MAX`], and each wait is jittered to 50-100 %.
 pub const FAILURE_BACKOFF_INITIAL: Duration = Duration::from_secs(1);
 
 /// Longest wait between fetch attempts to a failing issuer.
 pub const FAILURE_BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// Keys are refreshed once this fraction of their lifetime has passed, plus a random share of
+/// [`REFRESH_AHEAD_JITTER`] (so many replicas do not refresh in step).
+pub const REFRESH_AHEAD_AT: f64 = 0.75;
+
+/// See [`REFRESH_AHEAD_AT`].
+pub const REFRESH_AHEAD_JITTER: f64 = 0.15;
+
+/// How often the background refresher looks for configured issuers due for a refresh (or a
+/// retry after a failure).
+pub const REFRESHER_TICK: Duration = Duration::from_secs(1);
+
+/// Deepest JSON nesting accepted in a discovery document or JWK set (real ones nest 3 deep).
+pub const MAX_JSON_DEPTH: usize = 32;
 
 /// Extra time granted on top of the fetch timeout before the key cache gives up on a fetcher
 /// (guards against a [`JsonFetcher`] that ignores its own timeout).
@@ -79,7 +101,7 @@ impl KeysError {
 /// Why refreshing an issuer's keys failed.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RefreshError {
-    /// The HTTP fetch failed.
+    /// The HTTP fetch failed or was refused.
     #[error(transparent)]
     Fetch(#[from] FetchError),
     /// The discovery document is unusable.
@@ -91,6 +113,9 @@ pub enum RefreshError {
     /// The fetcher did not answer within the timeout.
     #[error("no answer from the fetcher within {0:?}")]
     Timeout(Duration),
+    /// A `304 Not Modified` arrived without a cached document to keep.
+    #[error("the issuer answered 304 Not Modified to a request that had no entity tag")]
+    UnexpectedNotModified,
     /// No fetch has been attempted yet (a lookup raced the very first one).
     #[error("the keys have not been fetched yet")]
     NotFetched,
@@ -99,11 +124,15 @@ pub enum RefreshError {
 /// The cache rules, from `[cache]`.
 #[derive(Debug, Clone)]
 pub struct CacheRules {
-    /// How long a fetched set (and discovery document) is trusted.
+    /// Lifetime of a set whose response has no `max-age`, and of a discovery document.
     pub ttl: Duration,
+    /// Shortest lifetime taken from `max-age` (and the lifetime for `no-store`).
+    pub min_ttl: Duration,
+    /// Longest lifetime taken from `max-age`.
+    pub max_ttl: Duration,
     /// Minimum time between a completed fetch and an unknown-`kid` refetch.
     pub min_refresh_interval: Duration,
-    /// How long past its TTL a set may serve while refreshing fails.
+    /// How long past its expiry a set may serve while refreshing fails.
     pub stale_if_error: Duration,
 }
 
@@ -111,9 +140,23 @@ impl From<&CacheSettings> for CacheRules {
     fn from(s: &CacheSettings) -> Self {
         Self {
             ttl: Duration::from_secs(s.ttl_secs),
+            min_ttl: Duration::from_secs(s.min_ttl_secs),
+            max_ttl: Duration::from_secs(s.max_ttl_secs),
             min_refresh_interval: Duration::from_secs(s.min_refresh_interval_secs),
             stale_if_error: Duration::from_secs(s.stale_if_error_secs),
         }
+    }
+}
+
+impl CacheRules {
+    /// How long a JWK set with these response headers is trusted.
+    pub fn lifetime(&self, caching: &CacheHeaders) -> Duration {
+        if caching.no_store {
+            return self.min_ttl;
+        }
+        caching
+            .max_age
+            .map_or(self.ttl, |age| age.clamp(self.min_ttl, self.max_ttl))
     }
 }
 
@@ -122,7 +165,10 @@ impl From<&CacheSettings> for CacheRules {
 pub struct KeySet {
     keys: HashMap<String, Arc<VerifyingKey>>,
     fetched_at: Instant,
+    refresh_at: Instant,
+    expires_at: Instant,
     jwks_uri: Url,
+    etag: Option<String>,
 }
 
 impl KeySet {
@@ -183,8 +229,16 @@ impl IssuerEntry {
 pub struct IssuerStatus {
     /// Usable keys in the current set (0 before the first successful fetch).
     pub keys: usize,
+    /// The kids of the current set, sorted.
+    pub kids: Vec<String>,
     /// Time since the current set was fetched.
     pub age: Option<Duration>,
+    /// Time until the next scheduled refresh (zero when due).
+    pub refresh_in: Option<Duration>,
+    /// Whether the current set is past its expiry (served only because refreshing fails).
+    pub stale: bool,
+    /// The URL the current set came from.
+    pub jwks_uri: Option<Url>,
     /// The last fetch failure, if the last attempt failed.
     pub last_error: Option<RefreshError>,
     /// Completed fetch attempts (successful or not).
@@ -247,7 +301,7 @@ impl KeyStore {
     /// The key `kid` of the issuer, fetching or refetching as the rules allow.
     pub async fn get_key(
         &self,
-        policy: &IssuerPolicy,
+        policy: &Arc<IssuerPolicy>,
         kid: &str,
     ) -> Result<Arc<VerifyingKey>, KeysError> {
         let inner = &*self.inner;
@@ -263,7 +317,10 @@ impl KeyStore {
             )
         };
         match current {
-            Some(set) if now < set.fetched_at + inner.rules.ttl => {
+            Some(set) if now < set.expires_at => {
+                if now >= set.refresh_at && backoff.is_none() {
+                    self.refresh_in_background(&entry, policy, generation);
+                }
                 if let Some(key) = set.get(kid) {
                     self.count_lookup("hit");
                     return Ok(key.clone());
@@ -285,6 +342,7 @@ impl KeyStore {
             Some(_) | None => {
                 self.count_lookup("miss");
                 if backoff.is_none() {
+                    // With keys in hand, do not queue behind a refresh already in flight.
                     let wait = if current.is_some() {
                         Wait::No
                     } else {
@@ -297,9 +355,8 @@ impl KeyStore {
                 let Some(set) = state.keys.clone() else {
                     return Err(self.unavailable(&state, now));
                 };
-                if now >= set.fetched_at + inner.rules.ttl {
-                    // Still old: refreshing failed, is backing off, or is in flight elsewhere.
-                    if now >= set.fetched_at + inner.rules.ttl + inner.rules.stale_if_error {
+                if now >= set.expires_at {
+                    if now >= set.expires_at + inner.rules.stale_if_error {
                         return Err(self.unavailable(&state, now));
                     }
                     if state.last_error.is_some() {
@@ -324,17 +381,65 @@ impl KeyStore {
         entry.read().keys.is_some()
     }
 
+    /// Fetches the issuer's keys now, even if they are fresh (emergency rotation). Waits for a
+    /// fetch already in flight instead of starting a second one. Returns the outcome.
+    pub async fn force_refresh(&self, policy: &IssuerPolicy) -> Result<(), RefreshError> {
+        let entry = self.entry(policy);
+        let generation = entry.read().generation;
+        self.refresh(&entry, policy, generation, Wait::Yes).await;
+        entry.read().last_error.clone().map_or(Ok(()), Err)
+    }
+
+    /// Refreshes the issuer in the background if its keys are due (refresh-ahead point reached,
+    /// or never loaded) and no backoff holds. Used by [`KeyStore::spawn_refresher`].
+    pub fn refresh_if_due(&self, policy: &Arc<IssuerPolicy>) {
+        let entry = self.entry(policy);
+        let now = self.inner.clock.now();
+        let (due, generation) = {
+            let state = entry.read();
+            let due = backoff_left(&state, now).is_none()
+                && state.keys.as_ref().is_none_or(|s| now >= s.refresh_at);
+            (due, state.generation)
+        };
+        if due {
+            self.refresh_in_background(&entry, policy, generation);
+        }
+    }
+
+    /// Starts a task that every [`REFRESHER_TICK`] refreshes configured issuers that are due,
+    /// so idle issuers stay fresh and failed ones are retried after their backoff. Must run
+    /// inside a tokio runtime; the task ends with it.
+    pub fn spawn_refresher(&self, policies: Vec<Arc<IssuerPolicy>>) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REFRESHER_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                for policy in &policies {
+                    store.refresh_if_due(policy);
+                }
+            }
+        });
+    }
+
     /// What the cache holds for a configured issuer (`None` for an unknown one).
     pub fn issuer_status(&self, issuer: &str) -> Option<IssuerStatus> {
         let entry = self.inner.configured.get(issuer)?;
         let now = self.inner.clock.now();
         let state = entry.read();
+        let set = state.keys.as_ref();
+        let mut kids: Vec<String> = set
+            .map(|s| s.keys.keys().cloned().collect())
+            .unwrap_or_default();
+        kids.sort();
         Some(IssuerStatus {
-            keys: state.keys.as_ref().map_or(0, |s| s.len()),
-            age: state
-                .keys
-                .as_ref()
-                .map(|s| now.saturating_duration_since(s.fetched_at)),
+            keys: kids.len(),
+            kids,
+            age: set.map(|s| now.saturating_duration_since(s.fetched_at)),
+            refresh_in: set.map(|s| s.refresh_at.saturating_duration_since(now)),
+            stale: set.is_some_and(|s| now >= s.expires_at),
+            jwks_uri: set.map(|s| s.jwks_uri.clone()),
             last_error: state.last_error.clone(),
             fetch_attempts: state.generation,
         })
@@ -371,6 +476,19 @@ impl KeyStore {
             .inc();
     }
 
+    fn refresh_in_background(
+        &self,
+        entry: &Arc<IssuerEntry>,
+        policy: &Arc<IssuerPolicy>,
+        generation: u64,
+    ) {
+        if entry.fetch_lock.try_lock().is_err() {
+            return;
+        }
+        let (store, entry, policy) = (self.clone(), entry.clone(), policy.clone());
+        tokio::spawn(async move { store.refresh(&entry, &policy, generation, Wait::No).await });
+    }
+
     /// Runs one fetch for the entry, unless the fetch this caller saw the need for
     /// (`seen_generation`) has already completed while it waited.
     async fn refresh(
@@ -387,17 +505,19 @@ impl KeyStore {
                 Err(_) => return,
             },
         };
-        let cached_discovery = {
+        let (cached_discovery, previous) = {
             let state = entry.read();
             if state.generation != seen_generation {
                 return;
             }
-            state.discovered.clone()
+            (state.discovered.clone(), state.keys.clone())
         };
         let inner = &*self.inner;
         let started = inner.clock.now();
         let discovery_fresh = cached_discovery.filter(|(_, at)| started < *at + inner.rules.ttl);
-        let result = self.fetch_keys(policy, discovery_fresh).await;
+        let result = self
+            .fetch_keys(policy, discovery_fresh, previous.as_deref())
+            .await;
         let now = inner.clock.now();
         let mut state = entry.write();
         state.generation += 1;
@@ -413,7 +533,7 @@ impl KeyStore {
             }
             Err(error) => {
                 state.consecutive_failures = state.consecutive_failures.saturating_add(1);
-                let backoff = failure_backoff(state.consecutive_failures);
+                let backoff = failure_backoff(state.consecutive_failures, random_fraction());
                 tracing::warn!(issuer = %policy.label, error = %error, retry_in = ?backoff, "fetching issuer keys failed");
                 state.retry_not_before = Some(now + backoff);
                 state.last_error = Some(error);
@@ -421,74 +541,101 @@ impl KeyStore {
         }
     }
 
-    /// Discovery (unless static or still fresh) and the JWK set.
+    /// Discovery (unless static or still fresh) and the JWK set (revalidated with the previous
+    /// set's `ETag` when it came from the same URL).
     async fn fetch_keys(
         &self,
         policy: &IssuerPolicy,
         discovered: Option<(Url, Instant)>,
+        previous: Option<&KeySet>,
     ) -> Result<(KeySet, Option<(Url, Instant)>), RefreshError> {
         let inner = &*self.inner;
         let (jwks_uri, discovered) = match (&policy.key_source, discovered) {
             (KeySource::Static(uri), _) => (uri.clone(), None),
             (KeySource::Discovery(_), Some((uri, at))) => (uri.clone(), Some((uri, at))),
             (KeySource::Discovery(document_url), None) => {
-                let body = self.fetch(policy, "discovery", document_url).await?;
-                let uri = jwks_uri_from_discovery(&body, &policy.issuer, inner.limits.https_only);
-                self.count_fetch(policy, "discovery", uri.is_ok());
-                let uri = uri?;
+                let uri = match self.fetch(policy, "discovery", document_url, None).await? {
+                    Fetched::Document { body, .. } => {
+                        let uri = check_json_depth(&body)
+                            .map_err(DiscoveryError::NotAnObject)
+                            .and_then(|()| {
+                                jwks_uri_from_discovery(
+                                    &body,
+                                    &policy.issuer,
+                                    inner.limits.https_only,
+                                )
+                            });
+                        self.count_fetch(policy, "discovery", uri.is_ok());
+                        uri?
+                    }
+                    _ => {
+                        self.count_fetch(policy, "discovery", false);
+                        return Err(RefreshError::UnexpectedNotModified);
+                    }
+                };
                 (uri.clone(), Some((uri, inner.clock.now())))
             }
         };
-        let body = self.fetch(policy, "jwks", &jwks_uri).await?;
-        let parsed = parse_jwk_set(&body, &policy.validation);
-        self.count_fetch(policy, "jwks", parsed.is_ok());
-        let parsed = parsed?;
-        for reason in &parsed.skipped {
-            inner
-                .metrics
-                .jwks_keys_skipped
-                .with_label_values(&[&*policy.label, reason.label()])
-                .inc();
-        }
-        if !parsed.skipped.is_empty() {
-            tracing::warn!(issuer = %policy.label, skipped = ?parsed.skipped, "skipped unusable JWK set entries");
-        }
+        let etag = previous
+            .filter(|p| p.jwks_uri == jwks_uri)
+            .and_then(|p| p.etag.as_deref());
+        let fetched = self.fetch(policy, "jwks", &jwks_uri, etag).await?;
+        let now = inner.clock.now();
+        let (keys, caching) = match (fetched, previous) {
+            (Fetched::NotModified { caching }, Some(previous)) if etag.is_some() => {
+                self.count_fetch(policy, "jwks", true);
+                let etag = caching.etag.clone().or_else(|| previous.etag.clone());
+                (previous.keys.clone(), CacheHeaders { etag, ..caching })
+            }
+            (Fetched::Document { body, caching }, _) => {
+                let parsed = check_json_depth(&body)
+                    .map_err(JwksError::NotAJwkSet)
+                    .and_then(|()| parse_jwk_set(&body, &policy.validation));
+                self.count_fetch(policy, "jwks", parsed.is_ok());
+                let parsed = parsed?;
+                for reason in &parsed.skipped {
+                    inner
+                        .metrics
+                        .jwks_keys_skipped
+                        .with_label_values(&[&*policy.label, reason.label()])
+                        .inc();
+                }
+                if !parsed.skipped.is_empty() {
+                    tracing::warn!(issuer = %policy.label, skipped = ?parsed.skipped, "skipped unusable JWK set entries");
+                }
+                (parsed.keys, caching)
+            }
+            _ => {
+                self.count_fetch(policy, "jwks", false);
+                return Err(RefreshError::UnexpectedNotModified);
+            }
+        };
+        let lifetime = inner.rules.lifetime(&caching);
+        let ahead = lifetime.mul_f64(REFRESH_AHEAD_AT + REFRESH_AHEAD_JITTER * random_fraction());
         let set = KeySet {
-            keys: parsed.keys,
-            fetched_at: inner.clock.now(),
+            keys,
+            fetched_at: now,
+            refresh_at: now + ahead,
+            expires_at: now + lifetime,
             jwks_uri,
+            etag: caching.etag,
         };
         Ok((set, discovered))
     }
 
-    /// One GET through the fetcher, bounded by the fetch timeout. A failure is counted here; a
-    /// body is counted by the caller once parsed (ok) or refused (error), so each fetch counts
-    /// exactly once.
+    /// GETs `url` through the fetcher, following redirects as policy allows, each hop bounded
+    /// by the fetch timeout. A failure is counted here; a document is counted by the caller
+    /// once parsed (ok) or refused (error), so each fetch counts exactly once.
     async fn fetch(
         &self,
         policy: &IssuerPolicy,
         kind: &'static str,
         url: &Url,
-    ) -> Result<Vec<u8>, RefreshError> {
-        let inner = &*self.inner;
+        if_none_match: Option<&str>,
+    ) -> Result<Fetched, RefreshError> {
         let started = Instant::now();
-        let outcome = match check_scheme(url, &inner.limits) {
-            Err(e) => Err(RefreshError::Fetch(e)),
-            Ok(()) => {
-                let limit = inner.limits.timeout + FETCHER_GRACE;
-                match tokio::time::timeout(limit, inner.fetcher.get_json(url)).await {
-                    Ok(Ok(body)) if body.len() > inner.limits.max_body_bytes => {
-                        Err(RefreshError::Fetch(FetchError::TooLarge {
-                            url: url.to_string(),
-                            limit: inner.limits.max_body_bytes,
-                        }))
-                    }
-                    Ok(result) => result.map_err(RefreshError::Fetch),
-                    Err(_) => Err(RefreshError::Timeout(limit)),
-                }
-            }
-        };
-        inner
+        let outcome = self.follow(policy, kind, url, if_none_match).await;
+        self.inner
             .metrics
             .fetch_duration
             .with_label_values(&[kind])
@@ -499,28 +646,115 @@ impl KeyStore {
         outcome
     }
 
-    fn count_fetch(&self, policy: &IssuerPolicy, kind: &'static str, ok: bool) {
-        let fetches = &self.inner.metrics.fetches;
-        if ok {
-            fetches
-                .with_label_values(&[&*policy.label, kind, "ok"])
-                .inc();
-        } else {
-            fetches
-                .with_label_values(&[&*policy.label, kind, "error"])
-                .inc();
+    async fn follow(
+        &self,
+        policy: &IssuerPolicy,
+        kind: &'static str,
+        url: &Url,
+        if_none_match: Option<&str>,
+    ) -> Result<Fetched, RefreshError> {
+        let inner = &*self.inner;
+        let limit = inner.limits.timeout + FETCHER_GRACE;
+        let mut current = url.clone();
+        let mut hops = 0u8;
+        loop {
+            check_scheme(&current, &inner.limits)?;
+            if kind == "jwks" && !policy.jwks_host_allowed(&current) {
+                return Err(FetchError::HostNotAllowed(current.to_string()).into());
+            }
+            let request = FetchRequest {
+                url: &current,
+                if_none_match,
+            };
+            let fetched = tokio::time::timeout(limit, inner.fetcher.get_json(request))
+                .await
+                .map_err(|_| RefreshError::Timeout(limit))??;
+            match fetched {
+                Fetched::Redirect { location } => {
+                    let refuse = |reason: String| FetchError::Redirect {
+                        url: current.to_string(),
+                        reason,
+                    };
+                    if hops >= inner.limits.max_redirects {
+                        let max = inner.limits.max_redirects;
+                        return Err(refuse(format!("fetch.max_redirects is {max}")).into());
+                    }
+                    current = current
+                        .join(&location)
+                        .map_err(|e| refuse(format!("bad Location {location:?}: {e}")))?;
+                    hops += 1;
+                }
+                Fetched::Document { ref body, .. } if body.len() > inner.limits.max_body_bytes => {
+                    let limit = inner.limits.max_body_bytes;
+                    return Err(FetchError::TooLarge {
+                        url: current.to_string(),
+                        limit,
+                    }
+                    .into());
+                }
+                other => return Ok(other),
+            }
         }
     }
+
+    fn count_fetch(&self, policy: &IssuerPolicy, kind: &'static str, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.inner
+            .metrics
+            .fetches
+            .with_label_values(&[&*policy.label, kind, result])
+            .inc();
+    }
+}
+
+/// Refuses JSON nested deeper than [`MAX_JSON_DEPTH`] before it is parsed (a cheap scan that
+/// skips string contents), so a hostile document cannot make parsing recurse deeply.
+pub fn check_json_depth(body: &[u8]) -> Result<(), String> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in body {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(format!("JSON nested deeper than {MAX_JSON_DEPTH} levels"));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn backoff_left(state: &IssuerState, now: Instant) -> Option<Duration> {
     state.retry_not_before.filter(|t| now < *t).map(|t| t - now)
 }
 
-/// Exponential backoff: 1 s, 2 s, 4 s, ... up to [`FAILURE_BACKOFF_MAX`].
-fn failure_backoff(consecutive_failures: u32) -> Duration {
+/// Exponential backoff: 1 s, 2 s, 4 s, ... up to [`FAILURE_BACKOFF_MAX`], each scaled to
+/// 50-100 % by `jitter` (in `[0, 1)`) so replicas do not retry in step.
+fn failure_backoff(consecutive_failures: u32, jitter: f64) -> Duration {
     let exponent = consecutive_failures.saturating_sub(1).min(16);
-    (FAILURE_BACKOFF_INITIAL * 2u32.pow(exponent)).min(FAILURE_BACKOFF_MAX)
+    let full = (FAILURE_BACKOFF_INITIAL * 2u32.pow(exponent)).min(FAILURE_BACKOFF_MAX);
+    full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// A random number in `[0, 1)` for jitter: std's per-instance random hasher keys, no
+/// dependency. Not for cryptography.
+fn random_fraction() -> f64 {
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -528,10 +762,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_and_is_bounded() {
-        assert_eq!(failure_backoff(1), Duration::from_secs(1));
-        assert_eq!(failure_backoff(2), Duration::from_secs(2));
-        assert_eq!(failure_backoff(4), Duration::from_secs(8));
-        assert_eq!(failure_backoff(50), FAILURE_BACKOFF_MAX);
+    fn backoff_doubles_is_jittered_and_is_bounded() {
+        assert_eq!(failure_backoff(1, 1.0), Duration::from_secs(1));
+        assert_eq!(failure_backoff(1, 0.0), Duration::from_millis(500));
+        assert_eq!(failure_backoff(2, 1.0), Duration::from_secs(2));
+        assert_eq!(failure_backoff(4, 1.0), Duration::from_secs(8));
+        assert_eq!(failure_backoff(50, 1.0), FAILURE_BACKOFF_MAX);
+        assert!(failure_backoff(50, 0.0) >= FAILURE_BACKOFF_MAX / 2);
+    }
+
+    #[test]
+    fn jitter_is_spread_over_the_unit_interval() {
+        let samples: Vec<f64> = (0..1000).map(|_| random_fraction()).collect();
+        assert!(samples.iter().all(|x| (0.0..1.0).contains(x)));
+        assert!(samples.iter().any(|x| *x < 0.2) && samples.iter().any(|x| *x > 0.8));
+    }
+
+    #[test]
+    fn a_sets_lifetime_follows_max_age_within_the_bounds() {
+        let rules = CacheRules::from(&CacheSettings::default());
+        let headers = |cc: &str| CacheHeaders::parse(Some(cc), None);
+        assert_eq!(
+            rules.lifetime(&CacheHeaders::default()),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            rules.lifetime(&headers("max-age=600")),
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            rules.lifetime(&headers("max-age=5")),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            rules.lifetime(&headers("max-age=9999999")),
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            rules.lifetime(&headers("no-store")),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn json_nesting_is_bounded_and_strings_do_not_count() {
+        assert!(check_json_depth(br#"{"keys":[{"kty":"RSA"}]}"#).is_ok());
+        assert!(
+            check_json_depth(format!("{}{}", "[".repeat(33), "]".repeat(33)).as_bytes()).is_err()
+        );
+        assert!(check_json_depth(format!("{{\"a\":\"{}\"}}", "[".repeat(100)).as_bytes()).is_ok());
+        assert!(check_json_depth(br#"{"a":"\"[[[[","b":1}"#).is_ok());
     }
 }

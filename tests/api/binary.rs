@@ -54,7 +54,7 @@ async fn the_binary_serves_and_its_debug_json_logs_never_contain_a_token_or_clai
         "json-logs.toml",
         &format!(
             "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[log]\nformat = \"json\"\nlevel = \"debug\"\n\
-             [fetch]\nhttps_only = false\n[[issuers]]\nissuer = \"{}\"\naudiences = [\"my-api\"]\n",
+             [fetch]\nhttps_only = false\nallow_private_addresses = true\n[[issuers]]\nissuer = \"{}\"\naudiences = [\"my-api\"]\n",
             issuer.base
         ),
     );

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::helpers::{TestIssuer, settings_for, spawn_app, spawn_app_cold};
+use crate::helpers::{TestIssuer, eventually, settings_for, spawn_app, spawn_app_cold, wait_for};
 use crate::test_keys::{TestKey, claims};
 
 const MIN_REFRESH: Duration = Duration::from_secs(300);
@@ -79,7 +79,7 @@ async fn a_key_removed_from_the_set_stops_verifying_after_the_refetch_that_drops
 }
 
 #[actix_web::test]
-async fn keys_are_refetched_with_discovery_once_the_ttl_has_passed() {
+async fn keys_are_refreshed_in_the_background_before_they_expire() {
     let (old, new) = (TestKey::rs256(), TestKey::eddsa());
     let issuer = TestIssuer::start(&[&old]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
@@ -87,24 +87,84 @@ async fn keys_are_refetched_with_discovery_once_the_ttl_has_passed() {
     assert_eq!(app.verify(&old_token).await.status, 200);
     issuer.publish(&[&new]);
 
-    app.clock.advance(TTL - Duration::from_secs(1));
+    app.clock.advance(TTL.mul_f64(0.7));
+    assert_eq!(app.verify(&old_token).await.status, 200);
+    assert_eq!(issuer.jwks_hits(), 1, "not due before 75 % of the lifetime");
+
+    app.clock.advance(TTL.mul_f64(0.21));
     assert_eq!(
         app.verify(&old_token).await.status,
         200,
-        "still trusted inside the TTL"
+        "the request that finds the set due does not wait"
     );
-    app.clock.advance(Duration::from_secs(2));
-    assert_eq!(
-        app.verify(&old_token).await.reason(),
-        "unknown_kid",
-        "gone after the TTL refetch"
-    );
+    eventually(|| async { app.verify(&old_token).await.reason() == "unknown_kid" }).await;
     assert_eq!(
         app.verify(&new.sign(&claims(&issuer.base))).await.status,
         200
     );
+    assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (1, 2));
+}
 
+#[actix_web::test]
+async fn keys_past_their_ttl_are_refetched_with_discovery() {
+    let (old, new) = (TestKey::rs256(), TestKey::eddsa());
+    let issuer = TestIssuer::start(&[&old]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let old_token = old.sign(&claims(&issuer.base));
+    issuer.publish(&[&new]);
+
+    app.clock.advance(TTL + Duration::from_secs(1));
+
+    eventually(|| async { app.verify(&old_token).await.reason() == "unknown_kid" }).await;
+    assert_eq!(
+        app.verify(&new.sign(&claims(&issuer.base))).await.status,
+        200
+    );
     assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (2, 2));
+}
+
+#[actix_web::test]
+async fn cache_control_max_age_sets_the_lifetime_within_bounds() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    issuer.set(|b| b.cache_control = Some("public, max-age=600".into()));
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let token = key.sign(&claims(&issuer.base));
+
+    app.clock.advance(Duration::from_secs(400));
+    assert_eq!(app.verify(&token).await.status, 200);
+    assert_eq!(issuer.jwks_hits(), 1, "not due at 400 of 600 s");
+
+    app.clock.advance(Duration::from_secs(150));
+    assert_eq!(app.verify(&token).await.status, 200);
+    wait_for(|| issuer.jwks_hits() == 2).await;
+}
+
+#[actix_web::test]
+async fn an_etag_revalidates_with_if_none_match_and_a_304_keeps_the_keys() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    issuer.set(|b| b.etag = Some("\"v1\"".into()));
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let token = key.sign(&claims(&issuer.base));
+
+    app.clock.advance(TTL.mul_f64(0.95));
+    assert_eq!(app.verify(&token).await.status, 200);
+    wait_for(|| issuer.hits("304 /jwks") == 1).await;
+
+    assert_eq!(
+        app.verify(&token).await.status,
+        200,
+        "the revalidated keys still verify"
+    );
+    assert_eq!(issuer.jwks_hits(), 2);
+    app.clock.advance(TTL.mul_f64(0.5));
+    assert_eq!(
+        app.verify(&token).await.status,
+        200,
+        "a 304 renews the lifetime"
+    );
+    assert_eq!(issuer.jwks_hits(), 2);
 }
 
 #[actix_web::test]

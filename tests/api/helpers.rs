@@ -27,6 +27,14 @@ pub struct IssuerBehaviour {
     pub content_type: String,
     /// Delay before answering `/jwks`.
     pub jwks_delay: Duration,
+    /// `Cache-Control` sent with `/jwks`.
+    pub cache_control: Option<String>,
+    /// `ETag` sent with `/jwks`; a request whose `If-None-Match` equals it gets `304`.
+    pub etag: Option<String>,
+    /// Raw body sent instead of the JSON documents (HTML error pages, truncated JSON, ...).
+    pub raw_body: Option<String>,
+    /// `Location` of a `302` answer to every request, when set.
+    pub redirect_to: Option<String>,
 }
 
 struct IssuerShared {
@@ -58,6 +66,10 @@ impl TestIssuer {
                 status: 200,
                 content_type: "application/json".into(),
                 jwks_delay: Duration::ZERO,
+                cache_control: None,
+                etag: None,
+                raw_body: None,
+                redirect_to: None,
             }),
             hits: Mutex::new(HashMap::new()),
         });
@@ -120,9 +132,38 @@ async fn serve(req: HttpRequest, data: web::Data<(Arc<IssuerShared>, String)>) -
     let path = req.path().to_string();
     *shared.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
     let behaviour = shared.behaviour.lock().unwrap().clone();
+    if let Some(location) = behaviour.redirect_to {
+        return HttpResponse::Found()
+            .insert_header(("location", location))
+            .finish();
+    }
+    let mut response =
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(behaviour.status).unwrap());
     let body = if path == "/jwks" {
         if !behaviour.jwks_delay.is_zero() {
             tokio::time::sleep(behaviour.jwks_delay).await;
+        }
+        if let Some(cache_control) = behaviour.cache_control {
+            response.insert_header(("cache-control", cache_control));
+        }
+        if let Some(etag) = behaviour.etag {
+            let if_none_match = req
+                .headers()
+                .get("if-none-match")
+                .and_then(|v| v.to_str().ok());
+            if if_none_match == Some(etag.as_str()) {
+                *shared
+                    .hits
+                    .lock()
+                    .unwrap()
+                    .entry("304 /jwks".into())
+                    .or_default() += 1;
+                return response
+                    .status(actix_web::http::StatusCode::NOT_MODIFIED)
+                    .insert_header(("etag", etag))
+                    .finish();
+            }
+            response.insert_header(("etag", etag));
         }
         behaviour.jwks
     } else if let Some(prefix) = path
@@ -135,9 +176,9 @@ async fn serve(req: HttpRequest, data: web::Data<(Arc<IssuerShared>, String)>) -
     } else {
         return HttpResponse::NotFound().finish();
     };
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(behaviour.status).unwrap())
+    response
         .content_type(behaviour.content_type)
-        .body(body.to_string())
+        .body(behaviour.raw_body.unwrap_or_else(|| body.to_string()))
 }
 
 /// A jwtgate server under test, with its manual clock.
@@ -170,7 +211,7 @@ impl Answer {
 /// worker, plain http allowed for the loopback test issuers.
 pub fn settings_for(issuers: &[&TestIssuer]) -> Settings {
     let mut toml = String::from(
-        "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[fetch]\nhttps_only = false\ntimeout_secs = 2\n",
+        "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[fetch]\nhttps_only = false\nallow_private_addresses = true\ntimeout_secs = 2\n",
     );
     for issuer in issuers {
         toml.push_str(&format!(
@@ -199,6 +240,21 @@ pub async fn spawn_app(settings: Settings) -> TestApp {
         .await;
     }
     app
+}
+
+/// Polls an asynchronous condition on real state (not a timer) until it holds; panics after 10 s.
+pub async fn eventually<F, Fut>(mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..2000 {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("condition never became true");
 }
 
 /// Polls a condition on real state (not a timer) until it holds; panics after 10 s.
