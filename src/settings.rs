@@ -169,6 +169,61 @@ pub struct FetchSettings {
     pub allow_private_addresses: bool,
     /// Redirect hops followed at most; each hop is re-checked (scheme, addresses, `jwks_hosts`).
     pub max_redirects: u8,
+    /// Networks exempt from the internal-address refusal, e.g. `["10.20.0.0/16"]` for an
+    /// identity provider inside the cluster (narrower than `allow_private_addresses = true`).
+    pub allowed_networks: Vec<IpNetwork>,
+}
+
+/// An IP network in CIDR notation (`10.0.0.0/8`, `fd00::/8`, or one address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct IpNetwork {
+    address: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNetwork {
+    /// Whether `ip` is in the network.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        match (self.address, ip) {
+            (V4(net), V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (V6(net), V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl TryFrom<String> for IpNetwork {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let (address, prefix) = text.split_once('/').unwrap_or((&text, ""));
+        let address: std::net::IpAddr = address
+            .parse()
+            .map_err(|_| format!("{text:?} is not an IP network such as 10.0.0.0/8"))?;
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = if prefix.is_empty() {
+            max
+        } else {
+            prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{text:?} has a bad prefix length"))?
+        };
+        Ok(Self { address, prefix })
+    }
 }
 
 impl Default for FetchSettings {
@@ -180,6 +235,7 @@ impl Default for FetchSettings {
             connect_timeout_secs: 3,
             allow_private_addresses: false,
             max_redirects: 0,
+            allowed_networks: Vec::new(),
         }
     }
 }

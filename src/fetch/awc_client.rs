@@ -19,7 +19,7 @@ use url::Url;
 
 use super::{
     CacheHeaders, FetchError, FetchFuture, FetchLimits, FetchRequest, Fetched, JsonFetcher,
-    USER_AGENT, check_scheme, is_forbidden_address, is_json_content_type,
+    USER_AGENT, check_scheme, is_json_content_type,
 };
 
 /// How many fetches may queue for the fetch thread before callers wait for room.
@@ -90,10 +90,10 @@ struct ForbiddenResolution {
     host: String,
 }
 
-/// Resolves with the system resolver and drops every address [`is_forbidden_address`]
-/// refuses (unless private addresses are allowed); fails when none is left.
+/// Resolves with the system resolver and drops every address the limits do not allow
+/// ([`FetchLimits::address_allowed`]); fails when none is left.
 struct GuardedResolver {
-    allow_private_addresses: bool,
+    limits: FetchLimits,
 }
 
 type ResolveResult = Result<Vec<SocketAddr>, Box<dyn std::error::Error>>;
@@ -108,7 +108,7 @@ impl actix_tls::connect::Resolve for GuardedResolver {
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
             let allowed: Vec<SocketAddr> = resolved
                 .into_iter()
-                .filter(|addr| self.allow_private_addresses || !is_forbidden_address(addr.ip()))
+                .filter(|addr| self.limits.address_allowed(addr.ip()))
                 .collect();
             if allowed.is_empty() {
                 return Err(Box::new(ForbiddenResolution {
@@ -122,7 +122,7 @@ impl actix_tls::connect::Resolve for GuardedResolver {
 
 fn build_client(limits: &FetchLimits) -> awc::Client {
     let resolver = actix_tls::connect::Resolver::custom(GuardedResolver {
-        allow_private_addresses: limits.allow_private_addresses,
+        limits: limits.clone(),
     });
     let tcp = actix_tls::connect::Connector::new(resolver).service();
     awc::Client::builder()
@@ -153,7 +153,7 @@ async fn fetch(
         Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
         _ => None,
     };
-    if literal.is_some_and(|ip| !limits.allow_private_addresses && is_forbidden_address(ip)) {
+    if literal.is_some_and(|ip| !limits.address_allowed(ip)) {
         return Err(FetchError::ForbiddenAddress(url.to_string()));
     }
     let attempt = async {
@@ -215,6 +215,13 @@ async fn fetch(
                 awc::error::PayloadError::Overflow => too_large(),
                 other => transport(other.to_string()),
             })?;
+        // A connection closed early can yield a short body without an error: check it.
+        if declared_length.is_some_and(|length| length != body.len() as u64) {
+            return Err(transport(format!(
+                "the body was truncated at {} bytes",
+                body.len()
+            )));
+        }
         Ok(Fetched::Document {
             body: body.to_vec(),
             caching,

@@ -19,7 +19,7 @@ use url::Url;
 
 pub use awc_client::AwcFetcher;
 
-use crate::settings::FetchSettings;
+use crate::settings::{FetchSettings, IpNetwork};
 
 /// The boxed future [`JsonFetcher::get_json`] returns: `Send`, so the key cache can await it
 /// from any worker.
@@ -112,6 +112,18 @@ pub struct FetchLimits {
     pub allow_private_addresses: bool,
     /// Redirect hops followed at most (0: none).
     pub max_redirects: u8,
+    /// Networks exempt from the internal-address refusal.
+    pub allowed_networks: Vec<IpNetwork>,
+}
+
+impl FetchLimits {
+    /// Whether a connection to `ip` is allowed: public addresses always; internal ones only with
+    /// `allow_private_addresses` or inside `allowed_networks`.
+    pub fn address_allowed(&self, ip: IpAddr) -> bool {
+        self.allow_private_addresses
+            || !is_forbidden_address(ip)
+            || self.allowed_networks.iter().any(|n| n.contains(ip))
+    }
 }
 
 impl From<&FetchSettings> for FetchLimits {
@@ -123,6 +135,7 @@ impl From<&FetchSettings> for FetchLimits {
             https_only: s.https_only,
             allow_private_addresses: s.allow_private_addresses,
             max_redirects: s.max_redirects,
+            allowed_networks: s.allowed_networks.clone(),
         }
     }
 }
@@ -310,6 +323,23 @@ mod tests {
         ] {
             assert!(!is_forbidden_address(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[test]
+    fn allowed_networks_exempt_only_their_addresses() {
+        let settings = FetchSettings {
+            allowed_networks: vec![
+                IpNetwork::try_from("10.20.0.0/16".to_string()).unwrap(),
+                IpNetwork::try_from("fd00::1".to_string()).unwrap(),
+            ],
+            ..FetchSettings::default()
+        };
+        let limits = FetchLimits::from(&settings);
+        let allowed = |ip: &str| limits.address_allowed(ip.parse().unwrap());
+        assert!(allowed("10.20.5.6") && allowed("fd00::1") && allowed("8.8.8.8"));
+        assert!(!allowed("10.21.0.1") && !allowed("fd00::2") && !allowed("169.254.169.254"));
+        assert!(IpNetwork::try_from("10.0.0.0/33".to_string()).is_err());
+        assert!(IpNetwork::try_from("nope/8".to_string()).is_err());
     }
 
     #[test]

@@ -4,9 +4,11 @@
 mod helpers;
 mod test_keys;
 
+mod abuse;
 mod binary;
 mod cache;
 mod discovery;
+mod faults;
 mod key_endpoint;
 mod operations;
 mod verify;

@@ -1,0 +1,121 @@
+//! Abuse resistance: floods and forged tokens, each counting the requests the issuer saw.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde_json::json;
+
+use crate::helpers::{TestIssuer, settings_for, spawn_app};
+use crate::test_keys::{TestKey, claims};
+
+const MIN_REFRESH: Duration = Duration::from_secs(300);
+
+#[actix_web::test]
+async fn a_random_kid_flood_costs_at_most_one_jwks_fetch_per_refresh_interval() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let flood = |round: u32| {
+        let app = &app;
+        let key = key.clone();
+        let iss = issuer.base.clone();
+        async move {
+            for i in 0..100 {
+                let token = key.with_kid(&format!("r{round}-{i}")).sign(&claims(&iss));
+                assert_eq!(app.verify(&token).await.reason(), "unknown_kid");
+            }
+        }
+    };
+
+    flood(0).await;
+    assert_eq!(issuer.jwks_hits(), 1, "inside the window: no fetch at all");
+    app.clock.advance(MIN_REFRESH + Duration::from_secs(1));
+    flood(1).await;
+    assert_eq!(
+        issuer.jwks_hits(),
+        2,
+        "one fetch for the first unknown kid after the window"
+    );
+    app.clock.advance(MIN_REFRESH + Duration::from_secs(1));
+    flood(2).await;
+    assert_eq!(issuer.jwks_hits(), 3);
+    assert_eq!(issuer.discovery_hits(), 1);
+}
+
+#[actix_web::test]
+async fn a_random_issuer_flood_causes_no_fetch_at_all() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let before = issuer.total_hits();
+
+    for i in 0..100 {
+        let iss = format!("{}/tenant-{i}", issuer.base);
+        assert_eq!(
+            app.verify(&key.sign(&claims(&iss))).await.reason(),
+            "untrusted_issuer"
+        );
+    }
+
+    assert_eq!(issuer.total_hits(), before);
+}
+
+#[actix_web::test]
+async fn an_embedded_jwk_header_is_ignored() {
+    let (key, attacker) = (TestKey::rs256(), TestKey::rs256_rotated());
+    let issuer = TestIssuer::start(&[&key]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+    header.kid = Some(key.kid.clone());
+    header.jwk = Some(serde_json::from_value(attacker.jwk()).unwrap());
+    let forged =
+        jsonwebtoken::encode(&header, &claims(&issuer.base), &attacker_encoding_key()).unwrap();
+
+    assert_eq!(app.verify(&forged).await.reason(), "bad_signature");
+}
+
+fn attacker_encoding_key() -> jsonwebtoken::EncodingKey {
+    jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../keys/rsa2.pem")).unwrap()
+}
+
+#[actix_web::test]
+async fn duplicate_members_and_deep_nesting_are_malformed_without_a_fetch() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let before = issuer.total_hits();
+    let b64 = |text: &str| URL_SAFE_NO_PAD.encode(text);
+    let header = b64(&json!({"alg": "RS256", "kid": key.kid}).to_string());
+    let duplicate_iss = format!(
+        r#"{{"iss":"https://evil.example","iss":"{}","exp":9999999999}}"#,
+        issuer.base
+    );
+    let deep = format!(
+        r#"{{"iss":"{}","x":{}1{}}}"#,
+        issuer.base,
+        "[".repeat(3000),
+        "]".repeat(3000)
+    );
+    let duplicate_alg = format!(r#"{{"alg":"none","alg":"RS256","kid":"{}"}}"#, key.kid);
+
+    for token in [
+        format!("{header}.{}.c2ln", b64(&duplicate_iss)),
+        format!("{header}.{}.c2ln", b64(&deep)),
+        format!(
+            "{}.{}.c2ln",
+            b64(&duplicate_alg),
+            b64(&json!({"iss": issuer.base}).to_string())
+        ),
+    ] {
+        let answer = app.verify(&token).await;
+        assert_eq!(
+            (answer.status, answer.reason()),
+            (401, "malformed"),
+            "{:?}",
+            answer.body
+        );
+    }
+    assert_eq!(issuer.total_hits(), before);
+}
