@@ -17,10 +17,15 @@
 //! - [`keys`]: the key cache (discovery, JWK sets, refresh rules, single-flight).
 //! - [`verify`]: [`verify::Verifier`], token to verified claims or a [`verify::Rejection`].
 //! - [`http`]: actix-web routes and the mapping of rejections to HTTP.
+//! - [`cli`]: the command line (`serve`, `check-config`, `inspect`, `dev`, `completions`).
+//! - [`dev`]: an in-process OpenID Connect issuer with a fresh key, for `jwtgate dev`, tests
+//!   and benchmarks.
 //!
 //! The core (`token`, `issuer`, `fetch` traits, `keys`, `verify`) never imports actix-web.
 
+pub mod cli;
 pub mod clock;
+pub mod dev;
 pub mod fetch;
 pub mod http;
 pub mod issuer;

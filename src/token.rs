@@ -51,6 +51,7 @@ pub struct UnverifiedToken<'a> {
     signing_input_len: usize,
     alg: String,
     kid: Option<String>,
+    header: Map<String, Value>,
     claims: Map<String, Value>,
 }
 
@@ -83,14 +84,14 @@ impl<'a> UnverifiedToken<'a> {
         decode_b64("signature", signature_b64)?;
 
         let header: StrictObject = decode_json("header", header_b64)?;
-        let mut header = header.0;
-        let alg = match header.remove("alg") {
-            Some(Value::String(alg)) => alg,
+        let header = header.0;
+        let alg = match header.get("alg") {
+            Some(Value::String(alg)) => alg.clone(),
             Some(_) => return Err(TokenError::malformed("header alg is not a string")),
             None => return Err(TokenError::malformed("header has no alg")),
         };
-        let kid = match header.remove("kid") {
-            Some(Value::String(kid)) => Some(kid),
+        let kid = match header.get("kid") {
+            Some(Value::String(kid)) => Some(kid.clone()),
             Some(_) => return Err(TokenError::malformed("header kid is not a string")),
             None => None,
         };
@@ -111,6 +112,7 @@ impl<'a> UnverifiedToken<'a> {
             signing_input_len: header_b64.len() + 1 + payload_b64.len(),
             alg,
             kid,
+            header,
             claims,
         })
     }
@@ -138,6 +140,11 @@ impl<'a> UnverifiedToken<'a> {
     /// The payload's `iss`, if any (always a string: [`UnverifiedToken::parse`] refuses others).
     pub fn unverified_issuer(&self) -> Option<&str> {
         self.claims.get("iss").and_then(Value::as_str)
+    }
+
+    /// Every header member, as written (for display by `jwtgate inspect`; trust nothing in it).
+    pub fn unverified_header(&self) -> &Map<String, Value> {
+        &self.header
     }
 
     /// All payload claims. They become trustworthy only once the signature has been verified.

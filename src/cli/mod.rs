@@ -1,0 +1,211 @@
+//! The command line: `jwtgate [--config PATH]` serves; `check-config`, `inspect`, `dev` and
+//! `completions` are tools for the person at the terminal.
+//!
+//! Exit codes (INTERFACE.md): 0 ok, 1 invalid token (`inspect`) or invalid configuration,
+//! 2 usage error (clap's own code for a bad command line).
+
+mod check_config;
+mod dev;
+mod inspect;
+pub mod output;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use jsonwebtoken::Algorithm;
+
+use crate::settings::{DEFAULT_CONFIG_PATH, Settings};
+use crate::startup::Application;
+
+pub use check_config::{effective_settings, mask_secrets};
+pub use dev::DevOptions;
+pub use inspect::thumbprint;
+
+/// The crypto library jsonwebtoken and rustls verify and sign with (jsonwebtoken's
+/// `aws_lc_rs` feature; see BENCHMARKS.md for why).
+pub const CRYPTO_BACKEND: &str = "aws_lc_rs";
+
+/// What `jwtgate --version` prints after the program name.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (crypto: aws_lc_rs)");
+
+/// Exit code for a valid token or configuration.
+pub const EXIT_OK: u8 = 0;
+/// Exit code for an invalid token or configuration (and for a server that failed).
+pub const EXIT_INVALID: u8 = 1;
+
+const AFTER_HELP: &str = "\
+Examples:
+  jwtgate --config config/jwtgate.toml     serve (the default command)
+  jwtgate dev                              try it: a local issuer, a token and curl lines
+  jwtgate inspect \"$TOKEN\"                 decode a token, find its key, verify it
+  pbpaste | jwtgate inspect -              the same, reading the token from stdin
+  jwtgate check-config --probe             validate the config and fetch every issuer's keys once
+  jwtgate completions bash > /etc/bash_completion.d/jwtgate
+
+Exit codes: 0 ok, 1 invalid token or configuration, 2 usage error.
+Environment: JWTGATE__SECTION__KEY=value overrides a config key; RUST_LOG overrides [log].level.";
+
+/// jwtgate verifies JSON Web Tokens for proxies (nginx auth_request, Envoy ext_authz, Traefik
+/// ForwardAuth): it discovers each issuer's keys, caches them, and answers 200, 401, 403 or 503.
+#[derive(Debug, Parser)]
+#[command(name = "jwtgate", version = VERSION, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The TOML configuration file [default: config/jwtgate.toml]; JWTGATE__SECTION__KEY
+    /// variables override its keys. For `inspect`, only used when given.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// What to do; without a command, jwtgate serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration, print the effective settings (secrets masked), exit 0 or 1.
+    #[command(name = "check-config")]
+    CheckConfig {
+        /// Also fetch each configured issuer's discovery document and JWK set once, and report.
+        #[arg(long)]
+        probe: bool,
+    },
+    /// Decode a token, find its issuer's key, verify it, and print everything: like pasting a
+    /// token into jwt.io, with key discovery. Exit 0 when valid, 1 otherwise.
+    Inspect {
+        /// The token, or `-` to read it from standard input (a leading `Bearer ` is ignored).
+        #[arg(value_name = "TOKEN|-")]
+        token: String,
+        /// Print one JSON object instead of the human-readable report.
+        #[arg(long)]
+        json: bool,
+        /// When to colour the report.
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+    },
+    /// A self-contained demo: an in-process issuer with a fresh key on loopback, jwtgate
+    /// trusting it, and a printed token with ready-to-paste curl lines. Nothing persists.
+    Dev(DevOptions),
+    /// Print a shell completion script to standard output.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// When to use colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When standard output is a terminal and `NO_COLOR` is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Parses `args` (clap exits with code 2 on a usage error) and runs the command.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
+    let config = cli.config.as_deref();
+    let code = match cli.command {
+        None => block_on(serve(config)),
+        Some(Command::CheckConfig { probe }) => block_on(check_config::run(
+            config.unwrap_or(Path::new(DEFAULT_CONFIG_PATH)),
+            probe,
+        )),
+        Some(Command::Inspect { token, json, color }) => {
+            block_on(inspect::run(&token, config, json, color))
+        }
+        Some(Command::Dev(options)) => block_on(dev::run(options)),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "jwtgate",
+                &mut std::io::stdout(),
+            );
+            EXIT_OK
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn block_on(future: impl Future<Output = u8>) -> u8 {
+    actix_web::rt::System::new().block_on(future)
+}
+
+/// Parses an algorithm name for `--alg` (`RS256`, `ES256`, `EdDSA`, ...).
+fn parse_alg(name: &str) -> Result<Algorithm, String> {
+    name.parse::<Algorithm>()
+        .map_err(|_| format!("unknown algorithm {name:?}"))
+}
+
+/// Settings from a JSON object of keys (defaults for the rest), validated like a file's.
+fn settings_from_json(value: serde_json::Value) -> Result<Settings, String> {
+    let settings: Settings = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    settings
+        .validate()
+        .map_err(|(key, problem)| format!("`{key}` {problem}"))?;
+    Ok(settings)
+}
+
+/// The service wired for a one-shot tool (`inspect`, `check-config --probe`): the same
+/// verifier and key cache as `serve`, its listener on a free loopback port that nobody uses.
+fn local_application(mut settings: Settings) -> anyhow::Result<Application> {
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 1;
+    Application::build(settings)
+}
+
+/// `jwtgate [--config PATH]`: load settings, start logging, serve until a signal.
+async fn serve(config: Option<&Path>) -> u8 {
+    let path = config.unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
+    let settings = match Settings::load(path) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("jwtgate: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    crate::telemetry::init(&settings.log);
+    let served = match Application::build(settings) {
+        Ok(app) => app.run_until_stopped().await.map_err(anyhow::Error::from),
+        Err(e) => Err(e),
+    };
+    match served {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("jwtgate: {e:#}");
+            EXIT_INVALID
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_is_accepted_before_or_after_the_subcommand() {
+        for args in [
+            ["jwtgate", "--config", "x.toml", "check-config"],
+            ["jwtgate", "check-config", "--config", "x.toml"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.config.as_deref(), Some(Path::new("x.toml")));
+        }
+    }
+}
