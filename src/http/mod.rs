@@ -4,16 +4,19 @@
 //! a response; [`error`] is the one place where rejections become status codes.
 
 pub mod error;
+pub mod token_source;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::metrics::Metrics;
+use crate::settings::{TokenSource, VerifySettings};
 use crate::verify::{Rejected, Rejection, Verified, Verifier};
 use error::{Endpoint, rejection_response};
 
@@ -29,6 +32,33 @@ pub const MAX_CLAIM_HEADER_BYTES: usize = 4096;
 /// Separator used when an array claim is sent as one header value.
 pub const CLAIM_ARRAY_SEPARATOR: &str = ",";
 
+/// The `[verify].payload_header` value (base64url JSON of the verified claims) is not sent when
+/// longer than this: 8 KiB fits Envoy's and Traefik's defaults, and nginx with the
+/// `proxy_buffer_size 16k` of `deploy/nginx/jwtgate.conf`.
+pub const MAX_PAYLOAD_HEADER_BYTES: usize = 8192;
+
+/// How `/verify` and `/key` read requests and shape answers, from `[verify]`. Cheap to share.
+#[derive(Debug, Clone)]
+pub struct RequestRules {
+    /// Where the token may be, in order.
+    pub token_sources: Vec<TokenSource>,
+    /// The header that carries the verified payload, if one is configured.
+    pub payload_header: Option<HeaderName>,
+}
+
+impl From<&VerifySettings> for RequestRules {
+    fn from(settings: &VerifySettings) -> Self {
+        Self {
+            token_sources: settings.token_sources.clone(),
+            // Settings validation has already refused invalid names.
+            payload_header: settings
+                .payload_header
+                .as_deref()
+                .and_then(|name| HeaderName::try_from(name).ok()),
+        }
+    }
+}
+
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -36,6 +66,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
+    /// Token sources and answer headers.
+    pub rules: Arc<RequestRules>,
 }
 
 /// Registers every route on an actix `App`.
@@ -52,8 +84,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// `/verify` and `/verify/...`, any method (Envoy's `ext_authz` forwards the client's method).
 async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let started = Instant::now();
-    let outcome = match bearer_token(&req) {
-        Some(token) => state.verifier.verify(token).await,
+    let outcome = match token_source::find_token(&req, &state.rules.token_sources) {
+        Some(token) => state.verifier.verify(&token).await,
         None => Err(Rejected::from(Rejection::MissingToken)),
     };
     let metrics = &state.metrics;
@@ -63,7 +95,7 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
                 .verifications
                 .with_label_values(&[&*verified.policy.label, "valid", "ok"])
                 .inc();
-            success_response(&verified)
+            success_response(&verified, &state.rules)
         }
         Err(rejected) => {
             let label = rejected
@@ -85,7 +117,7 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     response
 }
 
-fn success_response(verified: &Verified) -> HttpResponse {
+fn success_response(verified: &Verified, rules: &RequestRules) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response.insert_header((ISSUER_HEADER, &*verified.policy.issuer));
     if let Some(value) = verified
@@ -99,6 +131,11 @@ fn success_response(verified: &Verified) -> HttpResponse {
         if let (Ok(name), Some(value)) = (HeaderName::try_from(name.as_str()), value) {
             response.insert_header((name, value));
         }
+    }
+    if let Some(name) = &rules.payload_header
+        && let Some(value) = payload_header_value(&verified.claims)
+    {
+        response.insert_header((name.clone(), value));
     }
     let claims = &verified.claims;
     response.json(json!({
@@ -137,6 +174,19 @@ pub fn header_value(claim: &Value) -> Option<HeaderValue> {
     HeaderValue::from_bytes(text.as_bytes()).ok()
 }
 
+/// The verified claims as unpadded base64url JSON (the encoding of the token's own payload, so
+/// upstreams decode it the way they would a JWT part); `None` beyond
+/// [`MAX_PAYLOAD_HEADER_BYTES`].
+pub fn payload_header_value(claims: &serde_json::Map<String, Value>) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    let json = serde_json::to_vec(claims).ok()?;
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    if text.len() > MAX_PAYLOAD_HEADER_BYTES {
+        return None;
+    }
+    HeaderValue::from_str(&text).ok()
+}
+
 /// Query parameters of `/key`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,10 +210,14 @@ async fn key(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let found = match (
         &query.iss,
         &query.kid,
-        query.token.as_deref().or_else(|| bearer_token(&req)),
+        query
+            .token
+            .as_deref()
+            .map(Cow::Borrowed)
+            .or_else(|| token_source::find_token(&req, &state.rules.token_sources)),
     ) {
         (Some(iss), Some(kid), _) => state.verifier.key_by_id(iss, kid).await,
-        (None, None, Some(token)) => state.verifier.key_for_token(token).await,
+        (None, None, Some(token)) => state.verifier.key_for_token(&token).await,
         (Some(_), None, _) | (None, Some(_), _) => {
             return rejection_response(
                 &Rejection::Malformed("give both iss and kid".into()),
@@ -238,37 +292,9 @@ async fn not_found() -> HttpResponse {
     )
 }
 
-/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 6750
-/// §2.1), if there is one.
-pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = token.trim_matches(' ');
-    (!token.is_empty()).then_some(token)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::test::TestRequest;
-
-    #[test]
-    fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_ignored() {
-        let token = |value: &str| {
-            let req = TestRequest::default()
-                .insert_header((header::AUTHORIZATION, value))
-                .to_http_request();
-            bearer_token(&req).map(str::to_string)
-        };
-        assert_eq!(token("Bearer abc").as_deref(), Some("abc"));
-        assert_eq!(token("bearer  abc").as_deref(), Some("abc"));
-        assert_eq!(token("Basic abc"), None);
-        assert_eq!(token("Bearer "), None);
-        assert_eq!(token("Bearer"), None);
-    }
 
     #[test]
     fn claim_header_values_are_flattened_and_sanitised() {
@@ -283,5 +309,24 @@ mod tests {
         assert_eq!(v(json!(null)), None);
         assert_eq!(v(json!("evil\r\nX-Injected: 1")), None);
         assert_eq!(v(json!("x".repeat(MAX_CLAIM_HEADER_BYTES + 1))), None);
+    }
+
+    #[test]
+    fn the_payload_header_is_the_claims_as_unpadded_base64url_json_and_bounded() {
+        use base64::Engine as _;
+        let claims = json!({"sub": "alice", "roles": ["a", "b"], "n": 1});
+        let claims = claims.as_object().unwrap();
+
+        let value = payload_header_value(claims).unwrap();
+
+        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value.as_bytes())
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&decoded).unwrap(),
+            json!(claims)
+        );
+        let huge = json!({"blob": "x".repeat(MAX_PAYLOAD_HEADER_BYTES)});
+        assert_eq!(payload_header_value(huge.as_object().unwrap()), None);
     }
 }

@@ -1,0 +1,185 @@
+//! Where a request carries its token: the configured `[verify].token_sources`, tried in order,
+//! the first source that has a token winning.
+//!
+//! A proxy's auth subrequest is not the client's request: nginx `auth_request` and Traefik
+//! `ForwardAuth` call `/verify` without the client's query string, and describe the original
+//! request in `X-Original-URI` (nginx, set by our example config) or `X-Forwarded-Uri` (Traefik).
+//! A `query:` source therefore reads the request's own query string first, then those headers.
+//! Reading them is safe: a token is only ever an input to verification, wherever it was found.
+
+use std::borrow::Cow;
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+
+use crate::settings::TokenSource;
+
+/// Headers in which proxies pass the original request URI, in the order they are consulted.
+pub const ORIGINAL_URI_HEADERS: [&str; 2] = ["x-forwarded-uri", "x-original-uri"];
+
+/// The token of the first source in `sources` that has one, if any.
+pub fn find_token<'r>(req: &'r HttpRequest, sources: &[TokenSource]) -> Option<Cow<'r, str>> {
+    sources.iter().find_map(|source| match source {
+        TokenSource::Header { name, scheme } => req
+            .headers()
+            .get_all(name.as_str())
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|value| header_token(value, scheme.as_deref()))
+            .map(Cow::Borrowed),
+        TokenSource::Cookie { name } => req
+            .headers()
+            .get_all(header::COOKIE)
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|value| cookie_token(value, name))
+            .map(Cow::Borrowed),
+        TokenSource::Query { name } => std::iter::once(req.query_string())
+            .chain(ORIGINAL_URI_HEADERS.iter().filter_map(|h| {
+                let uri = req.headers().get(*h)?.to_str().ok()?;
+                Some(uri.split_once('?')?.1)
+            }))
+            .find_map(|query| query_token(query, name))
+            .map(Cow::Owned),
+    })
+}
+
+/// The token in a header value: the whole (trimmed) value without a scheme, or what follows
+/// `<scheme> ` (scheme case-insensitive, RFC 9110 §11.1).
+pub fn header_token<'v>(value: &'v str, scheme: Option<&str>) -> Option<&'v str> {
+    let token = match scheme {
+        None => value,
+        Some(scheme) => {
+            let (given, token) = value.trim_start().split_once(' ')?;
+            if !given.eq_ignore_ascii_case(scheme) {
+                return None;
+            }
+            token
+        }
+    }
+    .trim_matches(' ');
+    (!token.is_empty()).then_some(token)
+}
+
+/// The value of cookie `name` in a `Cookie` header (`a=1; b="2"`), double quotes removed
+/// (RFC 6265 §4.1.1).
+pub fn cookie_token<'v>(cookie_header: &'v str, name: &str) -> Option<&'v str> {
+    cookie_header.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        if key.trim() != name {
+            return None;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        (!value.is_empty()).then_some(value)
+    })
+}
+
+/// The (percent-decoded) value of parameter `name` in a query string.
+pub fn query_token(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, value)| key == name && !value.is_empty())
+        .map(|(_, value)| value.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn sources(specs: &[&str]) -> Vec<TokenSource> {
+        specs
+            .iter()
+            .map(|s| TokenSource::try_from(s.to_string()).unwrap())
+            .collect()
+    }
+
+    fn found(req: TestRequest, specs: &[&str]) -> Option<String> {
+        let req = req.to_http_request();
+        find_token(&req, &sources(specs)).map(Cow::into_owned)
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_ignored() {
+        assert_eq!(header_token("Bearer abc", Some("Bearer")), Some("abc"));
+        assert_eq!(header_token("bearer  abc", Some("Bearer")), Some("abc"));
+        assert_eq!(header_token("Basic abc", Some("Bearer")), None);
+        assert_eq!(header_token("Bearer ", Some("Bearer")), None);
+        assert_eq!(header_token("Bearer", Some("Bearer")), None);
+    }
+
+    #[test]
+    fn a_header_without_a_scheme_is_the_token_itself() {
+        assert_eq!(header_token(" abc ", None), Some("abc"));
+        assert_eq!(header_token("", None), None);
+    }
+
+    #[test]
+    fn a_cookie_is_found_by_its_exact_name_and_unquoted() {
+        assert_eq!(
+            cookie_token("a=1; access_token=xyz", "access_token"),
+            Some("xyz")
+        );
+        assert_eq!(
+            cookie_token("access_token=\"xyz\"", "access_token"),
+            Some("xyz")
+        );
+        assert_eq!(cookie_token("my_access_token=xyz", "access_token"), None);
+        assert_eq!(cookie_token("access_token=", "access_token"), None);
+    }
+
+    #[test]
+    fn a_query_parameter_is_percent_decoded() {
+        assert_eq!(query_token("a=1&t=x%2By", "t").as_deref(), Some("x+y"));
+        assert_eq!(query_token("t=", "t"), None);
+        assert_eq!(query_token("tt=1", "t"), None);
+    }
+
+    #[test]
+    fn the_first_configured_source_with_a_token_wins() {
+        let specs = ["header:Authorization:Bearer", "cookie:jwt", "query:jwt"];
+        let everywhere = TestRequest::with_uri("/verify?jwt=from-query")
+            .insert_header(("Authorization", "Bearer from-header"))
+            .insert_header(("Cookie", "jwt=from-cookie"));
+        assert_eq!(found(everywhere, &specs).as_deref(), Some("from-header"));
+
+        let cookie_and_query = TestRequest::with_uri("/verify?jwt=from-query")
+            .insert_header(("Authorization", "Basic dXNlcg=="))
+            .insert_header(("Cookie", "jwt=from-cookie"));
+        assert_eq!(
+            found(cookie_and_query, &specs).as_deref(),
+            Some("from-cookie")
+        );
+
+        let nothing = TestRequest::with_uri("/verify?other=1");
+        assert_eq!(found(nothing, &specs), None);
+    }
+
+    #[test]
+    fn a_query_token_is_read_from_the_original_uri_a_proxy_forwards() {
+        let traefik = TestRequest::with_uri("/verify")
+            .insert_header(("X-Forwarded-Uri", "/app/page?jwt=via-traefik&x=1"));
+        assert_eq!(
+            found(traefik, &["query:jwt"]).as_deref(),
+            Some("via-traefik")
+        );
+
+        let nginx = TestRequest::with_uri("/verify")
+            .insert_header(("X-Original-URI", "/app/page?jwt=via-nginx"));
+        assert_eq!(found(nginx, &["query:jwt"]).as_deref(), Some("via-nginx"));
+
+        let own_query_first = TestRequest::with_uri("/verify/app?jwt=own")
+            .insert_header(("X-Forwarded-Uri", "/app?jwt=forwarded"));
+        assert_eq!(
+            found(own_query_first, &["query:jwt"]).as_deref(),
+            Some("own")
+        );
+    }
+
+    #[test]
+    fn a_custom_header_source_reads_the_whole_value() {
+        let req = TestRequest::default().insert_header(("X-Api-Token", "abc"));
+        assert_eq!(found(req, &["header:X-Api-Token"]).as_deref(), Some("abc"));
+    }
+}
