@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs jwtgate's whole test suite: unit tests and the integration tests, which start real
-# jwtgate servers against real in-process issuers on loopback. Installs anything the tests
-# need first (nothing beyond the Rust toolchain so far).
+# jwtgate servers against real in-process issuers on loopback, and the end-to-end tests
+# (tests/e2e), which put the real binary behind real nginx, Envoy and Traefik processes and lint
+# the Dockerfile and Kubernetes manifests. Installs what those need first
+# (scripts/install-test-deps.sh; JWTGATE_SKIP_INSTALL=1 skips it, the tests still need the tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/install-test-deps.sh
 cargo test --locked --all-targets "$@"

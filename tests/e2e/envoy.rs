@@ -1,0 +1,46 @@
+//! `deploy/envoy/envoy.yaml` with Envoy's `ext_authz` HTTP filter.
+
+use std::process::Command;
+
+use crate::spec::{Proxy, proxy_protects_the_upstream_as_documented};
+use crate::stack::{Backends, Process, Scratch, deploy_file, executable, free_port};
+
+#[actix_web::test]
+async fn envoy_ext_authz_protects_the_upstream_as_documented() {
+    let scratch = Scratch::new("envoy");
+    let backends = Backends::start(&scratch).await;
+    let port = free_port();
+    let config = deploy_file(
+        "envoy/envoy.yaml",
+        &[
+            ("port_value: 9901", format!("port_value: {}", free_port())),
+            (
+                "address: 0.0.0.0, port_value: 8000",
+                format!("address: 127.0.0.1, port_value: {port}"),
+            ),
+            (
+                "port_value: 8080",
+                format!("port_value: {}", backends.jwtgate.port),
+            ),
+            (
+                "port_value: 3000",
+                format!("port_value: {}", backends.echo.port),
+            ),
+        ],
+    );
+    let config = scratch.write("envoy.yaml", &config);
+    let mut command = Command::new(executable("envoy", &[]));
+    command
+        .arg("-c")
+        .arg(&config)
+        .args(["--concurrency", "1", "--disable-hot-restart"])
+        .args(["--log-level", "warn"]);
+    let envoy = Process::spawn("envoy", command, &scratch);
+    let proxy = Proxy {
+        name: "envoy",
+        forwards_jwtgate_401_body: true,
+        strips_every_x_auth_header: true,
+        names_keys_unavailable: false,
+    };
+    proxy_protects_the_upstream_as_documented(proxy, envoy, port, &backends).await;
+}

@@ -1,0 +1,28 @@
+//! End-to-end tests: the real `jwtgate` binary behind real nginx, Envoy and Traefik processes,
+//! each configured with the very files in `deploy/` (only their addresses are rewritten to free
+//! loopback ports), in front of an upstream that echoes the headers it received.
+//!
+//! The proxies must be installed (`scripts/install-test-deps.sh`, which `scripts/test.sh` runs):
+//! a missing proxy fails its test, it is never skipped. The same binary lints the container and
+//! Kubernetes files in `deploy/` with hadolint and kubernetes-validate.
+
+#[expect(
+    dead_code,
+    reason = "shared with tests/api; the e2e tests use its TestIssuer only"
+)]
+#[path = "../api/helpers.rs"]
+mod helpers;
+#[expect(
+    dead_code,
+    reason = "shared with tests/api; the e2e tests use a few keys"
+)]
+#[path = "../api/test_keys.rs"]
+mod test_keys;
+
+mod spec;
+mod stack;
+
+mod deploy_files;
+mod envoy;
+mod nginx;
+mod traefik;

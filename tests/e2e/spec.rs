@@ -1,0 +1,391 @@
+//! What every proxy example must do, as one list of named cases run against each proxy.
+//! Each case sends a request through the proxy and checks what the client got and what the
+//! upstream saw; all cases run, and the test fails listing every case that did not hold.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::stack::{Answer, Backends, Process, REQUIRED_SCOPE, client, get};
+
+/// What differs between proxies, all of it documented in their `deploy/` files.
+pub struct Proxy {
+    /// For messages.
+    pub name: &'static str,
+    /// Whether the client gets jwtgate's own JSON body on 401 (nginx answers 401 with its own page).
+    pub forwards_jwtgate_401_body: bool,
+    /// Whether every client `X-Auth-*` header is removed, not only those jwtgate sends.
+    pub strips_every_x_auth_header: bool,
+    /// Whether the outage answer names `keys_unavailable` (Envoy answers a 5xx of jwtgate like an
+    /// unreachable jwtgate, with its own body).
+    pub names_keys_unavailable: bool,
+}
+
+type Outcome = Result<(), String>;
+
+fn ensure(condition: bool, message: impl FnOnce() -> String) -> Outcome {
+    if condition { Ok(()) } else { Err(message()) }
+}
+
+/// Waits until the proxy `process` listening on `port` routes a valid token, runs every case
+/// against it, then fails with all the cases that did not hold.
+pub async fn proxy_protects_the_upstream_as_documented(
+    proxy: Proxy,
+    mut process: Process,
+    port: u16,
+    backends: &Backends,
+) {
+    let base = format!("http://127.0.0.1:{port}");
+    backends.wait_for_proxy(&mut process, &base).await;
+    let run = Run {
+        proxy: &proxy,
+        base,
+        backends,
+    };
+    let mut failures = Vec::new();
+    let mut record = |name: &str, outcome: Outcome| {
+        println!(
+            "{} / {name}: {}",
+            proxy.name,
+            if outcome.is_ok() { "ok" } else { "FAILED" }
+        );
+        if let Err(why) = outcome {
+            failures.push(format!("- {name}: {why}"));
+        }
+    };
+    record(
+        "a valid bearer token reaches the upstream with the identity headers",
+        run.a_valid_bearer_token_reaches_the_upstream_with_the_identity_headers()
+            .await,
+    );
+    record(
+        "a valid token in the access_token cookie is accepted",
+        run.a_valid_token_in_the_access_token_cookie_is_accepted()
+            .await,
+    );
+    record(
+        "a valid token in the access_token query parameter is accepted",
+        run.a_valid_token_in_the_access_token_query_parameter_is_accepted()
+            .await,
+    );
+    record(
+        "a request without a token is stopped with 401 and a bare Bearer challenge",
+        run.a_request_without_a_token_is_stopped_with_401_and_a_bare_bearer_challenge()
+            .await,
+    );
+    let issuers = &backends.issuers;
+    for (name, token, reason) in [
+        (
+            "an expired token",
+            issuers.valid_except(json!({"exp": crate::test_keys::now() - 3600})),
+            "expired",
+        ),
+        (
+            "a token for another audience",
+            issuers.valid_except(json!({"aud": "someone-else"})),
+            "wrong_audience",
+        ),
+        (
+            "a token with a bad signature",
+            issuers.badly_signed(),
+            "bad_signature",
+        ),
+        (
+            "a token of an untrusted issuer",
+            issuers.untrusted(),
+            "untrusted_issuer",
+        ),
+    ] {
+        record(
+            &format!("{name} is stopped with 401 and an invalid_token challenge ({reason})"),
+            run.a_bad_token_is_stopped_with_401(&token, reason).await,
+        );
+    }
+    record(
+        "a token without the required scope is stopped with 403 and an insufficient_scope challenge",
+        run.a_token_without_the_required_scope_is_stopped_with_403()
+            .await,
+    );
+    record(
+        "identity headers forged by the client never reach the upstream",
+        run.identity_headers_forged_by_the_client_never_reach_the_upstream()
+            .await,
+    );
+    if proxy.strips_every_x_auth_header {
+        record(
+            "an X-Auth-* header that jwtgate never sends is stripped too",
+            run.an_x_auth_header_that_jwtgate_never_sends_is_stripped_too()
+                .await,
+        );
+    }
+    record(
+        "an issuer outage is answered 503 with Retry-After",
+        run.an_issuer_outage_is_answered_503_with_retry_after()
+            .await,
+    );
+    assert!(
+        failures.is_empty(),
+        "{} does not behave as documented:\n{}",
+        proxy.name,
+        failures.join("\n")
+    );
+}
+
+struct Run<'a> {
+    proxy: &'a Proxy,
+    base: String,
+    backends: &'a Backends,
+}
+
+impl Run<'_> {
+    /// Sends `GET <path>` through the proxy; returns the answer and whether the upstream was hit.
+    async fn send(&self, path: &str, headers: &[(&str, &str)]) -> (Answer, bool) {
+        let before = self.backends.echo.hits();
+        let answer = get(&client(), &format!("{}{path}", self.base), headers).await;
+        (answer, self.backends.echo.hits() > before)
+    }
+
+    /// The request headers the upstream reported, one value per name.
+    fn upstream_headers(answer: &Answer) -> Result<serde_json::Map<String, Value>, String> {
+        let body = answer.json();
+        let headers = body["headers"]
+            .as_object()
+            .ok_or_else(|| format!("not the upstream's echo: {} {}", answer.status, answer.body))?;
+        Ok(headers
+            .iter()
+            .map(|(name, values)| {
+                let joined = values
+                    .as_array()
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(" | ")
+                    })
+                    .unwrap_or_default();
+                (name.clone(), Value::String(joined))
+            })
+            .collect())
+    }
+
+    async fn passes(&self, path: &str, headers: &[(&str, &str)]) -> Result<Answer, String> {
+        let (answer, reached) = self.send(path, headers).await;
+        ensure(answer.status == 200 && reached, || {
+            format!(
+                "expected 200 from the upstream, got {} (upstream reached: {reached}): {}",
+                answer.status, answer.body
+            )
+        })?;
+        Ok(answer)
+    }
+
+    async fn is_stopped(
+        &self,
+        headers: &[(&str, &str)],
+        status: u16,
+    ) -> Result<(Answer, Option<String>), String> {
+        let (answer, reached) = self.send("/app/resource", headers).await;
+        ensure(answer.status == status && !reached, || {
+            format!(
+                "expected {status} without reaching the upstream, got {} (upstream reached: {reached}): {}",
+                answer.status, answer.body
+            )
+        })?;
+        let challenge = answer.header("www-authenticate").map(str::to_string);
+        Ok((answer, challenge))
+    }
+
+    async fn a_valid_bearer_token_reaches_the_upstream_with_the_identity_headers(&self) -> Outcome {
+        let issuers = &self.backends.issuers;
+        let bearer = format!("Bearer {}", issuers.valid());
+
+        let answer = self
+            .passes("/app/resource?x=1", &[("Authorization", &bearer)])
+            .await?;
+
+        let seen = Self::upstream_headers(&answer)?;
+        let expected = [
+            ("x-auth-issuer", issuers.trusted.base.as_str()),
+            ("x-auth-subject", "alice"),
+            ("x-auth-email", "alice@example.com"),
+            ("x-auth-roles", "admin,dev"),
+        ];
+        for (name, value) in expected {
+            ensure(seen.get(name) == Some(&json!(value)), || {
+                format!(
+                    "upstream saw {name} = {:?}, expected {value:?}",
+                    seen.get(name)
+                )
+            })?;
+        }
+        let payload = seen
+            .get("x-auth-payload")
+            .and_then(Value::as_str)
+            .ok_or("upstream got no x-auth-payload")?;
+        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|e| format!("x-auth-payload is not base64url: {e}"))?;
+        let claims: Value = serde_json::from_slice(&decoded)
+            .map_err(|e| format!("x-auth-payload is not JSON: {e}"))?;
+        ensure(claims == issuers.valid_claims(), || {
+            format!("x-auth-payload decodes to {claims}, not the token's claims")
+        })?;
+        let uri = answer.json()["uri"].clone();
+        ensure(uri == json!("/app/resource?x=1"), || {
+            format!("upstream got URI {uri}, expected the original one")
+        })
+    }
+
+    async fn a_valid_token_in_the_access_token_cookie_is_accepted(&self) -> Outcome {
+        let cookie = format!("theme=dark; access_token={}", self.backends.issuers.valid());
+        let answer = self.passes("/app/resource", &[("Cookie", &cookie)]).await?;
+        let seen = Self::upstream_headers(&answer)?;
+        ensure(seen.get("x-auth-subject") == Some(&json!("alice")), || {
+            format!(
+                "upstream saw x-auth-subject {:?}",
+                seen.get("x-auth-subject")
+            )
+        })
+    }
+
+    async fn a_valid_token_in_the_access_token_query_parameter_is_accepted(&self) -> Outcome {
+        let path = format!(
+            "/app/resource?page=2&access_token={}",
+            self.backends.issuers.valid()
+        );
+        let answer = self.passes(&path, &[]).await?;
+        let seen = Self::upstream_headers(&answer)?;
+        ensure(seen.get("x-auth-subject") == Some(&json!("alice")), || {
+            format!(
+                "upstream saw x-auth-subject {:?}",
+                seen.get("x-auth-subject")
+            )
+        })
+    }
+
+    async fn a_request_without_a_token_is_stopped_with_401_and_a_bare_bearer_challenge(
+        &self,
+    ) -> Outcome {
+        let (answer, challenge) = self.is_stopped(&[], 401).await?;
+        ensure(
+            challenge.as_deref() == Some("Bearer realm=\"jwtgate\""),
+            || format!("challenge {challenge:?}"),
+        )?;
+        self.reason_if_forwarded(&answer, "missing_token")
+    }
+
+    async fn a_bad_token_is_stopped_with_401(&self, token: &str, reason: &str) -> Outcome {
+        let bearer = format!("Bearer {token}");
+        let (answer, challenge) = self.is_stopped(&[("Authorization", &bearer)], 401).await?;
+        ensure(
+            challenge.as_deref().is_some_and(|c| {
+                c.starts_with("Bearer realm=\"jwtgate\"")
+                    && c.contains("error=\"invalid_token\"")
+                    && c.contains("error_description=")
+            }),
+            || format!("challenge {challenge:?}"),
+        )?;
+        self.reason_if_forwarded(&answer, reason)
+    }
+
+    fn reason_if_forwarded(&self, answer: &Answer, reason: &str) -> Outcome {
+        if !self.proxy.forwards_jwtgate_401_body {
+            return Ok(());
+        }
+        let got = answer.json()["reason"].clone();
+        ensure(got == json!(reason), || {
+            format!("body reason {got}, expected {reason:?}: {}", answer.body)
+        })
+    }
+
+    async fn a_token_without_the_required_scope_is_stopped_with_403(&self) -> Outcome {
+        let token = self
+            .backends
+            .issuers
+            .valid_except(json!({"scope": "api:write"}));
+        let bearer = format!("Bearer {token}");
+        let (answer, challenge) = self.is_stopped(&[("Authorization", &bearer)], 403).await?;
+        ensure(
+            challenge.as_deref().is_some_and(|c| {
+                c.contains("error=\"insufficient_scope\"")
+                    && c.contains(&format!("scope=\"{REQUIRED_SCOPE}\""))
+            }),
+            || format!("challenge {challenge:?}"),
+        )?;
+        let reason = answer.json()["reason"].clone();
+        ensure(reason == json!("insufficient_scope"), || {
+            format!("body reason {reason}: {}", answer.body)
+        })
+    }
+
+    async fn identity_headers_forged_by_the_client_never_reach_the_upstream(&self) -> Outcome {
+        // The token has no email claim, so jwtgate sends no X-Auth-Email: the client's must
+        // still not get through.
+        let issuers = &self.backends.issuers;
+        let bearer = format!("Bearer {}", issuers.valid_except(json!({"email": null})));
+        let answer = self
+            .passes(
+                "/app/resource",
+                &[
+                    ("Authorization", &bearer),
+                    ("X-Auth-Subject", "mallory"),
+                    ("X-Auth-Issuer", "https://evil.example"),
+                    ("X-Auth-Email", "mallory@evil.example"),
+                    ("X-Auth-Roles", "superuser"),
+                    ("X-Auth-Payload", "eyJzdWIiOiJtYWxsb3J5In0"),
+                ],
+            )
+            .await?;
+        let seen = Self::upstream_headers(&answer)?;
+        ensure(seen.get("x-auth-subject") == Some(&json!("alice")), || {
+            format!("x-auth-subject {:?}", seen.get("x-auth-subject"))
+        })?;
+        ensure(
+            seen.get("x-auth-issuer") == Some(&json!(issuers.trusted.base)),
+            || format!("x-auth-issuer {:?}", seen.get("x-auth-issuer")),
+        )?;
+        ensure(
+            seen.get("x-auth-roles") == Some(&json!("admin,dev")),
+            || format!("x-auth-roles {:?}", seen.get("x-auth-roles")),
+        )?;
+        ensure(!seen.contains_key("x-auth-email"), || {
+            format!(
+                "forged x-auth-email reached the upstream: {:?}",
+                seen.get("x-auth-email")
+            )
+        })?;
+        ensure(
+            seen.get("x-auth-payload")
+                .is_some_and(|p| p != &json!("eyJzdWIiOiJtYWxsb3J5In0")),
+            || format!("x-auth-payload {:?}", seen.get("x-auth-payload")),
+        )
+    }
+
+    async fn an_x_auth_header_that_jwtgate_never_sends_is_stripped_too(&self) -> Outcome {
+        let bearer = format!("Bearer {}", self.backends.issuers.valid());
+        let answer = self
+            .passes(
+                "/app/resource",
+                &[("Authorization", &bearer), ("X-Auth-Admin", "true")],
+            )
+            .await?;
+        let seen = Self::upstream_headers(&answer)?;
+        ensure(!seen.contains_key("x-auth-admin"), || {
+            "a forged x-auth-admin reached the upstream".into()
+        })
+    }
+
+    async fn an_issuer_outage_is_answered_503_with_retry_after(&self) -> Outcome {
+        let bearer = format!("Bearer {}", self.backends.issuers.of_the_down_issuer());
+        let (answer, _) = self.is_stopped(&[("Authorization", &bearer)], 503).await?;
+        ensure(answer.header("retry-after").is_some(), || {
+            format!("no Retry-After: {:?}", answer.headers)
+        })?;
+        if !self.proxy.names_keys_unavailable {
+            return Ok(());
+        }
+        let reason = answer.json()["reason"].clone();
+        ensure(reason == json!("keys_unavailable"), || {
+            format!("body reason {reason}: {}", answer.body)
+        })
+    }
+}

@@ -1,0 +1,426 @@
+//! The pieces every end-to-end test starts: test issuers, the real jwtgate binary, an echoing
+//! upstream, and a proxy process built from a `deploy/` file.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+
+use crate::helpers::TestIssuer;
+use crate::test_keys::{TestKey, claims};
+
+/// How long a process may take to start answering as expected.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Interval between two polls of a process that is starting.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The audience every e2e token is minted for and jwtgate requires.
+pub const AUDIENCE: &str = "my-api";
+
+/// The scope jwtgate requires of the trusted issuer's tokens.
+pub const REQUIRED_SCOPE: &str = "api:read";
+
+/// A port that was free a moment ago (the kernel picks it; the listener is closed at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A scratch directory for one test's config files and logs, removed when dropped.
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "jwtgate-e2e-{name}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Self { dir }
+    }
+
+    /// Writes `contents` to `name` in the scratch directory and returns its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, contents).expect("write scratch file");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Reads `deploy/<file>` and rewrites each `(from, to)`; `from` must occur exactly once, so a
+/// change to the example that the test would no longer cover fails loudly.
+pub fn deploy_file(file: &str, rewrites: &[(&str, String)]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(file);
+    let mut text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    for (from, to) in rewrites {
+        let count = text.matches(from).count();
+        assert_eq!(
+            count, 1,
+            "deploy/{file} should contain {from:?} exactly once (found {count})"
+        );
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// Finds a proxy's executable on PATH (or in `extra_dirs`), or fails the test with how to get it.
+pub fn executable(name: &str, extra_dirs: &[&str]) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(extra_dirs.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{name}` is not installed: run scripts/install-test-deps.sh (scripts/test.sh does)"
+            )
+        })
+}
+
+/// A child process killed when dropped, its output in a log file.
+pub struct Process {
+    pub name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    /// Starts `command` with stdout and stderr going to `<scratch>/<name>.log`.
+    pub fn spawn(name: &str, mut command: Command, scratch: &Scratch) -> Self {
+        let log = scratch.dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Self {
+            name: name.to_string(),
+            child,
+            log,
+        }
+    }
+
+    /// The process's output so far (for failure messages).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Fails the test if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "{} exited ({status}) while starting:\n{}",
+                self.name,
+                self.output()
+            );
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as JSON, or `Null`.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A plain HTTP client for the tests.
+pub fn client() -> awc::Client {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .disable_redirects()
+        .finish()
+}
+
+/// Sends a GET with extra headers and reads the whole answer.
+pub async fn get(client: &awc::Client, url: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut request = client.get(url);
+    for (name, value) in headers {
+        request = request.insert_header((*name, *value));
+    }
+    let mut response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let body = response.body().limit(1 << 20).await.expect("body");
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// Polls `probe` until it returns true, failing with `process`'s output after
+/// [`STARTUP_DEADLINE`]. Polls real state: a port that answers, a route that works.
+pub async fn wait_until<F, Fut>(process: &mut Process, what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < STARTUP_DEADLINE {
+        process.assert_running();
+        if probe().await {
+            return;
+        }
+        actix_web::rt::time::sleep(POLL_INTERVAL).await;
+    }
+    panic!(
+        "{} never got to {what} within {STARTUP_DEADLINE:?}:\n{}",
+        process.name,
+        process.output()
+    );
+}
+
+/// Asks `url` and reports whether it answered at all (any status).
+pub async fn answers(client: &awc::Client, url: &str, headers: &[(&str, &str)]) -> Option<u16> {
+    let mut request = client.get(url).timeout(Duration::from_secs(2));
+    for (name, value) in headers {
+        request = request.insert_header((*name, *value));
+    }
+    request.send().await.ok().map(|r| r.status().as_u16())
+}
+
+/// The upstream application: answers every request with the method, URI and headers it got.
+pub struct Echo {
+    pub port: u16,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Echo {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("echo listener");
+        let port = listener.local_addr().expect("echo port").port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = web::Data::new(hits.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(counter.clone())
+                .default_service(web::to(echo))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("echo listens")
+        .run();
+        actix_web::rt::spawn(server);
+        Self { port, hits }
+    }
+
+    /// Requests that reached the upstream so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn echo(req: HttpRequest, hits: web::Data<Arc<AtomicUsize>>) -> HttpResponse {
+    hits.fetch_add(1, Ordering::SeqCst);
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in req.headers() {
+        headers
+            .entry(name.as_str().to_string())
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    HttpResponse::Ok().json(json!({
+        "method": req.method().as_str(),
+        "uri": req.uri().to_string(),
+        "headers": headers,
+    }))
+}
+
+/// The issuers of a test and the tokens they mint.
+pub struct Issuers {
+    /// Trusted by jwtgate, serving its keys.
+    pub trusted: TestIssuer,
+    /// Trusted by jwtgate, but its discovery and keys answer 503 (an outage).
+    pub down: TestIssuer,
+    /// Serving keys, but not configured in jwtgate.
+    pub untrusted: TestIssuer,
+    key: TestKey,
+}
+
+impl Issuers {
+    pub async fn start() -> Self {
+        let key = TestKey::rs256();
+        let trusted = TestIssuer::start(&[&key]).await;
+        let down = TestIssuer::start(&[&key]).await;
+        down.set(|b| b.status = 503);
+        let untrusted = TestIssuer::start(&[&key]).await;
+        Self {
+            trusted,
+            down,
+            untrusted,
+            key,
+        }
+    }
+
+    /// The claims of a valid token of the trusted issuer (sub alice, email, roles, scopes).
+    pub fn valid_claims(&self) -> Value {
+        claims(&self.trusted.base)
+    }
+
+    /// A valid token of the trusted issuer.
+    pub fn valid(&self) -> String {
+        self.key.sign(&self.valid_claims())
+    }
+
+    /// A token of the trusted issuer with these claims changed (`null` removes a claim).
+    pub fn valid_except(&self, changes: Value) -> String {
+        let mut claims = self.valid_claims();
+        for (name, value) in changes.as_object().expect("an object of changes") {
+            if value.is_null() {
+                claims.as_object_mut().expect("claims").remove(name);
+            } else {
+                claims[name] = value.clone();
+            }
+        }
+        self.key.sign(&claims)
+    }
+
+    /// A token of the trusted issuer signed by another key under the trusted key's kid.
+    pub fn badly_signed(&self) -> String {
+        TestKey::rs256_rotated()
+            .with_kid(&self.key.kid)
+            .sign(&self.valid_claims())
+    }
+
+    /// A well-formed token of an issuer jwtgate does not trust.
+    pub fn untrusted(&self) -> String {
+        self.key.sign(&claims(&self.untrusted.base))
+    }
+
+    /// A token of the trusted-but-down issuer.
+    pub fn of_the_down_issuer(&self) -> String {
+        self.key.sign(&claims(&self.down.base))
+    }
+}
+
+/// The real jwtgate binary, configured for these issuers.
+pub struct Jwtgate {
+    pub port: u16,
+    _process: Process,
+}
+
+impl Jwtgate {
+    /// Starts `target/.../jwtgate` trusting `trusted` (audience, required scope, email and roles
+    /// claim headers) and `down`, with the payload header on, and waits until it verifies a token
+    /// of the trusted issuer.
+    pub async fn start(issuers: &Issuers, scratch: &Scratch) -> Self {
+        let port = free_port();
+        let config = scratch.write(
+            "jwtgate.toml",
+            &format!(
+                r#"[server]
+bind = "127.0.0.1:{port}"
+workers = 1
+[log]
+format = "json"
+level = "warn"
+[fetch]
+https_only = false
+allow_private_addresses = true
+timeout_secs = 2
+[verify]
+payload_header = "X-Auth-Payload"
+[[issuers]]
+issuer = "{trusted}"
+audiences = ["{AUDIENCE}"]
+required_scopes = ["{REQUIRED_SCOPE}"]
+headers = {{ email = "X-Auth-Email", roles = "X-Auth-Roles" }}
+[[issuers]]
+issuer = "{down}"
+audiences = ["{AUDIENCE}"]
+"#,
+                trusted = issuers.trusted.base,
+                down = issuers.down.base,
+            ),
+        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_jwtgate"));
+        command.arg("--config").arg(config).env_remove("RUST_LOG");
+        let mut process = Process::spawn("jwtgate", command, scratch);
+        let client = client();
+        let url = format!("http://127.0.0.1:{port}/verify");
+        let bearer = format!("Bearer {}", issuers.valid());
+        wait_until(&mut process, "verify a token", || async {
+            answers(&client, &url, &[("Authorization", &bearer)]).await == Some(200)
+        })
+        .await;
+        Self {
+            port,
+            _process: process,
+        }
+    }
+}
+
+/// Everything behind the proxy: issuers, jwtgate and the upstream.
+pub struct Backends {
+    pub issuers: Issuers,
+    pub jwtgate: Jwtgate,
+    pub echo: Echo,
+}
+
+impl Backends {
+    pub async fn start(scratch: &Scratch) -> Self {
+        let issuers = Issuers::start().await;
+        let jwtgate = Jwtgate::start(&issuers, scratch).await;
+        let echo = Echo::start();
+        Self {
+            issuers,
+            jwtgate,
+            echo,
+        }
+    }
+
+    /// Waits until `proxy` routes a valid token to the upstream.
+    pub async fn wait_for_proxy(&self, proxy: &mut Process, url: &str) {
+        let client = client();
+        let bearer = format!("Bearer {}", self.issuers.valid());
+        wait_until(proxy, "pass a valid token to the upstream", || async {
+            answers(&client, url, &[("Authorization", &bearer)]).await == Some(200)
+        })
+        .await;
+    }
+}
