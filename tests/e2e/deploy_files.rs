@@ -1,5 +1,6 @@
-//! The container and Kubernetes files in `deploy/` pass their linters: hadolint for the
-//! Dockerfile, kubernetes-validate (the Kubernetes JSON schemas) for every manifest.
+//! The container files pass their linters: hadolint for the Dockerfile, kubernetes-validate (the
+//! Kubernetes JSON schemas) for every manifest in `deploy/kubernetes`, check-jsonschema (the
+//! Compose specification) for `deploy/compose.yaml`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,5 +41,14 @@ fn every_kubernetes_manifest_is_valid_against_the_kubernetes_schemas() {
     assert!(!manifests.is_empty(), "no manifests in {}", dir.display());
     let mut command = Command::new(executable("kubernetes-validate", &[]));
     command.arg("--strict").args(&manifests);
+    run(command);
+}
+
+#[test]
+fn the_compose_file_is_valid_against_the_compose_specification() {
+    let mut command = Command::new(executable("check-jsonschema", &[]));
+    command
+        .args(["--builtin-schema", "vendor.compose-spec"])
+        .arg(repo("deploy/compose.yaml"));
     run(command);
 }
