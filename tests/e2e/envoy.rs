@@ -8,7 +8,7 @@ use crate::stack::{Backends, Process, Scratch, deploy_file, executable, free_por
 #[actix_web::test]
 async fn envoy_ext_authz_protects_the_upstream_as_documented() {
     let scratch = Scratch::new("envoy");
-    let backends = Backends::start(&scratch).await;
+    let mut backends = Backends::start(&scratch).await;
     let port = free_port();
     let config = deploy_file(
         "envoy/envoy.yaml",
@@ -41,6 +41,7 @@ async fn envoy_ext_authz_protects_the_upstream_as_documented() {
         forwards_jwtgate_401_body: true,
         strips_every_x_auth_header: true,
         names_keys_unavailable: false,
+        status_while_jwtgate_is_down: 503,
     };
-    proxy_protects_the_upstream_as_documented(proxy, envoy, port, &backends).await;
+    proxy_protects_the_upstream_as_documented(proxy, envoy, port, &mut backends).await;
 }

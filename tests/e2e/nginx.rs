@@ -8,7 +8,7 @@ use crate::stack::{Backends, Process, Scratch, deploy_file, executable, free_por
 #[actix_web::test]
 async fn nginx_auth_request_protects_the_upstream_as_documented() {
     let scratch = Scratch::new("nginx");
-    let backends = Backends::start(&scratch).await;
+    let mut backends = Backends::start(&scratch).await;
     let port = free_port();
     let site = deploy_file(
         "nginx/jwtgate.conf",
@@ -53,6 +53,7 @@ async fn nginx_auth_request_protects_the_upstream_as_documented() {
         forwards_jwtgate_401_body: false,
         strips_every_x_auth_header: false,
         names_keys_unavailable: true,
+        status_while_jwtgate_is_down: 500,
     };
-    proxy_protects_the_upstream_as_documented(proxy, nginx, port, &backends).await;
+    proxy_protects_the_upstream_as_documented(proxy, nginx, port, &mut backends).await;
 }

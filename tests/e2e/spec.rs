@@ -18,6 +18,8 @@ pub struct Proxy {
     /// Whether the outage answer names `keys_unavailable` (Envoy answers a 5xx of jwtgate like an
     /// unreachable jwtgate, with its own body).
     pub names_keys_unavailable: bool,
+    /// The status clients get while jwtgate itself is down (nothing may pass).
+    pub status_while_jwtgate_is_down: u16,
 }
 
 type Outcome = Result<(), String>;
@@ -32,7 +34,7 @@ pub async fn proxy_protects_the_upstream_as_documented(
     proxy: Proxy,
     mut process: Process,
     port: u16,
-    backends: &Backends,
+    backends: &mut Backends,
 ) {
     let base = format!("http://127.0.0.1:{port}");
     backends.wait_for_proxy(&mut process, &base).await;
@@ -121,6 +123,29 @@ pub async fn proxy_protects_the_upstream_as_documented(
         "an issuer outage is answered 503 with Retry-After",
         run.an_issuer_outage_is_answered_503_with_retry_after()
             .await,
+    );
+    // Last, as it stops jwtgate.
+    let base = run.base;
+    backends.jwtgate.stop();
+    let run = Run {
+        proxy: &proxy,
+        base,
+        backends,
+    };
+    record(
+        &format!(
+            "with jwtgate down nothing passes ({})",
+            proxy.status_while_jwtgate_is_down
+        ),
+        run.is_stopped(
+            &[(
+                "Authorization",
+                &format!("Bearer {}", backends.issuers.valid()),
+            )],
+            proxy.status_while_jwtgate_is_down,
+        )
+        .await
+        .map(drop),
     );
     assert!(
         failures.is_empty(),

@@ -140,10 +140,17 @@ impl Process {
     }
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
+impl Process {
+    /// Kills the process and waits for it to be gone.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -341,7 +348,7 @@ impl Issuers {
 /// The real jwtgate binary, configured for these issuers.
 pub struct Jwtgate {
     pub port: u16,
-    _process: Process,
+    process: Process,
 }
 
 impl Jwtgate {
@@ -388,10 +395,14 @@ audiences = ["{AUDIENCE}"]
             answers(&client, &url, &[("Authorization", &bearer)]).await == Some(200)
         })
         .await;
-        Self {
-            port,
-            _process: process,
-        }
+        Self { port, process }
+    }
+}
+
+impl Jwtgate {
+    /// Stops the process (an outage of jwtgate itself).
+    pub fn stop(&mut self) {
+        self.process.kill();
     }
 }
 

@@ -8,7 +8,7 @@ use crate::stack::{Backends, Process, Scratch, deploy_file, executable, free_por
 #[actix_web::test]
 async fn traefik_forward_auth_protects_the_upstream_as_documented() {
     let scratch = Scratch::new("traefik");
-    let backends = Backends::start(&scratch).await;
+    let mut backends = Backends::start(&scratch).await;
     let port = free_port();
     let dynamic = deploy_file(
         "traefik/dynamic.yml",
@@ -40,6 +40,7 @@ async fn traefik_forward_auth_protects_the_upstream_as_documented() {
         forwards_jwtgate_401_body: true,
         strips_every_x_auth_header: true,
         names_keys_unavailable: true,
+        status_while_jwtgate_is_down: 500,
     };
-    proxy_protects_the_upstream_as_documented(proxy, traefik, port, &backends).await;
+    proxy_protects_the_upstream_as_documented(proxy, traefik, port, &mut backends).await;
 }
