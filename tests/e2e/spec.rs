@@ -112,6 +112,11 @@ pub async fn proxy_protects_the_upstream_as_documented(
         run.identity_headers_forged_by_the_client_never_reach_the_upstream()
             .await,
     );
+    record(
+        "a claim with a line break is not forwarded and injects no header",
+        run.a_claim_with_a_line_break_is_not_forwarded_and_injects_no_header()
+            .await,
+    );
     if proxy.strips_every_x_auth_header {
         record(
             "an X-Auth-* header that jwtgate never sends is stripped too",
@@ -383,6 +388,25 @@ impl Run<'_> {
                 .is_some_and(|p| p != &json!("eyJzdWIiOiJtYWxsb3J5In0")),
             || format!("x-auth-payload {:?}", seen.get("x-auth-payload")),
         )
+    }
+
+    async fn a_claim_with_a_line_break_is_not_forwarded_and_injects_no_header(&self) -> Outcome {
+        let token = self
+            .backends
+            .issuers
+            .valid_except(json!({"email": "alice@example.com\r\nX-Injected: 1"}));
+        let bearer = format!("Bearer {token}");
+        let answer = self
+            .passes("/app/resource", &[("Authorization", &bearer)])
+            .await?;
+        let seen = Self::upstream_headers(&answer)?;
+        ensure(
+            !seen.contains_key("x-auth-email") && !seen.contains_key("x-injected"),
+            || format!("upstream saw {seen:?}"),
+        )?;
+        ensure(seen.get("x-auth-subject") == Some(&json!("alice")), || {
+            format!("x-auth-subject {:?}", seen.get("x-auth-subject"))
+        })
     }
 
     async fn an_x_auth_header_that_jwtgate_never_sends_is_stripped_too(&self) -> Outcome {
