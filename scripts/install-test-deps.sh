@@ -23,7 +23,14 @@ if [[ "${JWTGATE_SKIP_INSTALL:-0}" == 1 ]]; then
 fi
 
 sudo_if_needed() {
-    if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo "$@"; fi
+    if [[ "$(id -u)" == 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "install-test-deps: need root (or sudo) for: $*" >&2
+        exit 1
+    fi
 }
 
 if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
