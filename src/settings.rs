@@ -66,6 +66,9 @@ pub struct Settings {
     /// `[verify]`
     #[serde(default)]
     pub verify: VerifySettings,
+    /// `[admin]`
+    #[serde(default)]
+    pub admin: AdminSettings,
     /// `[[issuers]]`: the trusted issuers, each with its own policy.
     #[serde(default)]
     pub issuers: Vec<IssuerSettings>,
@@ -79,6 +82,11 @@ pub struct ServerSettings {
     pub bind: String,
     /// Number of actix-web worker threads; 0 means one per core.
     pub workers: usize,
+    /// On SIGTERM, keep serving (with `/readyz` answering 503) this long before closing the
+    /// listener, so load balancers stop sending new requests first.
+    pub drain_secs: u64,
+    /// After the listener closes, in-flight requests get at most this long to finish.
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -86,9 +94,23 @@ impl Default for ServerSettings {
         Self {
             bind: "127.0.0.1:8080".into(),
             workers: 0,
+            drain_secs: 5,
+            shutdown_timeout_secs: 30,
         }
     }
 }
+
+/// `[admin]`: the admin endpoints (`GET /issuers`, `POST /issuers/refresh`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Bearer token the admin endpoints require; empty (the default) turns them off. Set it
+    /// through `JWTGATE__ADMIN__TOKEN` rather than in the file. At least 16 characters.
+    pub token: String,
+}
+
+/// Shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -457,6 +479,14 @@ impl Settings {
         if self.fetch.timeout_secs == 0 {
             return bad("fetch.timeout_secs", "must be at least 1".into());
         }
+        if !self.admin.token.is_empty() && self.admin.token.len() < MIN_ADMIN_TOKEN_BYTES {
+            return bad(
+                "admin.token",
+                format!(
+                    "must be at least {MIN_ADMIN_TOKEN_BYTES} characters (or empty to turn the admin endpoints off)"
+                ),
+            );
+        }
         if self.fetch.connect_timeout_secs == 0 {
             return bad("fetch.connect_timeout_secs", "must be at least 1".into());
         }
@@ -512,7 +542,8 @@ impl Settings {
         let mut seen = std::collections::HashSet::new();
         for (i, issuer) in self.issuers.iter().enumerate() {
             let key = |field: &str| format!("issuers[{i}].{field}");
-            check_url(&issuer.issuer, self.fetch.https_only).map_err(|p| (key("issuer"), p))?;
+            let example = pattern_example(&issuer.issuer).map_err(|p| (key("issuer"), p))?;
+            check_url(&example, self.fetch.https_only).map_err(|p| (key("issuer"), p))?;
             if !seen.insert(issuer.issuer.as_str()) {
                 return Err((
                     key("issuer"),
@@ -620,6 +651,41 @@ pub fn check_url(value: &str, https_only: bool) -> Result<url::Url, String> {
         return Err(format!("{value:?} must not carry credentials"));
     }
     Ok(url)
+}
+
+/// An issuer pattern with every `{placeholder}` replaced by `x`, to check it as a URL. Refuses
+/// unbalanced braces, empty or non-alphanumeric placeholder names, and placeholders in the
+/// scheme or host (a pattern must pin its host).
+fn pattern_example(issuer: &str) -> Result<String, String> {
+    let mut example = String::with_capacity(issuer.len());
+    let mut rest = issuer;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("{issuer:?} has an unclosed '{{'"))?
+            + open;
+        let name = &rest[open + 1..close];
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!("{issuer:?} has a bad placeholder {{{name}}}"));
+        }
+        example.push_str(&rest[..open]);
+        example.push('x');
+        rest = &rest[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("{issuer:?} has an unmatched '}}'"));
+    }
+    example.push_str(rest);
+    let path_start = issuer.find("://").map_or(0, |i| i + 3);
+    let host_end = issuer[path_start..]
+        .find('/')
+        .map_or(issuer.len(), |i| path_start + i);
+    if issuer[..host_end].contains('{') {
+        return Err(format!(
+            "{issuer:?}: placeholders may only appear in the path"
+        ));
+    }
+    Ok(example)
 }
 
 /// An RFC 9110 field name: one or more token characters.

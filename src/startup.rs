@@ -2,13 +2,16 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 
 use crate::clock::{Clock, SystemClock};
 use crate::fetch::{AwcFetcher, FetchLimits, JsonFetcher};
+use crate::http::admin::AdminState;
+use crate::http::lifecycle::Lifecycle;
 use crate::http::{AppState, routes};
 use crate::issuer::TrustedIssuers;
 use crate::keys::{CacheRules, KeyStore};
@@ -33,10 +36,37 @@ impl Default for Dependencies {
     }
 }
 
+/// Logs one line for a configured issuer once its startup preload is done: the kids and age
+/// of its keys, or why it has none (and what that means for `/verify`).
+fn report_preload(verifier: &Verifier, policy: &crate::issuer::IssuerPolicy) {
+    let Some(status) = verifier.keys().issuer_status(&policy.issuer) else {
+        return;
+    };
+    if status.keys > 0 {
+        tracing::info!(
+            issuer = %policy.label,
+            kids = %status.kids.join(","),
+            age_secs = status.age.map_or(0, |age| age.as_secs()),
+            "issuer keys loaded"
+        );
+    } else {
+        let why = status.last_error.map_or_else(
+            || "the JWK set has no usable key".to_string(),
+            |e| e.to_string(),
+        );
+        tracing::warn!(
+            issuer = %policy.label,
+            error = %why,
+            "issuer keys not loaded: its tokens get 503 keys_unavailable until a fetch succeeds"
+        );
+    }
+}
+
 /// A running jwtgate: the bound server and the shared parts behind it.
 pub struct Application {
     port: u16,
     server: Server,
+    shutdown: ShutdownHandle,
     verifier: Arc<Verifier>,
     metrics: Arc<Metrics>,
 }
@@ -91,19 +121,35 @@ impl Application {
             metrics: metrics.clone(),
             rules: Arc::new(crate::http::RequestRules::from(&settings.verify)),
         };
+        let lifecycle = web::Data::new(Lifecycle::default());
+        let admin = web::Data::new(AdminState::new(&settings.admin.token));
+        let app_lifecycle = lifecycle.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                .app_data(app_lifecycle.clone())
+                .app_data(admin.clone())
                 .configure(routes)
-        });
+        })
+        // Signals are handled by run_until_stopped, which drains before stopping.
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
         let server = server.listen(listener)?.run();
+        let shutdown = ShutdownHandle {
+            server: server.handle(),
+            lifecycle: lifecycle.into_inner(),
+            drain: Duration::from_secs(settings.server.drain_secs),
+        };
 
         for policy in verifier.issuers().configured() {
             let (verifier, policy) = (verifier.clone(), policy.clone());
-            tokio::spawn(async move { verifier.keys().preload(&policy).await });
+            tokio::spawn(async move {
+                verifier.keys().preload(&policy).await;
+                report_preload(&verifier, &policy);
+            });
         }
         verifier
             .keys()
@@ -116,6 +162,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            shutdown,
             verifier,
             metrics,
         })
@@ -136,11 +183,55 @@ impl Application {
         &self.metrics
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM: graceful shutdown).
+    /// A handle that shuts the server down gracefully, as SIGTERM does.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Serves until stopped. SIGTERM drains (`/readyz` 503 for `drain_secs`, requests still
+    /// served), then closes the listener and gives in-flight requests up to
+    /// `shutdown_timeout_secs`; SIGINT (Ctrl-C) skips the drain.
     ///
     /// # Errors
     /// The server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let shutdown = self.shutdown.clone();
+        actix_web::rt::spawn(async move {
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {
+                    tracing::info!(drain = ?shutdown.drain, "SIGTERM: draining, then stopping");
+                    shutdown.shutdown().await;
+                }
+                _ = tokio::signal::ctrl_c() => {
+                    tracing::info!("SIGINT: stopping");
+                    shutdown.lifecycle.begin_drain();
+                    shutdown.server.stop(true).await;
+                }
+            }
+        });
         self.server.await
+    }
+}
+
+/// Stops a running [`Application`] gracefully. Cheap to clone.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    server: ServerHandle,
+    lifecycle: Arc<Lifecycle>,
+    drain: Duration,
+}
+
+impl ShutdownHandle {
+    /// Marks the server draining (`/readyz` 503), keeps serving for the drain time, then stops
+    /// accepting and waits for in-flight requests (bounded by `shutdown_timeout_secs`).
+    pub async fn shutdown(&self) {
+        self.lifecycle.begin_drain();
+        tokio::time::sleep(self.drain).await;
+        self.server.stop(true).await;
     }
 }

@@ -3,7 +3,9 @@
 //! Handlers extract the token, call the [`Verifier`], record metrics and turn the outcome into
 //! a response; [`error`] is the one place where rejections become status codes.
 
+pub mod admin;
 pub mod error;
+pub mod lifecycle;
 pub mod token_source;
 
 use std::borrow::Cow;
@@ -78,6 +80,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
+        .route("/issuers", web::get().to(admin::issuers))
+        .route("/issuers/refresh", web::post().to(admin::refresh))
         .default_service(web::to(not_found));
 }
 
@@ -242,7 +246,13 @@ async fn healthz() -> HttpResponse {
 }
 
 /// Ready once every configured issuer has keys (fresh or, after failures, a cached copy).
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+async fn readyz(
+    state: web::Data<AppState>,
+    lifecycle: web::Data<lifecycle::Lifecycle>,
+) -> HttpResponse {
+    if lifecycle.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(json!({"status": "draining"}));
+    }
     let verifier = &state.verifier;
     let waiting: Vec<&str> = verifier
         .issuers()

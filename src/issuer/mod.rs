@@ -23,6 +23,78 @@ pub const MAX_ISSUER_BYTES: usize = 1024;
 /// The metrics label for any issuer that is not configured.
 pub const OTHER_ISSUER_LABEL: &str = "other";
 
+/// Longest value a `{placeholder}` of an issuer pattern matches.
+pub const MAX_PLACEHOLDER_BYTES: usize = 128;
+
+/// An issuer with `{placeholder}` segments, such as
+/// `https://login.microsoftonline.com/{tenant}/v2.0` for a multi-tenant identity provider. A
+/// placeholder matches 1 to [`MAX_PLACEHOLDER_BYTES`] of `A-Z a-z 0-9 . _ ~ -` (never `/`, `?`,
+/// `#` or `:`), so a match cannot leave the host or path the pattern names.
+#[derive(Debug, Clone)]
+pub struct IssuerPattern {
+    text: Arc<str>,
+    parts: Vec<PatternPart>,
+}
+
+#[derive(Debug, Clone)]
+enum PatternPart {
+    Literal(String),
+    Placeholder,
+}
+
+impl IssuerPattern {
+    /// Parses `text`; `None` when it has no placeholder (an exact issuer).
+    pub fn parse(text: &str) -> Option<Self> {
+        if !text.contains('{') {
+            return None;
+        }
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(PatternPart::Literal(rest[..open].to_string()));
+            }
+            let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+            parts.push(PatternPart::Placeholder);
+            rest = &rest[close.min(rest.len())..];
+        }
+        if !rest.is_empty() {
+            parts.push(PatternPart::Literal(rest.to_string()));
+        }
+        Some(Self {
+            text: Arc::from(text),
+            parts,
+        })
+    }
+
+    /// The pattern as configured (also its metrics label).
+    pub fn text(&self) -> &Arc<str> {
+        &self.text
+    }
+
+    /// Whether `iss` is an instance of the pattern.
+    pub fn matches(&self, iss: &str) -> bool {
+        fn from(parts: &[PatternPart], input: &str) -> bool {
+            match parts.split_first() {
+                None => input.is_empty(),
+                Some((PatternPart::Literal(literal), rest)) => input
+                    .strip_prefix(literal.as_str())
+                    .is_some_and(|tail| from(rest, tail)),
+                Some((PatternPart::Placeholder, rest)) => {
+                    let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"._~-".contains(b);
+                    let longest = input
+                        .bytes()
+                        .take_while(allowed)
+                        .count()
+                        .min(MAX_PLACEHOLDER_BYTES);
+                    (1..=longest).any(|n| from(rest, &input[n..]))
+                }
+            }
+        }
+        from(&self.parts, iss)
+    }
+}
+
 /// Why an issuer is not trusted.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum IssuerError {
@@ -142,6 +214,9 @@ impl IssuerPolicy {
 #[derive(Debug)]
 pub struct TrustedIssuers {
     configured: HashMap<Arc<str>, Arc<IssuerPolicy>>,
+    patterns: Vec<(IssuerPattern, IssuerSettings)>,
+    /// Policies built for pattern matches and `allow_any_issuer`, so each is built once.
+    admitted: moka::sync::Cache<Arc<str>, Arc<IssuerPolicy>>,
     allow_any: bool,
     https_only: bool,
     algorithms: Vec<Algorithm>,
@@ -156,7 +231,12 @@ impl TrustedIssuers {
     /// refuses these; this keeps the type safe on its own).
     pub fn from_settings(settings: &Settings) -> Result<Self, IssuerError> {
         let mut configured = HashMap::new();
+        let mut patterns = Vec::new();
         for entry in &settings.issuers {
+            if let Some(pattern) = IssuerPattern::parse(&entry.issuer) {
+                patterns.push((pattern, entry.clone()));
+                continue;
+            }
             let https_only = settings.fetch.https_only;
             let key_source = match &entry.jwks_uri {
                 Some(uri) => {
@@ -184,6 +264,8 @@ impl TrustedIssuers {
         }
         Ok(Self {
             configured,
+            patterns,
+            admitted: moka::sync::Cache::new(settings.cache.max_issuers),
             allow_any: settings.allow_any_issuer,
             https_only: settings.fetch.https_only,
             algorithms: settings.verify.algorithms.clone(),
@@ -195,6 +277,48 @@ impl TrustedIssuers {
     pub fn lookup(&self, unverified_iss: &str) -> Result<Arc<IssuerPolicy>, IssuerError> {
         if let Some(policy) = self.configured.get(unverified_iss) {
             return Ok(policy.clone());
+        }
+        if let Some(policy) = self.admitted.get(unverified_iss) {
+            return Ok(policy);
+        }
+        let policy = Arc::new(self.admit(unverified_iss)?);
+        self.admitted.insert(policy.issuer.clone(), policy.clone());
+        Ok(policy)
+    }
+
+    /// A policy for an issuer that is not configured exactly: the first matching pattern's,
+    /// else the `allow_any_issuer` defaults.
+    fn admit(&self, unverified_iss: &str) -> Result<IssuerPolicy, IssuerError> {
+        if unverified_iss.len() <= MAX_ISSUER_BYTES
+            && let Some((pattern, entry)) = self
+                .patterns
+                .iter()
+                .find(|(p, _)| p.matches(unverified_iss))
+        {
+            let key_source = match &entry.jwks_uri {
+                Some(uri) => KeySource::Static(
+                    check_url(uri, self.https_only).map_err(IssuerError::Untrusted)?,
+                ),
+                None => KeySource::Discovery(discovery_url(
+                    unverified_iss,
+                    entry.config_path.as_deref().unwrap_or(DEFAULT_CONFIG_PATH),
+                    self.https_only,
+                )?),
+            };
+            let algorithms = entry
+                .algorithms
+                .clone()
+                .unwrap_or_else(|| self.algorithms.clone());
+            let mut policy = IssuerPolicy::new(
+                unverified_iss,
+                false,
+                key_source,
+                algorithms,
+                self.leeway_secs,
+                Some(entry),
+            );
+            policy.label = pattern.text().clone();
+            return Ok(policy);
         }
         if !self.allow_any {
             return Err(IssuerError::Untrusted(
@@ -212,14 +336,19 @@ impl TrustedIssuers {
             DEFAULT_CONFIG_PATH,
             self.https_only,
         )?);
-        Ok(Arc::new(IssuerPolicy::new(
+        Ok(IssuerPolicy::new(
             unverified_iss,
             false,
             source,
             self.algorithms.clone(),
             self.leeway_secs,
             None,
-        )))
+        ))
+    }
+
+    /// The configured issuer patterns (their text is also their metrics label).
+    pub fn patterns(&self) -> impl Iterator<Item = &IssuerPattern> {
+        self.patterns.iter().map(|(p, _)| p)
     }
 
     /// The configured issuers' policies (for preloading keys and for metrics).
@@ -295,6 +424,43 @@ mod tests {
             "https_only still applies"
         );
         assert!(trusted.lookup("https://x/?a=b").is_err());
+    }
+
+    #[test]
+    fn a_pattern_matches_one_segment_per_placeholder() {
+        let pattern = IssuerPattern::parse("https://login.example.com/{tenant}/v2.0").unwrap();
+        assert!(pattern.matches("https://login.example.com/7f2c-11aa/v2.0"));
+        assert!(!pattern.matches("https://login.example.com//v2.0"));
+        assert!(!pattern.matches("https://login.example.com/a/b/v2.0"));
+        assert!(!pattern.matches("https://login.example.com/a?x=/v2.0"));
+        assert!(!pattern.matches("https://login.example.com/a/v2.0/extra"));
+        assert!(!pattern.matches(&format!(
+            "https://login.example.com/{}/v2.0",
+            "a".repeat(MAX_PLACEHOLDER_BYTES + 1)
+        )));
+        assert!(IssuerPattern::parse("https://exact.example.com").is_none());
+    }
+
+    #[test]
+    fn a_pattern_match_gets_the_patterns_policy_and_label() {
+        let s = settings(
+            "[[issuers]]\nissuer = \"https://login.example.com/{tenant}/v2.0\"\naudiences = [\"api\"]",
+        );
+        let trusted = TrustedIssuers::from_settings(&s).unwrap();
+        let policy = trusted.lookup("https://login.example.com/t1/v2.0").unwrap();
+        assert_eq!(&*policy.issuer, "https://login.example.com/t1/v2.0");
+        assert_eq!(&*policy.label, "https://login.example.com/{tenant}/v2.0");
+        assert_eq!(policy.audiences, vec!["api".to_string()]);
+        assert!(!policy.configured);
+        assert_eq!(
+            policy.key_source,
+            KeySource::Discovery(
+                Url::parse("https://login.example.com/t1/v2.0/.well-known/openid-configuration")
+                    .unwrap()
+            )
+        );
+        assert!(trusted.lookup("https://login.example.com/t1/v3.0").is_err());
+        assert_eq!(trusted.configured().count(), 0);
     }
 
     #[test]

@@ -426,6 +426,29 @@ impl KeyStore {
     /// What the cache holds for a configured issuer (`None` for an unknown one).
     pub fn issuer_status(&self, issuer: &str) -> Option<IssuerStatus> {
         let entry = self.inner.configured.get(issuer)?;
+        Some(self.status_of(entry))
+    }
+
+    /// Every issuer the cache knows: configured ones and those admitted by a pattern or
+    /// `allow_any_issuer`, sorted by issuer.
+    pub fn statuses(&self) -> Vec<(Arc<str>, IssuerStatus)> {
+        let mut all: Vec<(Arc<str>, IssuerStatus)> = self
+            .inner
+            .configured
+            .iter()
+            .map(|(issuer, entry)| (issuer.clone(), self.status_of(entry)))
+            .collect();
+        all.extend(
+            self.inner
+                .dynamic
+                .iter()
+                .map(|(issuer, entry)| ((*issuer).clone(), self.status_of(&entry))),
+        );
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    fn status_of(&self, entry: &IssuerEntry) -> IssuerStatus {
         let now = self.inner.clock.now();
         let state = entry.read();
         let set = state.keys.as_ref();
@@ -433,7 +456,7 @@ impl KeyStore {
             .map(|s| s.keys.keys().cloned().collect())
             .unwrap_or_default();
         kids.sort();
-        Some(IssuerStatus {
+        IssuerStatus {
             keys: kids.len(),
             kids,
             age: set.map(|s| now.saturating_duration_since(s.fetched_at)),
@@ -442,7 +465,7 @@ impl KeyStore {
             jwks_uri: set.map(|s| s.jwks_uri.clone()),
             last_error: state.last_error.clone(),
             fetch_attempts: state.generation,
-        })
+        }
     }
 
     fn entry(&self, policy: &IssuerPolicy) -> Arc<IssuerEntry> {

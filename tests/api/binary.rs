@@ -121,3 +121,36 @@ async fn the_binary_serves_and_its_debug_json_logs_never_contain_a_token_or_clai
         }
     }
 }
+
+#[test]
+fn sigterm_stops_the_binary_cleanly_after_draining() {
+    let path = write_config(
+        "sigterm.toml",
+        "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\ndrain_secs = 0\n[log]\nformat = \"json\"\n\
+         [[issuers]]\nissuer = \"https://issuer.invalid\"\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+        .arg("--config")
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("jwtgate listening"));
+    assert!(listening, "jwtgate started");
+
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = stderr.map_while(Result::ok).collect();
+
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:?}");
+}

@@ -185,6 +185,7 @@ async fn serve(req: HttpRequest, data: web::Data<(Arc<IssuerShared>, String)>) -
 pub struct TestApp {
     pub address: String,
     pub clock: Arc<ManualClock>,
+    pub shutdown: jwtgate::startup::ShutdownHandle,
     client: awc::Client,
 }
 
@@ -279,6 +280,7 @@ pub async fn spawn_app_cold(settings: Settings) -> (TestApp, Arc<jwtgate::verify
     let app = Application::build_with(settings, deps).expect("jwtgate starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let verifier = app.verifier().clone();
+    let shutdown = app.shutdown_handle();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -287,6 +289,7 @@ pub async fn spawn_app_cold(settings: Settings) -> (TestApp, Arc<jwtgate::verify
         TestApp {
             address,
             clock,
+            shutdown,
             client,
         },
         verifier,

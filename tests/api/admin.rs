@@ -1,0 +1,188 @@
+//! The admin surface, issuer patterns, and graceful shutdown.
+
+use std::time::Duration;
+
+use awc::http::Method;
+
+use crate::helpers::{TestIssuer, settings_for, spawn_app, spawn_app_cold};
+use crate::test_keys::{TestKey, claims};
+
+const ADMIN_TOKEN: &str = "an-admin-token-of-some-length";
+
+#[actix_web::test]
+async fn admin_endpoints_do_not_exist_unless_a_token_is_configured() {
+    let issuer = TestIssuer::start(&[&TestKey::rs256()]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+
+    assert_eq!(app.get("/issuers").await.status, 404);
+    assert_eq!(
+        app.request(Method::POST, "/issuers/refresh", None)
+            .await
+            .status,
+        404
+    );
+}
+
+#[actix_web::test]
+async fn issuers_lists_the_cache_to_the_admin_only_and_never_key_material() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let mut settings = settings_for(&[&issuer]);
+    settings.admin.token = ADMIN_TOKEN.into();
+    let app = spawn_app(settings).await;
+
+    let anonymous = app.get("/issuers").await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(
+        anonymous.header("www-authenticate"),
+        Some("Bearer realm=\"jwtgate-admin\"")
+    );
+    let wrong = app
+        .request(
+            Method::GET,
+            "/issuers",
+            Some("an-admin-token-of-some-lengtX"),
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+
+    let answer = app
+        .request(Method::GET, "/issuers", Some(ADMIN_TOKEN))
+        .await;
+
+    assert_eq!(answer.status, 200);
+    let entry = &answer.body["issuers"][0];
+    assert_eq!(entry["issuer"], issuer.base.as_str());
+    assert_eq!(entry["key_ids"], serde_json::json!(["rsa-1"]));
+    assert_eq!(
+        (entry["last_fetch"].as_str(), entry["stale"].as_bool()),
+        (Some("ok"), Some(false))
+    );
+    assert!(entry["next_refresh_secs"].as_u64().unwrap() > 0);
+    let text = answer.body.to_string();
+    assert!(
+        !text.contains(key.jwk()["n"].as_str().unwrap()),
+        "no key material"
+    );
+}
+
+#[actix_web::test]
+async fn a_forced_refresh_applies_an_emergency_rotation_at_once() {
+    let (old, new) = (TestKey::rs256(), TestKey::es256());
+    let issuer = TestIssuer::start(&[&old]).await;
+    let mut settings = settings_for(&[&issuer]);
+    settings.admin.token = ADMIN_TOKEN.into();
+    let app = spawn_app(settings).await;
+    let old_token = old.sign(&claims(&issuer.base));
+    assert_eq!(app.verify(&old_token).await.status, 200);
+    issuer.publish(&[&new]);
+
+    let unknown = app
+        .request(
+            Method::POST,
+            "/issuers/refresh?issuer=https%3A%2F%2Fnope.example",
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    let answer = app
+        .request(Method::POST, "/issuers/refresh", Some(ADMIN_TOKEN))
+        .await;
+
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body["refreshed"][0]["result"], "ok");
+    assert_eq!(
+        app.verify(&old_token).await.reason(),
+        "unknown_kid",
+        "the revoked key stops at once"
+    );
+    assert_eq!(
+        app.verify(&new.sign(&claims(&issuer.base))).await.status,
+        200
+    );
+    assert_eq!(issuer.jwks_hits(), 2);
+}
+
+#[actix_web::test]
+async fn an_issuer_pattern_admits_each_tenant_with_its_own_discovery_check() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let mut settings = settings_for(&[&issuer]);
+    let pattern = format!("{}/{{tenant}}/v2.0", issuer.base);
+    settings.issuers[0].issuer = pattern.clone();
+    let app = spawn_app_cold(settings).await.0;
+
+    for tenant in ["contoso", "fabrikam"] {
+        let iss = format!("{}/{tenant}/v2.0", issuer.base);
+        let answer = app.verify(&key.sign(&claims(&iss))).await;
+        assert_eq!(answer.status, 200, "{tenant}: {:?}", answer.body);
+        assert_eq!(
+            issuer.hits(&format!("/{tenant}/v2.0/.well-known/openid-configuration")),
+            1
+        );
+    }
+    assert_eq!(
+        app.verify(&key.sign(&claims(&format!("{}/a/b/v2.0", issuer.base))))
+            .await
+            .reason(),
+        "untrusted_issuer"
+    );
+    assert_eq!(
+        app.metric(
+            "jwtgate_verifications_total",
+            &[("issuer", &pattern), ("result", "valid")]
+        )
+        .await,
+        2.0
+    );
+
+    issuer.set(|b| {
+        b.discovery =
+            Some(serde_json::json!({"issuer": "https://impostor.example", "jwks_uri": "x"}))
+    });
+    let answer = app
+        .verify(&key.sign(&claims(&format!("{}/other/v2.0", issuer.base))))
+        .await;
+    assert_eq!(
+        answer.reason(),
+        "keys_unavailable",
+        "every tenant passes the discovery issuer check"
+    );
+}
+
+#[actix_web::test]
+async fn shutdown_drains_readiness_first_and_finishes_in_flight_requests() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    issuer.set(|b| b.jwks_delay = Duration::from_millis(1500));
+    let mut settings = settings_for(&[&issuer]);
+    settings.server.drain_secs = 1;
+    let (app, _) = spawn_app_cold(settings).await;
+    let token = key.sign(&claims(&issuer.base));
+
+    let in_flight = app.verify(&token);
+    let shutdown = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let handle = app.shutdown.clone();
+        let stopping = actix_web::rt::spawn(async move { handle.shutdown().await });
+        let ready = app.get("/readyz").await;
+        assert_eq!(
+            (ready.status, ready.body["status"].as_str()),
+            (503, Some("draining"))
+        );
+        assert_eq!(
+            app.get("/healthz").await.status,
+            200,
+            "still serving while draining"
+        );
+        stopping.await.unwrap();
+    };
+    let (answer, ()) = tokio::join!(in_flight, shutdown);
+
+    assert_eq!(answer.status, 200, "the in-flight request completed");
+    let refused = awc::Client::default()
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await;
+    assert!(refused.is_err(), "no new connections after shutdown");
+}
