@@ -430,6 +430,7 @@ impl Settings {
             .try_parsing(true)
             .list_separator(",")
             .with_list_parse_key("verify.algorithms")
+            .with_list_parse_key("fetch.allowed_networks")
             .with_list_parse_key("verify.token_sources")
             .source(env);
         let builder = config::Config::builder()
