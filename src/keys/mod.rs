@@ -30,6 +30,7 @@ pub mod jwks;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -212,6 +213,9 @@ struct IssuerState {
 struct IssuerEntry {
     state: RwLock<IssuerState>,
     fetch_lock: tokio::sync::Mutex<()>,
+    /// Set while a background refresh task is spawned, so a burst of requests past the
+    /// refresh-ahead point spawns one task, not one per request.
+    background_scheduled: AtomicBool,
 }
 
 impl IssuerEntry {
@@ -505,11 +509,16 @@ impl KeyStore {
         policy: &Arc<IssuerPolicy>,
         generation: u64,
     ) {
-        if entry.fetch_lock.try_lock().is_err() {
+        if entry.fetch_lock.try_lock().is_err()
+            || entry.background_scheduled.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let (store, entry, policy) = (self.clone(), entry.clone(), policy.clone());
-        tokio::spawn(async move { store.refresh(&entry, &policy, generation, Wait::No).await });
+        tokio::spawn(async move {
+            store.refresh(&entry, &policy, generation, Wait::No).await;
+            entry.background_scheduled.store(false, Ordering::Release);
+        });
     }
 
     /// Runs one fetch for the entry, unless the fetch this caller saw the need for
