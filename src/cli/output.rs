@@ -154,7 +154,14 @@ pub fn human_duration(secs: u64) -> String {
 /// `in 1m 0s` / `2h 0m ago` for the others.
 pub fn relative(claim: &str, at: i64, now: i64) -> String {
     let delta = at.abs_diff(now);
-    match (claim, at >= now) {
+    if delta == 0 {
+        return if claim == "exp" {
+            "expires now".into()
+        } else {
+            "now".into()
+        };
+    }
+    match (claim, at > now) {
         ("exp", true) => format!("expires in {}", human_duration(delta)),
         ("exp", false) => format!("expired {} ago", human_duration(delta)),
         (_, true) => format!("in {}", human_duration(delta)),
@@ -204,6 +211,7 @@ mod tests {
         assert_eq!(relative("exp", 997, 1000), "expired 3s ago");
         assert_eq!(relative("iat", 1000 - 7200, 1000), "2h 0m ago");
         assert_eq!(relative("nbf", 1000 + 90_000, 1000), "in 1d 1h");
+        assert_eq!(relative("iat", 1000, 1000), "now");
     }
 
     #[test]

@@ -1,0 +1,564 @@
+//! The command line, for the person at the terminal: `inspect`, `check-config`, `dev`,
+//! completions, `--help`, `--version`, and the startup line per issuer.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use serde_json::{Value, json};
+
+use crate::helpers::TestIssuer;
+use crate::test_keys::{TestKey, claims, now};
+
+/// An issuer URL nothing listens on: port 1 on loopback refuses connections at once.
+const DEAD_ISSUER: &str = "http://127.0.0.1:1";
+
+/// Runs the jwtgate binary to completion off the test's runtime thread (the in-process issuer
+/// keeps serving meanwhile), feeding `stdin`.
+async fn jwtgate(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let stdin = stdin.to_string();
+    actix_web::rt::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+            .args(&args)
+            .envs(env)
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// A child process that is killed when the test ends, even when it fails.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("jwtgate-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_config(name: &str, toml: &str) -> PathBuf {
+    let path = temp_dir(name).join("jwtgate.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+/// A config trusting `issuer` (plain http on loopback allowed) with these audiences.
+fn config_trusting(name: &str, issuer: &str, audiences: &[&str]) -> PathBuf {
+    write_config(
+        name,
+        &format!(
+            "[fetch]\nhttps_only = false\nallow_private_addresses = true\ntimeout_secs = 2\n\
+             [[issuers]]\nissuer = \"{issuer}\"\naudiences = {}\n",
+            json!(audiences)
+        ),
+    )
+}
+
+fn thumbprint(key: &TestKey) -> String {
+    let jwk: Jwk = serde_json::from_value(key.jwk()).unwrap();
+    jwk.thumbprint(ThumbprintHash::SHA256).unwrap()
+}
+
+#[actix_web::test]
+async fn version_names_the_crypto_backend() {
+    let output = jwtgate(&["--version"], "", &[]).await;
+
+    assert!(output.status.success());
+    assert_eq!(
+        stdout(&output).trim(),
+        format!("jwtgate {} (crypto: aws_lc_rs)", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[actix_web::test]
+async fn help_lists_every_command_with_examples_and_exit_codes() {
+    let output = jwtgate(&["--help"], "", &[]).await;
+
+    let help = stdout(&output);
+    for text in [
+        "check-config",
+        "inspect",
+        "dev",
+        "completions",
+        "--config",
+        "Examples:",
+        "Exit codes: 0 ok, 1 invalid token or configuration, 2 usage error",
+    ] {
+        assert!(help.contains(text), "{text:?} missing from --help:\n{help}");
+    }
+    let inspect = stdout(&jwtgate(&["inspect", "--help"], "", &[]).await);
+    assert!(
+        inspect.contains("TOKEN|-") && inspect.contains("--json"),
+        "{inspect}"
+    );
+}
+
+#[actix_web::test]
+async fn completions_are_generated_for_each_shell_and_bash_accepts_them() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let output = jwtgate(&["completions", shell], "", &[]).await;
+        assert!(output.status.success(), "{shell}");
+        let script = stdout(&output);
+        assert!(
+            script.contains("check-config") && script.contains("inspect"),
+            "{shell}"
+        );
+    }
+    let bash = stdout(&jwtgate(&["completions", "bash"], "", &[]).await);
+    let path = temp_dir("completions").join("jwtgate.bash");
+    std::fs::write(&path, bash).unwrap();
+    let syntax = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+    assert!(syntax.status.success(), "{}", stderr(&syntax));
+}
+
+#[actix_web::test]
+async fn inspect_shows_the_token_its_issuers_urls_the_key_and_a_valid_verdict() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let token = key.sign(&claims(&issuer.base));
+
+    let output = jwtgate(&["inspect", &token], "", &[]).await;
+
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}{}", stderr(&output));
+    for text in [
+        format!(
+            "No --config: trusting the token's own issuer {}",
+            issuer.base
+        ),
+        "alg  RS256".to_string(),
+        "sub    alice".to_string(),
+        "(expires in ".to_string(),
+        " UTC (".to_string(),
+        format!(
+            "discovery  {}/.well-known/openid-configuration",
+            issuer.base
+        ),
+        format!("jwks       {}/jwks", issuer.base),
+        "kid          rsa-1".to_string(),
+        "kty          RSA".to_string(),
+        format!("fingerprint  {}", thumbprint(&key)),
+        "VALID".to_string(),
+    ] {
+        assert!(report.contains(&text), "{text:?} missing from:\n{report}");
+    }
+    assert!(!report.contains('\x1b'), "no colour when piped:\n{report}");
+    assert_eq!(issuer.jwks_hits(), 1, "one fetch of the key set");
+}
+
+#[actix_web::test]
+async fn inspect_reads_the_token_from_stdin_and_prints_one_json_object() {
+    let key = TestKey::es256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let token = key.sign(&claims(&issuer.base));
+
+    let output = jwtgate(
+        &["inspect", "-", "--json"],
+        &format!("Bearer {token}\n"),
+        &[],
+    )
+    .await;
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("one JSON object");
+    assert_eq!(report["verdict"]["valid"], true);
+    assert_eq!(report["verdict"]["reason"], "ok");
+    assert_eq!(report["token"]["header"]["kid"], "ec-256");
+    assert_eq!(report["token"]["claims"]["sub"], "alice");
+    assert_eq!(report["trust"]["source"], "token");
+    assert_eq!(
+        report["issuer"]["jwks_url"],
+        format!("{}/jwks", issuer.base)
+    );
+    assert_eq!(report["key"]["kty"], "EC");
+    assert_eq!(report["key"]["thumbprint_sha256"], thumbprint(&key));
+    assert!(
+        report["times"]["exp"]["relative"]
+            .as_str()
+            .unwrap()
+            .starts_with("expires in")
+    );
+}
+
+#[actix_web::test]
+async fn inspect_of_an_expired_token_gives_the_reason_and_exit_code_1() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let mut expired = claims(&issuer.base);
+    expired["exp"] = json!(now() - 7200);
+
+    let output = jwtgate(&["inspect", &key.sign(&expired)], "", &[]).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let report = stdout(&output);
+    assert!(report.contains("INVALID  expired"), "{report}");
+    assert!(report.contains("(expired 2h 0m ago)"), "{report}");
+    assert!(
+        report.contains("kid          rsa-1"),
+        "the key is still shown:\n{report}"
+    );
+}
+
+#[actix_web::test]
+async fn inspect_with_a_config_applies_its_audiences() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let config = config_trusting("inspect-aud", &issuer.base, &["another-api"]);
+
+    let output = jwtgate(
+        &["inspect", "--config", config.to_str().unwrap(), "--json"],
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "TOKEN is required");
+
+    let token = key.sign(&claims(&issuer.base));
+    let output = jwtgate(
+        &[
+            "inspect",
+            &token,
+            "--config",
+            config.to_str().unwrap(),
+            "--json",
+        ],
+        "",
+        &[],
+    )
+    .await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["verdict"]["reason"], "wrong_audience");
+    assert_eq!(report["trust"]["source"], "config");
+}
+
+#[actix_web::test]
+async fn inspect_explains_an_unreachable_issuer_in_one_line() {
+    let token = TestKey::rs256().sign(&claims(DEAD_ISSUER));
+
+    let output = jwtgate(&["inspect", &token], "", &[]).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let report = stdout(&output);
+    let verdict: Vec<&str> = report
+        .lines()
+        .skip_while(|l| *l != "Verdict")
+        .skip(1)
+        .collect();
+    assert_eq!(verdict.len(), 1, "{report}");
+    assert!(
+        verdict[0].contains("INVALID  keys_unavailable") && verdict[0].contains(DEAD_ISSUER),
+        "{report}"
+    );
+    let errors = stderr(&output);
+    assert!(
+        !errors.contains("panicked") && !errors.contains("backtrace"),
+        "{errors}"
+    );
+}
+
+#[actix_web::test]
+async fn inspect_of_garbage_says_malformed_and_colours_only_when_asked() {
+    let output = jwtgate(&["inspect", "not-a-token", "--color", "always"], "", &[]).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let report = stdout(&output);
+    assert!(report.contains("malformed"), "{report}");
+    assert!(report.contains("\x1b[1;31mINVALID\x1b[0m"), "{report:?}");
+}
+
+#[actix_web::test]
+async fn check_config_prints_the_effective_settings_with_environment_overrides() {
+    let config = config_trusting("check-ok", "https://id.example", &["my-api"]);
+
+    let output = jwtgate(
+        &["check-config", "--config", config.to_str().unwrap()],
+        "",
+        &[("JWTGATE__CACHE__TTL_SECS", "777")],
+    )
+    .await;
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    for expected in [
+        "is valid",
+        "Environment overrides: JWTGATE__CACHE__TTL_SECS",
+        "ttl_secs: 777",
+        "leeway_secs: 60",
+        "\"https://id.example\"",
+        "\"my-api\"",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn check_config_of_an_invalid_file_names_the_key_and_exits_1() {
+    let config = write_config(
+        "check-bad",
+        "[cache]\nttl_secs = 0\n[[issuers]]\nissuer = \"https://id.example\"\n",
+    );
+
+    let output = jwtgate(
+        &["check-config", "--config", config.to_str().unwrap()],
+        "",
+        &[],
+    )
+    .await;
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("cache.ttl_secs"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[actix_web::test]
+async fn check_config_probe_fetches_each_issuer_once_and_reports_its_keys() {
+    let (k1, k2) = (TestKey::rs256(), TestKey::eddsa());
+    let issuer = TestIssuer::start(&[&k1, &k2]).await;
+    let config = config_trusting("probe-ok", &issuer.base, &[]);
+
+    let output = jwtgate(
+        &[
+            "check-config",
+            "--probe",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "",
+        &[],
+    )
+    .await;
+
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+    assert!(
+        text.contains(&format!(
+            "discovery  {}/.well-known/openid-configuration",
+            issuer.base
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("jwks       {}/jwks", issuer.base)),
+        "{text}"
+    );
+    assert!(
+        text.contains("OK 2 loaded") && text.contains("ed-1, rsa-1"),
+        "{text}"
+    );
+    assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (1, 1));
+}
+
+#[actix_web::test]
+async fn check_config_probe_reports_an_unreachable_issuer_and_exits_1() {
+    let config = config_trusting("probe-dead", DEAD_ISSUER, &[]);
+
+    let output = jwtgate(
+        &[
+            "check-config",
+            "--probe",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "",
+        &[],
+    )
+    .await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("FAILED") && text.contains(DEAD_ISSUER),
+        "{text}"
+    );
+}
+
+#[actix_web::test]
+async fn dev_prints_a_token_and_curl_lines_that_work_and_leaves_nothing_behind() {
+    let workdir = temp_dir("dev");
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+            .args([
+                "dev",
+                "--bind",
+                "127.0.0.1:0",
+                "--alg",
+                "ES256",
+                "--sub",
+                "carol",
+            ])
+            .current_dir(&workdir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let out = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut banner = Vec::new();
+    while !banner
+        .last()
+        .is_some_and(|l: &String| l.contains("jwtgate dev --sub"))
+    {
+        banner.push(
+            lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("jwtgate dev prints its banner"),
+        );
+    }
+    let find = |prefix: &str| {
+        banner
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(str::to_string))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {banner:#?}"))
+    };
+    let token = find("export TOKEN=");
+    let verify_url = find("curl -i -H \"Authorization: Bearer $TOKEN\" ");
+    let key_url = find("curl -H \"Authorization: Bearer $TOKEN\" ");
+    let mint_url = find("curl -s ").trim_matches('\'').to_string();
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("jwtgate inspect \"$TOKEN\""))
+    );
+
+    let client = awc::Client::default();
+    let get = |url: String, token: String| {
+        let request = client
+            .get(url)
+            .insert_header(("Authorization", format!("Bearer {token}")));
+        async move {
+            let mut response = request.send().await.unwrap();
+            let body = response.body().await.unwrap();
+            (response.status().as_u16(), response.headers().clone(), body)
+        }
+    };
+    let (status, headers, _) = get(verify_url.clone(), token.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("x-auth-subject").unwrap(), "carol");
+    let (status, _, body) = get(key_url, token).await;
+    assert_eq!(status, 200);
+    let key: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(key["jwk"]["crv"], "P-256");
+    let (status, _, minted) = get(mint_url, String::new()).await;
+    assert_eq!(status, 200);
+    let minted = String::from_utf8(minted.to_vec()).unwrap();
+    let (status, headers, _) = get(verify_url, minted.trim().to_string()).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("x-auth-subject").unwrap(), "bob");
+
+    drop(child);
+    assert_eq!(
+        std::fs::read_dir(&workdir).unwrap().count(),
+        0,
+        "jwtgate dev writes nothing"
+    );
+}
+
+#[actix_web::test]
+async fn startup_logs_one_line_per_issuer_with_its_kids_or_why_it_has_none() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let config = write_config(
+        "startup-lines",
+        &format!(
+            "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[log]\nformat = \"json\"\n\
+             [fetch]\nhttps_only = false\nallow_private_addresses = true\ntimeout_secs = 2\n\
+             [[issuers]]\nissuer = \"{}\"\n[[issuers]]\nissuer = \"{DEAD_ISSUER}\"\n",
+            issuer.base
+        ),
+    );
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+            .arg("--config")
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let err = child.0.stderr.take().unwrap();
+    // Read the log off the runtime thread: the in-process issuer must keep answering.
+    let reader = actix_web::rt::task::spawn_blocking(move || {
+        let (mut loaded, mut failed) = (None, None);
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let entry: Value = serde_json::from_str(&line).expect("every log line is JSON");
+            let message = entry["message"].as_str().unwrap_or_default();
+            if message == "issuer keys loaded" {
+                loaded = Some(entry);
+            } else if message.starts_with("issuer keys not loaded") {
+                failed = Some(entry);
+            }
+            if loaded.is_some() && failed.is_some() {
+                break;
+            }
+        }
+        (loaded, failed)
+    });
+    let (loaded, failed) = tokio::time::timeout(Duration::from_secs(20), reader)
+        .await
+        .expect("a startup line per issuer within 20 s")
+        .unwrap();
+    drop(child);
+
+    let (loaded, failed) = (
+        loaded.expect("a line for the issuer with keys"),
+        failed.expect("a line for the issuer without"),
+    );
+    assert_eq!(loaded["issuer"], issuer.base.as_str());
+    assert_eq!(loaded["kids"], "rsa-1");
+    assert!(loaded["age_secs"].is_u64());
+    assert_eq!(failed["issuer"], DEAD_ISSUER);
+    assert!(
+        failed["error"].as_str().unwrap().contains(DEAD_ISSUER),
+        "{failed}"
+    );
+}
