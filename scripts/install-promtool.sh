@@ -2,8 +2,9 @@
 # Installs promtool (Debian package `prometheus`), which the observability tests use to check
 # deploy/prometheus/alerts.yaml, the Grafana dashboard's queries and a live /metrics scrape.
 # Does nothing when promtool is already on PATH. Needs root (CI runs as root) or sudo.
+# JWTGATE_SKIP_INSTALL=1 skips it, like scripts/install-test-deps.sh (the tests still need it).
 set -euo pipefail
-if command -v promtool >/dev/null 2>&1; then
+if [[ "${JWTGATE_SKIP_INSTALL:-0}" == 1 ]] || command -v promtool >/dev/null 2>&1; then
     exit 0
 fi
 sudo=""

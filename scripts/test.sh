@@ -7,4 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
+./scripts/install-promtool.sh
 cargo test --locked --all-targets "$@"
