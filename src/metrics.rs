@@ -47,6 +47,9 @@ pub struct Metrics {
     /// `jwtgate_stale_keys_served_total{issuer}`: lookups answered from keys past their TTL
     /// because refreshing them failed (bounded by `stale_if_error_secs`).
     pub stale_keys_served: IntCounterVec,
+    /// `jwtgate_verified_token_cache_lookups_total{result="hit|miss"}`: lookups of a presented
+    /// token in the verified-token cache (only while the cache is on).
+    pub verified_token_cache_lookups: IntCounterVec,
 }
 
 impl Metrics {
@@ -84,6 +87,11 @@ impl Metrics {
             "stale_keys_served_total",
             "Key lookups answered from stale keys while refreshing fails.",
             &["issuer"],
+        );
+        let verified_token_cache_lookups = counter(
+            "verified_token_cache_lookups_total",
+            "Verified-token cache lookups: hit (no signature check) or miss.",
+            &["result"],
         );
         let verification_duration = Histogram::with_opts(
             HistogramOpts::new("verification_duration_seconds", "Time to verify one token.")
@@ -132,6 +140,7 @@ impl Metrics {
             issuer_keys_age,
             jwks_keys_skipped,
             stale_keys_served,
+            verified_token_cache_lookups,
         }
     }
 

@@ -159,6 +159,11 @@ pub struct CacheSettings {
     pub min_ttl_secs: u64,
     /// Longest lifetime taken from a JWK set's `Cache-Control: max-age`.
     pub max_ttl_secs: u64,
+    /// Verified tokens remembered (by SHA-256 of their bytes) so repeats skip the signature
+    /// check; 0 turns the cache off.
+    pub verified_tokens: u64,
+    /// Longest a verified token is remembered (never past its `exp`).
+    pub verified_token_ttl_secs: u64,
 }
 
 impl Default for CacheSettings {
@@ -170,6 +175,8 @@ impl Default for CacheSettings {
             stale_if_error_secs: 86_400,
             min_ttl_secs: 60,
             max_ttl_secs: 86_400,
+            verified_tokens: 100_000,
+            verified_token_ttl_secs: 300,
         }
     }
 }

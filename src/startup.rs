@@ -17,7 +17,7 @@ use crate::issuer::TrustedIssuers;
 use crate::keys::{CacheRules, KeyStore};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::verify::Verifier;
+use crate::verify::{TokenCache, Verifier};
 
 /// Seams for tests and embedders: where time comes from and how documents are fetched.
 pub struct Dependencies {
@@ -104,14 +104,22 @@ impl Application {
         };
         let keys = KeyStore::new(
             fetcher,
-            deps.clock,
+            deps.clock.clone(),
             metrics.clone(),
             CacheRules::from(&settings.cache),
             limits,
             settings.cache.max_issuers,
             issuers.configured().map(|p| p.issuer.clone()),
         );
-        let verifier = Arc::new(Verifier::new(issuers, keys));
+        let mut verifier = Verifier::new(issuers, keys);
+        if settings.cache.verified_tokens > 0 {
+            verifier = verifier.with_token_cache(TokenCache::new(
+                settings.cache.verified_tokens,
+                Duration::from_secs(settings.cache.verified_token_ttl_secs),
+                deps.clock.clone(),
+            ));
+        }
+        let verifier = Arc::new(verifier);
 
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("binding server.bind = {}", settings.server.bind))?;

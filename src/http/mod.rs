@@ -93,6 +93,19 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         None => Err(Rejected::from(Rejection::MissingToken)),
     };
     let metrics = &state.metrics;
+    if state.verifier.token_cache().is_some()
+        && !matches!(&outcome, Err(r) if r.rejection == Rejection::MissingToken)
+    {
+        let result = if matches!(&outcome, Ok(v) if v.from_cache) {
+            "hit"
+        } else {
+            "miss"
+        };
+        metrics
+            .verified_token_cache_lookups
+            .with_label_values(&[result])
+            .inc();
+    }
     let response = match outcome {
         Ok(verified) => {
             metrics

@@ -15,6 +15,10 @@ use crate::issuer::{IssuerError, IssuerPolicy, TrustedIssuers};
 use crate::keys::{KeyStore, KeysError, VerifyingKey};
 use crate::token::{TokenError, UnverifiedToken};
 
+pub mod token_cache;
+
+pub use token_cache::TokenCache;
+
 /// Why a token was not accepted. [`Rejection::reason`] is the stable code users match on.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum Rejection {
@@ -107,6 +111,8 @@ impl From<Rejection> for Rejected {
 pub struct Verified {
     /// The issuer's policy (headers to send, label for metrics).
     pub policy: Arc<IssuerPolicy>,
+    /// Whether the verified-token cache answered (no signature check this time).
+    pub from_cache: bool,
     /// The key that verified it.
     pub kid: String,
     /// All claims, now trustworthy.
@@ -133,12 +139,28 @@ pub struct KeyInfo {
 pub struct Verifier {
     issuers: TrustedIssuers,
     keys: KeyStore,
+    tokens: Option<TokenCache>,
 }
 
 impl Verifier {
-    /// A verifier over the allow-list and the key cache.
+    /// A verifier over the allow-list and the key cache, without a verified-token cache.
     pub fn new(issuers: TrustedIssuers, keys: KeyStore) -> Self {
-        Self { issuers, keys }
+        Self {
+            issuers,
+            keys,
+            tokens: None,
+        }
+    }
+
+    /// Adds a verified-token cache.
+    pub fn with_token_cache(mut self, tokens: TokenCache) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// The verified-token cache, when on.
+    pub fn token_cache(&self) -> Option<&TokenCache> {
+        self.tokens.as_ref()
     }
 
     /// The allow-list.
@@ -154,6 +176,38 @@ impl Verifier {
     /// Verifies a raw token completely.
     #[tracing::instrument(level = "debug", skip_all, fields(issuer))]
     pub async fn verify(&self, raw: &str) -> Result<Verified, Rejected> {
+        let Some(cache) = &self.tokens else {
+            return self.verify_fully(raw).await;
+        };
+        let digest = TokenCache::digest(raw);
+        if let Some(hit) = cache.get(&digest) {
+            let current = self.keys.get_key(&hit.policy, &hit.key.kid).await;
+            if current.is_ok_and(|key| Arc::ptr_eq(&key, &hit.key)) {
+                // The same bytes verified before with this still-current key: the claims are
+                // as verified. Parsing cannot fail for bytes that parsed then.
+                let token = UnverifiedToken::parse(raw).map_err(Rejection::from)?;
+                return Ok(Verified {
+                    policy: hit.policy.clone(),
+                    from_cache: true,
+                    kid: hit.key.kid.clone(),
+                    claims: token.into_claims(),
+                });
+            }
+            cache.invalidate(&digest);
+        }
+        let (verified, key) = self.verify_signed(raw).await?;
+        if let Some(exp) = verified.claims.get("exp").and_then(Value::as_u64) {
+            cache.insert(digest, verified.policy.clone(), key, exp);
+        }
+        Ok(verified)
+    }
+
+    /// Verifies a raw token completely (signature and claims), bypassing the token cache.
+    pub async fn verify_fully(&self, raw: &str) -> Result<Verified, Rejected> {
+        self.verify_signed(raw).await.map(|(verified, _)| verified)
+    }
+
+    async fn verify_signed(&self, raw: &str) -> Result<(Verified, Arc<VerifyingKey>), Rejected> {
         let token = UnverifiedToken::parse(raw).map_err(Rejection::from)?;
         let alg = parse_alg(token.unverified_alg())?;
         let policy = self.trusted_policy(&token)?;
@@ -209,11 +263,13 @@ impl Verifier {
         if !missing.is_empty() {
             return Err(attribute(Rejection::InsufficientScope { missing }));
         }
-        Ok(Verified {
+        let verified = Verified {
             kid: key.kid.clone(),
             policy,
+            from_cache: false,
             claims,
-        })
+        };
+        Ok((verified, key))
     }
 
     /// The key a token names, without verifying the token (expired tokens still get a key).

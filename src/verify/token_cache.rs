@@ -1,0 +1,135 @@
+//! The verified-token cache: tokens seen and verified recently skip the signature check.
+//!
+//! Keyed by the SHA-256 of the exact token bytes, so a hit means "these very bytes verified
+//! before"; the claims are then re-read from the token itself, which keeps an entry tiny (the
+//! issuer policy, the verifying key, a deadline): about 100 bytes plus the map's overhead.
+//! A hit still requires:
+//! - the entry's deadline not passed: the token's `exp` (no leeway: once `exp` passes, the token
+//!   goes through full verification again, which applies the leeway) and at most
+//!   `verified_token_ttl_secs` after it was cached;
+//! - the key that verified it still being the issuer's current key for that kid (the very same
+//!   parsed key, so a refetched set that drops or replaces the key invalidates the entry at
+//!   once; a set refetched unchanged costs one full verification per token).
+//!
+//! `nbf` and the issuer's claim rules were checked when the entry was made, and neither can
+//! become false as time moves on with a static configuration. Shared by all workers (moka);
+//! cheap to query concurrently.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest::{SHA256, digest};
+
+use crate::clock::Clock;
+use crate::issuer::IssuerPolicy;
+use crate::keys::VerifyingKey;
+
+/// A token's cache key: SHA-256 of its bytes.
+pub type TokenDigest = [u8; 32];
+
+/// What a cached verification remembers.
+#[derive(Debug)]
+pub struct CachedVerification {
+    /// The issuer's policy.
+    pub policy: Arc<IssuerPolicy>,
+    /// The key that verified the token.
+    pub key: Arc<VerifyingKey>,
+    deadline: Instant,
+    ttl: Duration,
+}
+
+/// The cache. See the module docs.
+pub struct TokenCache {
+    entries: moka::sync::Cache<TokenDigest, Arc<CachedVerification>>,
+    max_ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+struct ExpireAtDeadline;
+
+impl moka::Expiry<TokenDigest, Arc<CachedVerification>> for ExpireAtDeadline {
+    fn expire_after_create(
+        &self,
+        _: &TokenDigest,
+        value: &Arc<CachedVerification>,
+        _: Instant,
+    ) -> Option<Duration> {
+        // Frees memory on moka's own clock; correctness is checked against `deadline` on a hit.
+        Some(value.ttl)
+    }
+}
+
+impl TokenCache {
+    /// A cache of at most `capacity` tokens, each kept at most `max_ttl`.
+    pub fn new(capacity: u64, max_ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(ExpireAtDeadline)
+            .build();
+        Self {
+            entries,
+            max_ttl,
+            clock,
+        }
+    }
+
+    /// The cache key of a raw token.
+    pub fn digest(raw: &str) -> TokenDigest {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest(&SHA256, raw.as_bytes()).as_ref());
+        out
+    }
+
+    /// A live entry for the digest, if any (an entry past its deadline is dropped).
+    pub fn get(&self, token: &TokenDigest) -> Option<Arc<CachedVerification>> {
+        let entry = self.entries.get(token)?;
+        if self.clock.now() >= entry.deadline {
+            self.entries.invalidate(token);
+            return None;
+        }
+        Some(entry)
+    }
+
+    /// Remembers a verification of a token expiring at `exp` (seconds since the epoch). Tokens
+    /// already at or past `exp` are not cached.
+    pub fn insert(
+        &self,
+        token: TokenDigest,
+        policy: Arc<IssuerPolicy>,
+        key: Arc<VerifyingKey>,
+        exp: u64,
+    ) {
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let Some(left) = exp.checked_sub(now_unix).filter(|s| *s > 0) else {
+            return;
+        };
+        let ttl = Duration::from_secs(left).min(self.max_ttl);
+        let deadline = self.clock.now() + ttl;
+        self.entries.insert(
+            token,
+            Arc::new(CachedVerification {
+                policy,
+                key,
+                deadline,
+                ttl,
+            }),
+        );
+    }
+
+    /// Forgets a token.
+    pub fn invalidate(&self, token: &TokenDigest) {
+        self.entries.invalidate(token);
+    }
+
+    /// Entries currently held (approximate, as moka counts).
+    pub fn len(&self) -> u64 {
+        self.entries.entry_count()
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
