@@ -8,7 +8,8 @@ use super::{EXIT_INVALID, EXIT_OK, local_application};
 use crate::issuer::KeySource;
 use crate::settings::{ENV_PREFIX, ENV_SEPARATOR, Settings};
 
-/// Field names whose values are never printed: anything that looks like a credential.
+/// Field names whose values are never printed: anything that looks like a credential, and
+/// `token` / `*_token` fields such as `admin.token`.
 const SECRET_NAME_PARTS: &[&str] = &["secret", "password", "passwd", "credential", "private"];
 
 /// What a masked value is replaced with.
@@ -24,10 +25,11 @@ pub async fn run(path: &Path, probe: bool) -> u8 {
         }
     };
     let style = Style::for_stdout(super::ColorChoice::Auto);
-    let overrides: Vec<String> = std::env::vars_os()
+    let mut overrides: Vec<String> = std::env::vars_os()
         .filter_map(|(name, _)| name.into_string().ok())
         .filter(|name| name.starts_with(&format!("{ENV_PREFIX}{ENV_SEPARATOR}")))
         .collect();
+    overrides.sort();
     println!(
         "{} {} is valid.",
         style.good("OK"),
@@ -62,7 +64,8 @@ pub fn mask_secrets(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         let masked = match line.split_once(": ") {
-            Some((name, _)) if is_secret_name(name.trim()) => {
+            // An empty value stays visible: it says the feature is off.
+            Some((name, value)) if is_secret_name(name.trim()) && !value.starts_with("\"\"") => {
                 let comma = if line.ends_with(',') { "," } else { "" };
                 format!("{name}: {MASK}{comma}")
             }
@@ -76,7 +79,9 @@ pub fn mask_secrets(text: &str) -> String {
 
 fn is_secret_name(name: &str) -> bool {
     let name = name.trim_matches('"').to_ascii_lowercase();
-    SECRET_NAME_PARTS.iter().any(|part| name.contains(part))
+    name == "token"
+        || name.ends_with("_token")
+        || SECRET_NAME_PARTS.iter().any(|part| name.contains(part))
 }
 
 fn mask_url_userinfo(line: &str) -> String {
@@ -174,7 +179,7 @@ mod tests {
 
     #[test]
     fn credential_fields_and_url_passwords_are_masked() {
-        let text = "    client_secret: \"hunter2\",\n    bind: \"127.0.0.1:8080\",\n    issuer: \"https://user:pw@id.example/x\",\n";
+        let text = "    client_secret: \"hunter2\",\n    bind: \"127.0.0.1:8080\",\n    issuer: \"https://user:pw@id.example/x\",\n    token: \"admin-token-value\",\n    token_sources: [],\n    api_token: \"\",\n";
         let masked = mask_secrets(text);
         assert!(
             !masked.contains("hunter2") && !masked.contains("pw@"),
@@ -183,6 +188,12 @@ mod tests {
         assert!(masked.contains("client_secret: \"********\","), "{masked}");
         assert!(masked.contains("https://********@id.example/x"), "{masked}");
         assert!(masked.contains("bind: \"127.0.0.1:8080\""), "{masked}");
+        assert!(!masked.contains("admin-token-value"), "{masked}");
+        assert!(masked.contains("token_sources: []"), "{masked}");
+        assert!(
+            masked.contains("api_token: \"\""),
+            "an unset secret shows as unset"
+        );
     }
 
     #[test]

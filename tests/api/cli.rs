@@ -305,13 +305,18 @@ async fn inspect_of_garbage_says_malformed_and_colours_only_when_asked() {
 }
 
 #[actix_web::test]
-async fn check_config_prints_the_effective_settings_with_environment_overrides() {
+async fn check_config_prints_the_effective_settings_with_environment_overrides_and_secrets_masked()
+{
     let config = config_trusting("check-ok", "https://id.example", &["my-api"]);
+    let admin_token = "an-admin-token-nobody-may-see";
 
     let output = jwtgate(
         &["check-config", "--config", config.to_str().unwrap()],
         "",
-        &[("JWTGATE__CACHE__TTL_SECS", "777")],
+        &[
+            ("JWTGATE__CACHE__TTL_SECS", "777"),
+            ("JWTGATE__ADMIN__TOKEN", admin_token),
+        ],
     )
     .await;
 
@@ -319,17 +324,19 @@ async fn check_config_prints_the_effective_settings_with_environment_overrides()
     let text = stdout(&output);
     for expected in [
         "is valid",
-        "Environment overrides: JWTGATE__CACHE__TTL_SECS",
+        "Environment overrides: JWTGATE__ADMIN__TOKEN, JWTGATE__CACHE__TTL_SECS",
         "ttl_secs: 777",
         "leeway_secs: 60",
         "\"https://id.example\"",
         "\"my-api\"",
+        "token: \"********\"",
     ] {
         assert!(
             text.contains(expected),
             "{expected:?} missing from:\n{text}"
         );
     }
+    assert!(!text.contains(admin_token), "{text}");
 }
 
 #[actix_web::test]

@@ -12,5 +12,6 @@ mod discovery;
 mod faults;
 mod key_endpoint;
 mod observability;
+mod openapi;
 mod operations;
 mod verify;
