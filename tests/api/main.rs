@@ -5,6 +5,7 @@ mod helpers;
 mod test_keys;
 
 mod abuse;
+mod admin;
 mod binary;
 mod cache;
 mod cli;
@@ -14,4 +15,5 @@ mod key_endpoint;
 mod observability;
 mod openapi;
 mod operations;
+mod token_cache;
 mod verify;
