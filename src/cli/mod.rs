@@ -47,14 +47,14 @@ Examples:
 Exit codes: 0 ok, 1 invalid token or configuration, 2 usage error.
 Environment: JWTGATE__SECTION__KEY=value overrides a config key; RUST_LOG overrides [log].level.";
 
-/// jwtgate verifies JSON Web Tokens for proxies (nginx auth_request, Envoy ext_authz, Traefik
-/// ForwardAuth): it discovers each issuer's keys, caches them, and answers 200, 401, 403 or 503.
+/// jwtgate verifies JSON Web Tokens for proxies: it finds each issuer's keys through OpenID
+/// Connect discovery, caches them, and answers 200, 401, 403 or 503 with a stable reason code.
 #[derive(Debug, Parser)]
-#[command(name = "jwtgate", version = VERSION, about, after_help = AFTER_HELP)]
+#[command(name = "jwtgate", version = VERSION, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// The TOML configuration file [default: config/jwtgate.toml]; JWTGATE__SECTION__KEY
-    /// variables override its keys. For `inspect`, only used when given.
-    #[arg(long, global = true, value_name = "PATH")]
+    /// The TOML configuration file to serve with [default: config/jwtgate.toml];
+    /// JWTGATE__SECTION__KEY variables override its keys.
+    #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
     /// What to do; without a command, jwtgate serves.
@@ -65,19 +65,32 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate the configuration, print the effective settings (secrets masked), exit 0 or 1.
+    /// Validate the configuration and print the effective settings.
+    ///
+    /// Secrets are masked. Exit 0 when the configuration is valid (and, with --probe, every
+    /// issuer's keys could be fetched), 1 otherwise.
     #[command(name = "check-config")]
     CheckConfig {
+        /// The TOML configuration file [default: config/jwtgate.toml].
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
         /// Also fetch each configured issuer's discovery document and JWK set once, and report.
         #[arg(long)]
         probe: bool,
     },
-    /// Decode a token, find its issuer's key, verify it, and print everything: like pasting a
-    /// token into jwt.io, with key discovery. Exit 0 when valid, 1 otherwise.
+    /// Decode a token, find its issuer's key, verify it, and print everything.
+    ///
+    /// Like pasting a token into jwt.io, with key discovery: the header and claims (times as UTC
+    /// dates), the discovery and JWK set URLs, the matching key with its RFC 7638 fingerprint,
+    /// and the verdict with its reason code. Without --config, the token's own issuer is trusted
+    /// for this one check. Exit 0 when valid, 1 otherwise.
     Inspect {
         /// The token, or `-` to read it from standard input (a leading `Bearer ` is ignored).
         #[arg(value_name = "TOKEN|-")]
         token: String,
+        /// Verify with this configuration's issuers, audiences and leeway.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
         /// Print one JSON object instead of the human-readable report.
         #[arg(long)]
         json: bool,
@@ -85,8 +98,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
     },
-    /// A self-contained demo: an in-process issuer with a fresh key on loopback, jwtgate
-    /// trusting it, and a printed token with ready-to-paste curl lines. Nothing persists.
+    /// Try jwtgate now: a local issuer with a fresh key, a token and curl lines.
+    ///
+    /// Starts an in-process OpenID Connect issuer on loopback with a key pair generated for this
+    /// run, and jwtgate trusting it; prints a token, ready-to-paste curl lines for /verify and
+    /// /key, and how to mint more. Works offline; nothing is written to disk.
     Dev(DevOptions),
     /// Print a shell completion script to standard output.
     Completions {
@@ -114,15 +130,27 @@ where
     T: Into<OsString> + Clone,
 {
     let cli = Cli::parse_from(args);
-    let config = cli.config.as_deref();
+    // `jwtgate --config P check-config` and `jwtgate check-config --config P` both work.
+    let top = cli.config;
     let code = match cli.command {
-        None => block_on(serve(config)),
-        Some(Command::CheckConfig { probe }) => block_on(check_config::run(
-            config.unwrap_or(Path::new(DEFAULT_CONFIG_PATH)),
-            probe,
-        )),
-        Some(Command::Inspect { token, json, color }) => {
-            block_on(inspect::run(&token, config, json, color))
+        None => block_on(serve(top.as_deref())),
+        Some(Command::CheckConfig { config, probe }) => {
+            let path = config.or(top).unwrap_or_else(|| DEFAULT_CONFIG_PATH.into());
+            block_on(check_config::run(&path, probe))
+        }
+        Some(Command::Inspect {
+            token,
+            config,
+            json,
+            color,
+        }) => block_on(inspect::run(&token, config.or(top).as_deref(), json, color)),
+        Some(Command::Dev(_)) if top.is_some() => {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "`jwtgate dev` makes its own configuration; drop --config",
+                )
+                .exit();
         }
         Some(Command::Dev(options)) => block_on(dev::run(options)),
         Some(Command::Completions { shell }) => {
@@ -205,7 +233,11 @@ mod tests {
             ["jwtgate", "check-config", "--config", "x.toml"],
         ] {
             let cli = Cli::try_parse_from(args).unwrap();
-            assert_eq!(cli.config.as_deref(), Some(Path::new("x.toml")));
+            let config = match cli.command {
+                Some(Command::CheckConfig { config, .. }) => config.or(cli.config),
+                _ => None,
+            };
+            assert_eq!(config.as_deref(), Some(Path::new("x.toml")));
         }
     }
 }

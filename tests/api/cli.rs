@@ -90,6 +90,13 @@ fn config_trusting(name: &str, issuer: &str, audiences: &[&str]) -> PathBuf {
     )
 }
 
+/// `jwtgate check-config --config <config> <extra>`.
+async fn check_config(config: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut args = vec!["check-config", "--config", config.to_str().unwrap()];
+    args.extend(extra);
+    jwtgate(&args, "", env).await
+}
+
 fn thumbprint(key: &TestKey) -> String {
     let jwk: Jwk = serde_json::from_value(key.jwk()).unwrap();
     jwk.thumbprint(ThumbprintHash::SHA256).unwrap()
@@ -310,9 +317,9 @@ async fn check_config_prints_the_effective_settings_with_environment_overrides_a
     let config = config_trusting("check-ok", "https://id.example", &["my-api"]);
     let admin_token = "an-admin-token-nobody-may-see";
 
-    let output = jwtgate(
-        &["check-config", "--config", config.to_str().unwrap()],
-        "",
+    let output = check_config(
+        &config,
+        &[],
         &[
             ("JWTGATE__CACHE__TTL_SECS", "777"),
             ("JWTGATE__ADMIN__TOKEN", admin_token),
@@ -346,12 +353,7 @@ async fn check_config_of_an_invalid_file_names_the_key_and_exits_1() {
         "[cache]\nttl_secs = 0\n[[issuers]]\nissuer = \"https://id.example\"\n",
     );
 
-    let output = jwtgate(
-        &["check-config", "--config", config.to_str().unwrap()],
-        "",
-        &[],
-    )
-    .await;
+    let output = check_config(&config, &[], &[]).await;
 
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -367,17 +369,7 @@ async fn check_config_probe_fetches_each_issuer_once_and_reports_its_keys() {
     let issuer = TestIssuer::start(&[&k1, &k2]).await;
     let config = config_trusting("probe-ok", &issuer.base, &[]);
 
-    let output = jwtgate(
-        &[
-            "check-config",
-            "--probe",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        "",
-        &[],
-    )
-    .await;
+    let output = check_config(&config, &["--probe"], &[]).await;
 
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
@@ -403,17 +395,7 @@ async fn check_config_probe_fetches_each_issuer_once_and_reports_its_keys() {
 async fn check_config_probe_reports_an_unreachable_issuer_and_exits_1() {
     let config = config_trusting("probe-dead", DEAD_ISSUER, &[]);
 
-    let output = jwtgate(
-        &[
-            "check-config",
-            "--probe",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        "",
-        &[],
-    )
-    .await;
+    let output = check_config(&config, &["--probe"], &[]).await;
 
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
