@@ -150,6 +150,7 @@ async fn every_metric_the_dashboard_and_the_alerts_use_is_exported_by_a_running_
         "jwtgate_issuer_keys",
         "jwtgate_issuer_keys_age_seconds",
         "jwtgate_stale_keys_served_total",
+        "jwtgate_verified_token_cache_lookups_total",
     ] {
         assert!(
             metric_names_in(&dashboard).contains(needed),
