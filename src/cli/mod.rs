@@ -3,6 +3,9 @@
 //!
 //! Exit codes (INTERFACE.md): 0 ok, 1 invalid token (`inspect`) or invalid configuration,
 //! 2 usage error (clap's own code for a bad command line).
+//!
+//! This is the program's edge (what `main` would hold), so, like `startup`, it reports failures
+//! with `anyhow` context and turns them into one line on stderr and an exit code.
 
 mod check_config;
 mod dev;
@@ -220,6 +223,12 @@ async fn serve(config: Option<&Path>) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_names_the_crypto_backend() {
+        assert!(VERSION.ends_with(&format!("(crypto: {CRYPTO_BACKEND})")));
+        assert!(VERSION.starts_with(env!("CARGO_PKG_VERSION")));
+    }
 
     #[test]
     fn the_command_line_is_well_formed() {

@@ -43,6 +43,12 @@ pub const DEFAULT_TTL_SECS: u64 = 3600;
 /// Longest lifetime `/mint` grants: one day, so a pasted dev token cannot live on for long.
 pub const MAX_TTL_SECS: u64 = 86_400;
 
+/// Random bytes in a minted token's `jti` (96 bits: unique enough for any dev session).
+const JTI_BYTES: usize = 12;
+
+/// Characters of the key's RFC 7638 thumbprint used in its `kid` (48 bits: distinct per run).
+const KID_THUMBPRINT_CHARS: usize = 8;
+
 /// Why the dev issuer could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -142,7 +148,7 @@ impl DevKey {
         let thumbprint = public
             .thumbprint(ThumbprintHash::SHA256)
             .map_err(DevError::Sign)?;
-        let kid = format!("dev-{}", &thumbprint[..8]);
+        let kid = format!("dev-{}", &thumbprint[..KID_THUMBPRINT_CHARS]);
         let mut jwk = serde_json::to_value(&public).map_err(|e| DevError::Sign(e.into()))?;
         jwk["kid"] = json!(kid);
         jwk["use"] = json!("sig");
@@ -310,7 +316,7 @@ impl Shared {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let mut jti = [0u8; 12];
+        let mut jti = [0u8; JTI_BYTES];
         aws_lc_rs::rand::fill(&mut jti).map_err(|_| DevError::KeyGeneration(self.key.alg))?;
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(self.issuer));
