@@ -190,6 +190,40 @@ async fn inspect_shows_the_token_its_issuers_urls_the_key_and_a_valid_verdict() 
 }
 
 #[actix_web::test]
+async fn on_a_terminal_inspect_shows_a_spinner_while_fetching_and_colours_the_report() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    // A slow key set, so that the spinner has something to wait for.
+    issuer.set(|b| b.jwks_delay = Duration::from_millis(300));
+    let token = key.sign(&claims(&issuer.base));
+    let command = format!("{} inspect {token}", env!("CARGO_BIN_EXE_jwtgate"));
+
+    // script(1) runs the command on a pseudo-terminal and exits with its exit code.
+    let output = actix_web::rt::task::spawn_blocking(move || {
+        Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+
+    let screen = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{screen}");
+    assert!(
+        screen.contains(&format!("⠋ fetching the keys of {}", issuer.base)),
+        "{screen:?}"
+    );
+    assert!(
+        screen.contains("\r\x1b[2K"),
+        "the spinner clears its line: {screen:?}"
+    );
+    assert!(screen.contains("\x1b[1;32mVALID\x1b[0m"), "{screen:?}");
+}
+
+#[actix_web::test]
 async fn inspect_reads_the_token_from_stdin_and_prints_one_json_object() {
     let key = TestKey::es256();
     let issuer = TestIssuer::start(&[&key]).await;
