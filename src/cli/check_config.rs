@@ -58,8 +58,9 @@ pub fn effective_settings(settings: &Settings) -> String {
     mask_secrets(&format!("{settings:#?}"))
 }
 
-/// Masks, line by line, the value of any field whose name contains [`SECRET_NAME_PARTS`], and
-/// the user information of any URL (`https://user:pass@host` becomes `https://********@host`).
+/// Masks, line by line, the non-empty value of any field that looks like a credential (`token`,
+/// `*_token`, or a name containing `secret`, `password`, `passwd`, `credential` or `private`),
+/// and the user information of any URL (`https://user:pass@host` becomes `https://********@host`).
 pub fn mask_secrets(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
