@@ -3,7 +3,7 @@
 //! The verdict comes from the same [`Verifier`](crate::verify::Verifier) the server uses, so the
 //! reason code is exactly what `/verify` would answer under the same configuration.
 
-use std::io::Read as _;
+use std::io::{IsTerminal as _, Read as _};
 use std::path::Path;
 
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
@@ -66,6 +66,9 @@ pub async fn run(arg: &str, config: Option<&Path>, as_json: bool, color: ColorCh
 
 fn read_token(arg: &str) -> Result<String, String> {
     let text = if arg == "-" {
+        if std::io::stdin().is_terminal() {
+            eprintln!("Paste the token, then press Enter and Ctrl-D:");
+        }
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
