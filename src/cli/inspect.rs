@@ -253,7 +253,15 @@ fn render(report: &Value, style: Style) -> String {
         }
     }
     let issuer = &report["issuer"];
-    if issuer.is_object() {
+    if issuer["trusted"] == false {
+        line(String::new());
+        line(style.heading("Issuer"));
+        line(format!(
+            "  {}  {}",
+            display_value(&issuer["iss"]),
+            style.bad("not trusted by this configuration: nothing was fetched")
+        ));
+    } else if issuer.is_object() {
         line(String::new());
         line(style.heading("Issuer"));
         let unknown = Value::String("-".into());

@@ -311,6 +311,34 @@ async fn inspect_with_a_config_applies_its_audiences() {
 }
 
 #[actix_web::test]
+async fn inspect_with_a_config_never_contacts_an_issuer_it_does_not_trust() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let config = config_trusting("inspect-untrusted", "https://id.example", &[]);
+    let token = key.sign(&claims(&issuer.base));
+
+    let output = inspect_with_config(&token, &config).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let report = stdout(&output);
+    assert!(
+        report.contains("not trusted by this configuration: nothing was fetched"),
+        "{report}"
+    );
+    assert!(report.contains("INVALID  untrusted_issuer"), "{report}");
+    assert_eq!(issuer.total_hits(), 0);
+}
+
+async fn inspect_with_config(token: &str, config: &std::path::Path) -> Output {
+    jwtgate(
+        &["inspect", token, "--config", config.to_str().unwrap()],
+        "",
+        &[],
+    )
+    .await
+}
+
+#[actix_web::test]
 async fn inspect_explains_an_unreachable_issuer_in_one_line() {
     let token = TestKey::rs256().sign(&claims(DEAD_ISSUER));
 
