@@ -613,3 +613,56 @@ async fn startup_logs_one_line_per_issuer_with_its_kids_or_why_it_has_none() {
         "{failed}"
     );
 }
+
+#[actix_web::test]
+async fn the_dev_issuer_is_a_library_issuer_whose_tokens_jwtgate_accepts() {
+    let dev = jwtgate::dev::DevIssuer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        jsonwebtoken::Algorithm::PS256,
+    )
+    .unwrap();
+    let settings = jwtgate::settings::Settings::from_toml(&format!(
+        "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n\
+         [fetch]\nhttps_only = false\nallow_private_addresses = true\n\
+         [[issuers]]\nissuer = \"{}\"\naudiences = [\"reports\"]\n",
+        dev.issuer()
+    ))
+    .unwrap();
+    let app = crate::helpers::spawn_app(settings).await;
+    let mint = |sub: &str, ttl: u64| jwtgate::dev::MintRequest {
+        sub: sub.into(),
+        aud: "reports".into(),
+        ttl,
+        scope: Some("read".into()),
+    };
+
+    let answer = app.verify(&dev.mint(&mint("erin", 60)).unwrap()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["claims"]["scope"], "read");
+    assert_eq!(answer.header("x-auth-subject"), Some("erin"));
+    assert!(dev.mint(&mint("erin", 0)).is_err(), "a ttl of 0 is refused");
+    assert!(
+        dev.mint(&mint("erin", jwtgate::dev::MAX_TTL_SECS + 1))
+            .is_err()
+    );
+
+    let client = awc::Client::default();
+    let mut over_http = client
+        .get(dev.mint_url(&mint("frank", 0)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over_http.status().as_u16(), 400, "/mint refuses a ttl of 0");
+    let jwks: Value = client
+        .get(dev.jwks_url())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], dev.key().kid());
+    assert!(jwks["keys"][0].get("d").is_none(), "no private member");
+    let _ = over_http.body().await;
+    dev.stop().await;
+}
