@@ -103,7 +103,8 @@ async fn inspect(raw: &str, trust: &Trust<'_>) -> Result<Value, String> {
     let claims = token.unverified_claims();
     let times: Map<String, Value> = TIME_CLAIMS
         .iter()
-        .filter_map(|name| Some((*name, claims.get(*name)?.as_i64()?)))
+        // NumericDate may have a fraction (RFC 7519 §2); whole seconds are enough to show.
+        .filter_map(|name| Some((*name, claims.get(*name)?.as_f64()?.floor() as i64)))
         .map(|(name, at)| {
             let value = json!({"utc": utc_date(at), "relative": relative(name, at, now)});
             (name.to_string(), value)
