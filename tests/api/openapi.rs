@@ -43,6 +43,11 @@ impl Documented {
                 .unwrap();
         let doc: Value = serde_norway::from_str(&text).expect("docs/openapi.yaml is YAML");
         assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(
+            doc["info"]["version"],
+            env!("CARGO_PKG_VERSION"),
+            "the document describes this version"
+        );
         let resolve = |value: &Value| -> Value {
             match value["$ref"].as_str() {
                 Some(reference) => reference
