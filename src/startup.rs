@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::clock::{Clock, SystemClock};
 use crate::fetch::{AwcFetcher, FetchLimits, JsonFetcher};
@@ -67,6 +68,9 @@ pub struct Application {
     port: u16,
     server: Server,
     shutdown: ShutdownHandle,
+    /// SIGTERM and SIGINT, registered while building so that a signal arriving as soon as
+    /// "listening" is logged is already ours (the default action would kill the process).
+    signals: Option<(Signal, Signal)>,
     verifier: Arc<Verifier>,
     metrics: Arc<Metrics>,
 }
@@ -146,6 +150,16 @@ impl Application {
             server = server.workers(settings.server.workers);
         }
         let server = server.listen(listener)?.run();
+        let signals = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(interrupt)) => Some((term, interrupt)),
+            _ => {
+                tracing::warn!("cannot handle SIGTERM/SIGINT: shutdown will not drain");
+                None
+            }
+        };
         let shutdown = ShutdownHandle {
             server: server.handle(),
             lifecycle: lifecycle.into_inner(),
@@ -171,6 +185,7 @@ impl Application {
             port,
             server,
             shutdown,
+            signals,
             verifier,
             metrics,
         })
@@ -204,24 +219,21 @@ impl Application {
     /// The server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let shutdown = self.shutdown.clone();
-        actix_web::rt::spawn(async move {
-            let Ok(mut term) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            else {
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => {
-                    tracing::info!(drain = ?shutdown.drain, "SIGTERM: draining, then stopping");
-                    shutdown.shutdown().await;
+        if let Some((mut term, mut interrupt)) = self.signals {
+            actix_web::rt::spawn(async move {
+                tokio::select! {
+                    _ = term.recv() => {
+                        tracing::info!(drain = ?shutdown.drain, "SIGTERM: draining, then stopping");
+                        shutdown.shutdown().await;
+                    }
+                    _ = interrupt.recv() => {
+                        tracing::info!("SIGINT: stopping");
+                        shutdown.lifecycle.begin_drain();
+                        shutdown.server.stop(true).await;
+                    }
                 }
-                _ = tokio::signal::ctrl_c() => {
-                    tracing::info!("SIGINT: stopping");
-                    shutdown.lifecycle.begin_drain();
-                    shutdown.server.stop(true).await;
-                }
-            }
-        });
+            });
+        }
         self.server.await
     }
 }

@@ -127,19 +127,26 @@ async fn a_truncated_jwk_set_is_refused_and_cached_keys_keep_serving() {
 
 #[actix_web::test]
 async fn cached_keys_keep_serving_through_every_kind_of_outage() {
-    let faults: [(&str, fn(&mut IssuerBehaviour)); 4] = [
+    type Fault = fn(&mut IssuerBehaviour);
+    let faults: [(&str, Fault); 4] = [
         ("500", |b| b.status = 500),
         ("404", |b| b.status = 404),
         ("html", |b| {
             b.content_type = "text/html".into();
             b.raw_body = Some("<html></html>".into());
         }),
-        ("redirect", |b| b.redirect_to = Some("http://169.254.169.254/".into())),
+        ("redirect", |b| {
+            b.redirect_to = Some("http://169.254.169.254/".into())
+        }),
     ];
     for (name, fault) in faults {
         let (issuer, answer) = warm_then(fault).await;
         assert_eq!(answer.status, 200, "{name}: stale keys serve");
-        assert_eq!(issuer.discovery_hits(), 2, "{name}: one refresh attempt, then backoff");
+        assert_eq!(
+            issuer.discovery_hits(),
+            2,
+            "{name}: one refresh attempt, then backoff"
+        );
     }
 }
 

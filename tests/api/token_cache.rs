@@ -9,8 +9,18 @@ use crate::helpers::{TestApp, TestIssuer, settings_for, spawn_app};
 use crate::test_keys::{TestKey, claims, now};
 
 async fn lookups(app: &TestApp) -> (f64, f64) {
-    let hits = app.metric("jwtgate_verified_token_cache_lookups_total", &[("result", "hit")]).await;
-    let misses = app.metric("jwtgate_verified_token_cache_lookups_total", &[("result", "miss")]).await;
+    let hits = app
+        .metric(
+            "jwtgate_verified_token_cache_lookups_total",
+            &[("result", "hit")],
+        )
+        .await;
+    let misses = app
+        .metric(
+            "jwtgate_verified_token_cache_lookups_total",
+            &[("result", "miss")],
+        )
+        .await;
     (hits, misses)
 }
 
@@ -44,7 +54,11 @@ async fn a_cached_token_is_rejected_once_a_refetch_drops_its_key() {
 
     issuer.publish(&[&new]);
     app.clock.advance(Duration::from_secs(301));
-    assert_eq!(app.verify(&new.sign(&claims(&issuer.base))).await.status, 200, "refetch");
+    assert_eq!(
+        app.verify(&new.sign(&claims(&issuer.base))).await.status,
+        200,
+        "refetch"
+    );
 
     assert_eq!(app.verify(&token).await.reason(), "unknown_kid");
 }
@@ -61,7 +75,8 @@ async fn a_cached_token_is_rejected_when_its_kid_now_names_another_key() {
     issuer.publish(&[&replacement]);
     app.clock.advance(Duration::from_secs(3600 + 1));
 
-    crate::helpers::eventually(|| async { app.verify(&token).await.reason() == "bad_signature" }).await;
+    crate::helpers::eventually(|| async { app.verify(&token).await.reason() == "bad_signature" })
+        .await;
 }
 
 #[actix_web::test]
@@ -79,7 +94,11 @@ async fn an_entry_never_outlives_the_configured_cap() {
     app.clock.advance(Duration::from_secs(61));
 
     assert_eq!(app.verify(&token).await.status, 200);
-    assert_eq!(lookups(&app).await, (1.0, 2.0), "past the cap: verified again");
+    assert_eq!(
+        lookups(&app).await,
+        (1.0, 2.0),
+        "past the cap: verified again"
+    );
 }
 
 #[actix_web::test]
@@ -110,5 +129,8 @@ async fn the_cache_can_be_turned_off() {
     assert_eq!(app.verify(&token).await.status, 200);
 
     let text = app.get("/metrics").await.body.as_str().unwrap().to_string();
-    assert!(!text.contains("jwtgate_verified_token_cache_lookups_total{"), "no lookups when off");
+    assert!(
+        !text.contains("jwtgate_verified_token_cache_lookups_total{"),
+        "no lookups when off"
+    );
 }
