@@ -282,6 +282,10 @@ pub struct VerifySettings {
     /// Response header carrying the verified payload as base64url (unpadded) JSON; `None` (the
     /// default) sends no such header.
     pub payload_header: Option<String>,
+    /// Refuse (403 `forged_identity_header`) any request that already carries an `X-Auth-*`
+    /// header or the payload header: behind a proxy that cannot strip headers by prefix (nginx),
+    /// a client's forged identity header then can never reach the upstream.
+    pub refuse_identity_headers: bool,
 }
 
 /// One place a request may carry its token, written `header:<Name>[:<Scheme>]`,
@@ -383,6 +387,7 @@ impl Default for VerifySettings {
                 .map(|s| TokenSource::try_from(s.to_string()).expect("the defaults parse"))
                 .collect(),
             payload_header: None,
+            refuse_identity_headers: false,
         }
     }
 }

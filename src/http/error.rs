@@ -30,7 +30,9 @@ pub enum Endpoint {
 pub fn status_for(rejection: &Rejection, endpoint: Endpoint) -> StatusCode {
     match (rejection, endpoint) {
         (Rejection::Keys(KeysError::Unavailable { .. }), _) => StatusCode::SERVICE_UNAVAILABLE,
-        (Rejection::InsufficientScope { .. }, _) => StatusCode::FORBIDDEN,
+        (Rejection::InsufficientScope { .. } | Rejection::ForgedIdentityHeader(_), _) => {
+            StatusCode::FORBIDDEN
+        }
         (_, Endpoint::Verify) => StatusCode::UNAUTHORIZED,
         (Rejection::Keys(KeysError::UnknownKid), Endpoint::Key) => StatusCode::NOT_FOUND,
         (Rejection::Issuer(_), Endpoint::Key) => StatusCode::FORBIDDEN,
@@ -43,6 +45,9 @@ pub fn rejection_response(rejection: &Rejection, endpoint: Endpoint) -> HttpResp
     let status = status_for(rejection, endpoint);
     let message = challenge_safe(&rejection.to_string());
     let oauth_error = match status {
+        StatusCode::FORBIDDEN if matches!(rejection, Rejection::ForgedIdentityHeader(_)) => {
+            "invalid_request"
+        }
         StatusCode::FORBIDDEN if endpoint == Endpoint::Verify => "insufficient_scope",
         StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
         _ if endpoint == Endpoint::Key => "invalid_request",
@@ -68,7 +73,7 @@ pub fn rejection_response(rejection: &Rejection, endpoint: Endpoint) -> HttpResp
         _ if endpoint == Endpoint::Verify => {
             response.insert_header((
                 WWW_AUTHENTICATE,
-                format!("Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{message}\""),
+                format!("Bearer realm=\"{REALM}\", error=\"{oauth_error}\", error_description=\"{message}\""),
             ));
         }
         _ => {}

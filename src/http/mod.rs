@@ -46,12 +46,15 @@ pub struct RequestRules {
     pub token_sources: Vec<TokenSource>,
     /// The header that carries the verified payload, if one is configured.
     pub payload_header: Option<HeaderName>,
+    /// Refuse requests that already carry an identity header.
+    pub refuse_identity_headers: bool,
 }
 
 impl From<&VerifySettings> for RequestRules {
     fn from(settings: &VerifySettings) -> Self {
         Self {
             token_sources: settings.token_sources.clone(),
+            refuse_identity_headers: settings.refuse_identity_headers,
             // Settings validation has already refused invalid names.
             payload_header: settings
                 .payload_header
@@ -88,9 +91,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// `/verify` and `/verify/...`, any method (Envoy's `ext_authz` forwards the client's method).
 async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let started = Instant::now();
-    let outcome = match token_source::find_token(&req, &state.rules.token_sources) {
-        Some(token) => state.verifier.verify(&token).await,
-        None => Err(Rejected::from(Rejection::MissingToken)),
+    let forged = state
+        .rules
+        .refuse_identity_headers
+        .then(|| forged_identity_header(&req, &state.rules))
+        .flatten();
+    let outcome = match (
+        forged,
+        token_source::find_token(&req, &state.rules.token_sources),
+    ) {
+        (Some(name), _) => Err(Rejected::from(Rejection::ForgedIdentityHeader(name))),
+        (None, Some(token)) => state.verifier.verify(&token).await,
+        (None, None) => Err(Rejected::from(Rejection::MissingToken)),
     };
     let metrics = &state.metrics;
     if state.verifier.token_cache().is_some()
@@ -202,6 +214,16 @@ pub fn payload_header_value(claims: &serde_json::Map<String, Value>) -> Option<H
         return None;
     }
     HeaderValue::from_str(&text).ok()
+}
+
+/// The first request header only jwtgate may set (`X-Auth-*`, or the payload header), if any.
+fn forged_identity_header(req: &HttpRequest, rules: &RequestRules) -> Option<String> {
+    req.headers()
+        .keys()
+        .find(|name| {
+            name.as_str().starts_with("x-auth-") || rules.payload_header.as_ref() == Some(*name)
+        })
+        .map(|name| name.as_str().to_string())
 }
 
 /// Query parameters of `/key`.

@@ -58,6 +58,10 @@ pub enum Rejection {
     /// A required claim is absent.
     #[error("the token has no {0} claim")]
     MissingClaim(String),
+    /// The request already carries an identity header (`X-Auth-*` or the payload header), which
+    /// only a forger would send (HTTP 403, with `[verify] refuse_identity_headers`).
+    #[error("the request carries the identity header {0}, which only jwtgate may set")]
+    ForgedIdentityHeader(String),
     /// A required scope is not granted (HTTP 403).
     #[error("the token lacks the required scope: {}", .missing.join(" "))]
     InsufficientScope {
@@ -83,6 +87,7 @@ impl Rejection {
             Rejection::WrongIssuer => "wrong_issuer",
             Rejection::MissingClaim(_) => "missing_claim",
             Rejection::InsufficientScope { .. } => "insufficient_scope",
+            Rejection::ForgedIdentityHeader(_) => "forged_identity_header",
         }
     }
 }

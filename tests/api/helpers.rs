@@ -304,11 +304,23 @@ impl TestApp {
         path: &str,
         token: Option<&str>,
     ) -> Answer {
+        let authorization = token.map(|t| ("Authorization", format!("Bearer {t}")));
+        self.request_with_headers(method, path, authorization.as_slice())
+            .await
+    }
+
+    /// Sends `method path` with these request headers.
+    pub async fn request_with_headers(
+        &self,
+        method: awc::http::Method,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Answer {
         let mut request = self
             .client
             .request(method, format!("{}{}", self.address, path));
-        if let Some(token) = token {
-            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        for (name, value) in headers {
+            request = request.insert_header((*name, value.as_str()));
         }
         let mut response = request.send().await.expect("jwtgate answers");
         let bytes = response.body().limit(1 << 20).await.expect("body");

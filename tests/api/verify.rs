@@ -337,3 +337,65 @@ async fn hostile_tokens_get_a_4xx_never_a_500() {
         "none of them caused a fetch beyond the preload"
     );
 }
+
+#[actix_web::test]
+async fn refuse_identity_headers_turns_a_forged_identity_header_into_403() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let mut settings = settings_for(&[&issuer]);
+    settings.verify.refuse_identity_headers = true;
+    settings.verify.payload_header = Some("X-Jwt-Payload".into());
+    let app = spawn_app(settings).await;
+    let bearer = (
+        "Authorization",
+        format!("Bearer {}", key.sign(&claims(&issuer.base))),
+    );
+
+    for forged in ["X-Auth-Subject", "X-Auth-Anything", "x-jwt-payload"] {
+        let answer = app
+            .request_with_headers(
+                Method::GET,
+                "/verify",
+                &[bearer.clone(), (forged, "admin".into())],
+            )
+            .await;
+        assert_eq!(
+            (answer.status, answer.reason()),
+            (403, "forged_identity_header"),
+            "{forged}"
+        );
+        let challenge = answer.header("www-authenticate").unwrap();
+        assert!(
+            challenge.contains("error=\"invalid_request\""),
+            "{challenge}"
+        );
+    }
+    let clean = app
+        .request_with_headers(Method::GET, "/verify", &[bearer])
+        .await;
+    assert_eq!(clean.status, 200);
+}
+
+#[actix_web::test]
+async fn identity_headers_in_the_request_are_ignored_by_default() {
+    let key = TestKey::rs256();
+    let (issuer, app) = app_with(&[&key]).await;
+    let headers = [
+        (
+            "Authorization",
+            format!("Bearer {}", key.sign(&claims(&issuer.base))),
+        ),
+        ("X-Auth-Subject", "admin".to_string()),
+    ];
+
+    let answer = app
+        .request_with_headers(Method::GET, "/verify", &headers)
+        .await;
+
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.header("x-auth-subject"),
+        Some("alice"),
+        "jwtgate's own value, never the client's"
+    );
+}
