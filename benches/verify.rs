@@ -1,0 +1,307 @@
+//! Criterion benches of the verification core, as specifications of what a token costs:
+//! - `verify/<alg>`: one [`Verifier::verify`] of a valid token with the issuer's keys already
+//!   cached and the verified-token cache off (parse, issuer policy, key lookup, signature,
+//!   claims), for every algorithm jwtgate verifies;
+//! - `reject/<reason>`: what refusing a token costs, cheapest check first;
+//! - `key_cache/first_token_of_an_issuer_fetches_its_keys`: an empty key cache, so the
+//!   discovery document and JWK set come through the fetcher and are parsed before the verify;
+//! - `token_cache/<case>`: the verified-token cache (`[cache] verified_tokens`): a hit, and a
+//!   miss that falls through to the key lookup and the signature check.
+//!
+//! Run them all (about two minutes on the project's 2-core machine):
+//!
+//! ```sh
+//! cargo bench --bench verify                  # all groups
+//! cargo bench --bench verify -- token_cache   # one group (a criterion filter)
+//! ```
+//!
+//! Results land in `target/criterion/`. `cargo test --all-targets` runs every bench once as a
+//! smoke test, without timing. Everything is in memory: an in-memory [`JsonFetcher`] serves the
+//! issuer, so no socket is opened and nothing here measures HTTP (`scripts/loadtest.sh` does).
+
+#[path = "../tests/api/test_keys.rs"]
+#[expect(
+    dead_code,
+    reason = "the benches use part of the shared test-keys module"
+)]
+mod test_keys;
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use futures_util::FutureExt as _;
+use serde_json::json;
+
+use jwtgate::clock::{Clock, SystemClock};
+use jwtgate::fetch::{
+    CacheHeaders, FetchError, FetchFuture, FetchLimits, FetchRequest, Fetched, JsonFetcher,
+};
+use jwtgate::issuer::TrustedIssuers;
+use jwtgate::keys::{CacheRules, KeyStore};
+use jwtgate::metrics::Metrics;
+use jwtgate::settings::{CacheSettings, Settings};
+use jwtgate::verify::{Rejected, TokenCache, Verified, Verifier};
+use test_keys::TestKey;
+
+/// The one trusted issuer. Never contacted: [`InMemoryIssuer`] answers for it.
+const ISSUER: &str = "https://issuer.bench.example";
+
+/// The audience the issuer's tokens carry and jwtgate requires.
+const AUDIENCE: &str = "my-api";
+
+/// Warm-up before each bench's samples.
+const WARM_UP: Duration = Duration::from_secs(2);
+
+/// Sampling time per bench.
+const MEASUREMENT: Duration = Duration::from_secs(4);
+
+/// The issuer's signing keys: one per algorithm, each under its own kid.
+fn signing_keys() -> Vec<TestKey> {
+    vec![
+        TestKey::rs256(),
+        TestKey::ps256().with_kid("rsa-1-pss"),
+        TestKey::es256(),
+        TestKey::es384(),
+        TestKey::eddsa(),
+    ]
+}
+
+/// Serves a discovery document and a JWK set from memory, like a [`JsonFetcher`] talking to a
+/// real issuer that answers at once.
+struct InMemoryIssuer {
+    documents: HashMap<String, Vec<u8>>,
+}
+
+impl InMemoryIssuer {
+    fn serving(keys: &[TestKey]) -> Self {
+        let jwks_uri = format!("{ISSUER}/jwks");
+        let discovery = json!({ "issuer": ISSUER, "jwks_uri": jwks_uri });
+        let jwks = json!({ "keys": keys.iter().map(TestKey::jwk).collect::<Vec<_>>() });
+        let documents = HashMap::from([
+            (
+                format!("{ISSUER}/.well-known/openid-configuration"),
+                discovery.to_string().into_bytes(),
+            ),
+            (jwks_uri, jwks.to_string().into_bytes()),
+        ]);
+        Self { documents }
+    }
+}
+
+impl JsonFetcher for InMemoryIssuer {
+    fn get_json<'a>(&'a self, request: FetchRequest<'a>) -> FetchFuture<'a> {
+        let answer = match self.documents.get(request.url.as_str()) {
+            Some(body) => Ok(Fetched::Document {
+                body: body.clone(),
+                caching: CacheHeaders::default(),
+            }),
+            None => Err(FetchError::Status {
+                url: request.url.to_string(),
+                status: 404,
+            }),
+        };
+        Box::pin(std::future::ready(answer))
+    }
+}
+
+/// Settings trusting [`ISSUER`] for [`AUDIENCE`], with `verified_tokens` cached tokens
+/// (0: the verified-token cache is off).
+fn settings(verified_tokens: u64) -> Settings {
+    Settings::from_toml(&format!(
+        r#"
+[cache]
+verified_tokens = {verified_tokens}
+
+[[issuers]]
+issuer = "{ISSUER}"
+audiences = ["{AUDIENCE}"]
+"#
+    ))
+    .expect("the bench settings are valid")
+}
+
+/// A verifier wired the way `startup` wires it, with an empty key cache.
+fn verifier(settings: &Settings) -> Verifier {
+    let issuers = TrustedIssuers::from_settings(settings).expect("the bench issuer is valid");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let keys = KeyStore::new(
+        Arc::new(InMemoryIssuer::serving(&signing_keys())),
+        clock.clone(),
+        Arc::new(Metrics::new()),
+        CacheRules::from(&settings.cache),
+        FetchLimits::from(&settings.fetch),
+        settings.cache.max_issuers,
+        issuers.configured().map(|p| p.issuer.clone()),
+    );
+    let verifier = Verifier::new(issuers, keys);
+    if settings.cache.verified_tokens == 0 {
+        return verifier;
+    }
+    verifier.with_token_cache(TokenCache::new(
+        settings.cache.verified_tokens,
+        Duration::from_secs(settings.cache.verified_token_ttl_secs),
+        clock,
+    ))
+}
+
+/// A valid token signed with `key`, valid for an hour.
+fn token(key: &TestKey) -> String {
+    key.sign(&test_keys::claims(ISSUER))
+}
+
+/// A current-thread runtime: the key cache may spawn background refreshes.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
+}
+
+/// A verifier whose key cache already holds the issuer's keys (fetched by one verify).
+fn warm_verifier(rt: &tokio::runtime::Runtime, settings: &Settings) -> Verifier {
+    let verifier = verifier(settings);
+    rt.block_on(verifier.verify(&token(&TestKey::rs256())))
+        .expect("the first token fetches the keys and verifies");
+    verifier
+}
+
+/// Verifies without an executor: with the keys cached nothing waits, and the bench would
+/// otherwise time the executor too.
+fn verify_now(verifier: &Verifier, raw: &str) -> Result<Verified, Rejected> {
+    verifier
+        .verify(raw)
+        .now_or_never()
+        .expect("with the keys cached, verify completes without waiting")
+}
+
+fn verify_each_algorithm_with_cached_keys(c: &mut Criterion) {
+    let rt = runtime();
+    let _context = rt.enter();
+    let verifier = warm_verifier(&rt, &settings(0));
+    let mut group = c.benchmark_group("verify");
+    for key in signing_keys() {
+        let token = token(&key);
+        verify_now(&verifier, &token).expect("the token is valid");
+        group.bench_function(format!("{:?}", key.alg), |b| {
+            b.iter(|| verify_now(&verifier, black_box(&token)))
+        });
+    }
+    group.finish();
+}
+
+fn reject_invalid_tokens(c: &mut Criterion) {
+    let rt = runtime();
+    let _context = rt.enter();
+    let verifier = warm_verifier(&rt, &settings(0));
+    let rs256 = TestKey::rs256();
+    let valid = token(&rs256);
+    let mut bad_signature = valid.clone();
+    // Change one signature character well inside the signature (the last one may hold only
+    // padding bits): still valid base64url, no longer the signature.
+    let at = bad_signature.len() - 10;
+    let flipped = if &bad_signature[at..=at] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    bad_signature.replace_range(at..=at, flipped);
+    let cases = [
+        (
+            "malformed",
+            test_keys::unsigned_token(
+                &json!({"alg": "RS256", "kid": "rsa-1"}),
+                &json!("a payload that is not a JSON object"),
+                b"signature",
+            ),
+        ),
+        (
+            "untrusted_issuer",
+            rs256.sign(&test_keys::claims("https://unknown.bench.example")),
+        ),
+        // Inside the refetch window, an unknown kid fails fast without a fetch.
+        ("unknown_kid", token(&rs256.with_kid("not-in-the-jwk-set"))),
+        ("bad_signature", bad_signature),
+    ];
+    let mut group = c.benchmark_group("reject");
+    for (reason, token) in cases {
+        let rejected = verify_now(&verifier, &token).expect_err("the token is refused");
+        assert_eq!(rejected.rejection.reason(), reason);
+        group.bench_function(reason, |b| {
+            b.iter(|| verify_now(&verifier, black_box(&token)))
+        });
+    }
+    group.finish();
+}
+
+fn fetch_keys_for_the_first_token_of_an_issuer(c: &mut Criterion) {
+    let rt = runtime();
+    let settings = settings(0);
+    let token = token(&TestKey::rs256());
+    let mut group = c.benchmark_group("key_cache");
+    group.bench_function("first_token_of_an_issuer_fetches_its_keys", |b| {
+        b.iter_batched(
+            || verifier(&settings),
+            |verifier| {
+                rt.block_on(verifier.verify(black_box(&token)))
+                    .expect("the token is valid")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The verified-token cache (`[cache] verified_tokens`). Add a case here as the cache grows
+// (another algorithm, a full cache, many issuers): build the verifier with
+// `settings(capacity)` and time `verify_now` on a token in the state the case is about.
+// ---------------------------------------------------------------------------------------------
+fn verified_token_cache(c: &mut Criterion) {
+    let rt = runtime();
+    let _context = rt.enter();
+    let capacity = CacheSettings::default().verified_tokens;
+    let verifier = warm_verifier(&rt, &settings(capacity));
+    let cache = verifier
+        .token_cache()
+        .expect("the verified-token cache is on");
+    let token = token(&TestKey::rs256());
+    let digest = TokenCache::digest(&token);
+    let mut group = c.benchmark_group("token_cache");
+
+    // A repeated token: hashed, found, its key checked as still current, claims re-read.
+    cache.invalidate(&digest);
+    assert!(!verify_now(&verifier, &token).expect("valid").from_cache);
+    assert!(verify_now(&verifier, &token).expect("valid").from_cache);
+    group.bench_function("hit/RS256", |b| {
+        b.iter(|| verify_now(&verifier, black_box(&token)))
+    });
+
+    // A token not in the cache: hashed, looked up, then the full verify, then remembered.
+    group.bench_function("miss_then_key_lookup/RS256", |b| {
+        b.iter_batched(
+            || cache.invalidate(&digest),
+            |()| verify_now(&verifier, black_box(&token)),
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(WARM_UP)
+        .measurement_time(MEASUREMENT)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = verify_each_algorithm_with_cached_keys,
+        reject_invalid_tokens,
+        fetch_keys_for_the_first_token_of_an_issuer,
+        verified_token_cache
+}
+criterion_main!(benches);
