@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Turns a scripts/loadtest.sh run into a report: results.md (tables, ratios to the reference
+servers, issue 5's targets met or missed) and loadtest.png (the scale curves).
+
+    python3 scripts/plot_loadtest.py target/loadtest/run-<time>
+
+Reads results.tsv and meta.txt from that directory. The PNG needs matplotlib (loadtest.sh
+installs it with pip when missing); without it only results.md is written.
+"""
+
+import csv
+import statistics
+import sys
+from pathlib import Path
+
+# Issue 5, point 4.
+DISTINCT_RS256_VS_DECODE_MIN = 0.90
+CACHED_VS_NOOP_MIN = 0.70
+P99_VS_REFERENCE_MAX = 1.5
+SECOND_CORE_GAIN_MIN = 0.70
+RSS_CACHE_OFF_MAX_MIB = 20
+RSS_CACHED_TOKENS_MAX_MIB = 64
+READY_MAX_MS = 100
+
+# jwtgate scenario -> the reference scenario it is compared with (same mode, same load).
+PAIRS = {
+    "rs256-distinct": "decode-rs256",
+    "es256-distinct": "decode-es256",
+    "eddsa-distinct": "decode-eddsa",
+    "rs256-one": "noop",
+    "rs256-1000": "noop-1000",
+    "mix10": "decode-mix10",
+}
+
+
+def number(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def load(run):
+    with open(run / "results.tsv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    for row in rows:
+        for key in ("rps", "p50_ms", "p99_ms", "max_ms", "vmrss_kb", "vmhwm_kb", "ready_ms",
+                    "hit_ratio", "non2xx", "requests", "workers", "issuers", "tokens"):
+            row[key] = number(row[key])
+    meta = {}
+    for line in (run / "meta.txt").read_text().splitlines():
+        # One key=value a line, except the run settings line: several, space-separated.
+        parts = line.split(" ") if line.startswith("duration_secs=") else [line]
+        for part in parts:
+            if "=" in part:
+                key, value = part.split("=", 1)
+                meta[key] = value
+    return rows, meta
+
+
+def find(rows, **match):
+    return [r for r in rows if all(r[k] == v for k, v in match.items())]
+
+
+def one(rows, **match):
+    found = find(rows, **match)
+    return found[0] if found else None
+
+
+def fmt(value, digits=0):
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def mib(kb):
+    return None if kb is None else kb / 1024
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def main_table(rows, mode):
+    out = [
+        f"| scenario ({mode}) | server | tokens | token cache | req/s | p50 ms | p99 ms | non-2xx | "
+        "cache hits | vs reference (req/s) | p99 vs reference |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    measured = [r for r in rows if r["mode"] == mode and not r["scenario"].startswith(("scale-", "ready"))]
+    for r in measured:
+        ref_name = PAIRS.get(r["scenario"])
+        ref = one(rows, mode=mode, scenario=ref_name) if ref_name else None
+        ratio = f"{r['rps'] / ref['rps']:.2f}x of {ref_name}" if ref and ref["rps"] else ""
+        p99 = f"{r['p99_ms'] / ref['p99_ms']:.2f}x" if ref and ref["p99_ms"] else ""
+        hits = "-" if r["hit_ratio"] is None else f"{r['hit_ratio']:.1%}"
+        out.append(
+            f"| {r['scenario']} | {r['server']} | {fmt(r['tokens'])} | {r['cache']} | {fmt(r['rps'])} | "
+            f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['non2xx'])} | {hits} | {ratio} | {p99} |"
+        )
+    return out
+
+
+def targets(rows):
+    out = [
+        "| target (issue 5, point 4) | mode | measured | verdict |",
+        "| --- | --- | --- | --- |",
+    ]
+
+    def ratio_row(label, mode, scenario, minimum):
+        r, ref = one(rows, mode=mode, scenario=scenario), one(rows, mode=mode, scenario=PAIRS[scenario])
+        if not (r and ref and ref["rps"]):
+            return
+        ratio = r["rps"] / ref["rps"]
+        gap = "" if ratio >= minimum else f"; {minimum - ratio:.2f} short, {fmt(minimum * ref['rps'])} req/s needed"
+        out.append(
+            f"| {label} | {mode} | {fmt(r['rps'])} / {fmt(ref['rps'])} req/s = **{ratio:.2f}** "
+            f"(need {minimum:.2f}{gap}) | {verdict(ratio >= minimum)} |"
+        )
+
+    for mode in ("pinned", "unpinned"):
+        ratio_row("distinct RS256 (cache off) >= 90 % of decode-only", mode, "rs256-distinct",
+                  DISTINCT_RS256_VS_DECODE_MIN)
+    for mode in ("pinned", "unpinned"):
+        ratio_row("one repeated token (cache on) >= 70 % of no-op", mode, "rs256-one", CACHED_VS_NOOP_MIN)
+        ratio_row("1000 tokens reused (cache on) >= 70 % of no-op", mode, "rs256-1000", CACHED_VS_NOOP_MIN)
+    for mode in ("pinned", "unpinned"):
+        worst = None
+        for scenario, ref_name in PAIRS.items():
+            r, ref = one(rows, mode=mode, scenario=scenario), one(rows, mode=mode, scenario=ref_name)
+            if r and ref and ref["p99_ms"]:
+                ratio = r["p99_ms"] / ref["p99_ms"]
+                if worst is None or ratio > worst[0]:
+                    worst = (ratio, scenario, r["p99_ms"], ref_name, ref["p99_ms"])
+        if worst:
+            ratio, scenario, p99, ref_name, ref_p99 = worst
+            out.append(
+                f"| p99 at 64 connections <= 1.5x the matching reference's (worst pair) | {mode} | "
+                f"{scenario} {p99:.2f} ms vs {ref_name} {ref_p99:.2f} ms = **{ratio:.2f}x** | "
+                f"{verdict(ratio <= P99_VS_REFERENCE_MAX)} |"
+            )
+    for scenario, label in (("rs256-distinct", "distinct RS256, cache off"), ("rs256-one", "one token, cache on")):
+        two = one(rows, mode="unpinned", scenario=scenario)
+        single = one(rows, mode="unpinned", scenario=f"scale-workers-{scenario}")
+        if two and single and single["rps"]:
+            gain = two["rps"] / single["rps"] - 1
+            out.append(
+                f"| second core adds >= 70 % ({label}; 1 vs 2 workers, wrk on the same 2 cores) | unpinned | "
+                f"{fmt(single['rps'])} -> {fmt(two['rps'])} req/s = **{gain:+.0%}** | {verdict(gain >= SECOND_CORE_GAIN_MIN)} |"
+            )
+    off = [r for r in rows if r["server"] == "jwtgate" and r["cache"] == "off" and r["vmhwm_kb"]]
+    if off:
+        peak = max(off, key=lambda r: r["vmhwm_kb"])
+        out.append(
+            f"| RSS <= 20 MiB with the token cache off (peak VmHWM of all cache-off runs) | {peak['mode']} | "
+            f"**{mib(peak['vmhwm_kb']):.1f} MiB** ({peak['scenario']}, {fmt(peak['workers'])} worker(s)) | "
+            f"{verdict(mib(peak['vmhwm_kb']) <= RSS_CACHE_OFF_MAX_MIB)} |"
+        )
+    full = [r for r in rows if r["scenario"] == "scale-tokens" and r["tokens"] == max(
+        (x["tokens"] for x in rows if x["scenario"] == "scale-tokens"), default=0)]
+    if full:
+        r = full[0]
+        hits = "-" if r["hit_ratio"] is None else f"{r['hit_ratio']:.1%}"
+        out.append(
+            f"| RSS <= 64 MiB with {fmt(r['tokens'])} cached tokens (VmHWM after one pass + a run; hits {hits}) | "
+            f"{r['mode']} | **{mib(r['vmhwm_kb']):.1f} MiB** (VmRSS {mib(r['vmrss_kb']):.1f}) | "
+            f"{verdict(mib(r['vmhwm_kb']) <= RSS_CACHED_TOKENS_MAX_MIB)} |"
+        )
+    for issuers in sorted({r["issuers"] for r in rows if r["scenario"] == "ready"}):
+        samples = [r["ready_ms"] for r in rows if r["scenario"] == "ready" and r["issuers"] == issuers]
+        median = statistics.median(samples)
+        out.append(
+            f"| ready (first 200 from /readyz) <= 100 ms after start, {fmt(issuers)} issuer(s) | pinned | "
+            f"median **{median:.1f} ms** of {len(samples)} ({', '.join(f'{s:.1f}' for s in samples)}) | "
+            f"{verdict(median <= READY_MAX_MS)} |"
+        )
+    return out
+
+
+def scale_tables(rows):
+    out = ["| workers (unpinned) | server | scenario | req/s | p99 ms |", "| ---: | --- | --- | ---: | ---: |"]
+    for base in ("noop", "decode-rs256", "rs256-distinct", "rs256-one"):
+        for workers, scenario in ((1, f"scale-workers-{base}"), (2, base)):
+            r = one(rows, mode="unpinned", scenario=scenario)
+            if r:
+                out.append(f"| {workers} | {r['server']} | {base} | {fmt(r['rps'])} | {fmt(r['p99_ms'], 2)} |")
+    out += ["", "| issuers (pinned, distinct RS256, cache off) | req/s | p99 ms | VmHWM MiB |",
+            "| ---: | ---: | ---: | ---: |"]
+    for r in issuer_points(rows):
+        out.append(f"| {fmt(r['issuers'])} | {fmt(r['rps'])} | {fmt(r['p99_ms'], 2)} | {fmt(mib(r['vmhwm_kb']), 1)} |")
+    out += ["", "| distinct tokens (pinned, cache on, filled by one pass) | req/s | p99 ms | cache hits | VmRSS MiB | VmHWM MiB |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in token_points(rows):
+        hits = "-" if r["hit_ratio"] is None else f"{r['hit_ratio']:.1%}"
+        out.append(f"| {fmt(r['tokens'])} | {fmt(r['rps'])} | {fmt(r['p99_ms'], 2)} | {hits} | "
+                   f"{fmt(mib(r['vmrss_kb']), 1)} | {fmt(mib(r['vmhwm_kb']), 1)} |")
+    return out
+
+
+def issuer_points(rows):
+    points = find(rows, mode="pinned", scenario="rs256-distinct") + find(rows, scenario="scale-issuers")
+    return sorted(points, key=lambda r: r["issuers"])
+
+
+def token_points(rows):
+    return sorted(find(rows, scenario="scale-tokens"), key=lambda r: r["tokens"])
+
+
+def plot(rows, path):
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (workers_ax, issuers_ax, tokens_ax) = plt.subplots(1, 3, figsize=(15, 4.5))
+    labels, one_worker, two_workers = [], [], []
+    for base in ("noop", "decode-rs256", "rs256-distinct", "rs256-one"):
+        single = one(rows, mode="unpinned", scenario=f"scale-workers-{base}")
+        double = one(rows, mode="unpinned", scenario=base)
+        if single and double:
+            labels.append(base)
+            one_worker.append(single["rps"] / 1000)
+            two_workers.append(double["rps"] / 1000)
+    xs = range(len(labels))
+    workers_ax.bar([x - 0.2 for x in xs], one_worker, 0.4, label="1 worker")
+    workers_ax.bar([x + 0.2 for x in xs], two_workers, 0.4, label="2 workers")
+    workers_ax.set_xticks(list(xs), labels, rotation=15)
+    workers_ax.set_ylabel("k req/s")
+    workers_ax.set_title("Workers (unpinned, wrk on the same 2 cores)")
+    workers_ax.legend()
+
+    points = issuer_points(rows)
+    issuers_ax.plot([p["issuers"] for p in points], [p["rps"] / 1000 for p in points], "o-")
+    issuers_ax.set_xlabel("configured issuers (tokens spread over all)")
+    issuers_ax.set_ylabel("k req/s")
+    issuers_ax.set_ylim(bottom=0)
+    issuers_ax.set_title("Issuers (pinned, distinct RS256, cache off)")
+
+    points = token_points(rows)
+    tokens_ax.plot([p["tokens"] for p in points], [p["rps"] / 1000 for p in points], "o-", label="req/s")
+    tokens_ax.set_xscale("log")
+    tokens_ax.set_xlabel("distinct tokens in rotation")
+    tokens_ax.set_ylabel("k req/s")
+    tokens_ax.set_ylim(bottom=0)
+    tokens_ax.set_title("Distinct tokens (pinned, token cache on)")
+    hits_ax = tokens_ax.twinx()
+    hits_ax.plot([p["tokens"] for p in points], [(p["hit_ratio"] or 0) * 100 for p in points], "s--",
+                 color="tab:green", label="cache hits %")
+    hits_ax.set_ylabel("cache hits %")
+    hits_ax.set_ylim(0, 105)
+    tokens_ax.legend(loc="lower left")
+    hits_ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def main():
+    run = Path(sys.argv[1])
+    rows, meta = load(run)
+    lines = [
+        f"Run {meta.get('date_utc', '?')} on {meta.get('cpus', '?')} x {meta.get('cpu', '?')} "
+        f"(kernel {meta.get('kernel', '?')}), jwtgate {meta.get('commit', '?')}, {meta.get('rustc', '')}, "
+        f"{meta.get('wrk', '')}; wrk -t1 -c{meta.get('connections', '?')}, {meta.get('warmup_secs', '?')} s warm-up + "
+        f"{meta.get('duration_secs', '?')} s per run; load average before {meta.get('loadavg_start', '?')}, "
+        f"after {meta.get('loadavg_end', '?')}.",
+        "",
+        "### Targets",
+        "",
+        *targets(rows),
+        "",
+        "### All runs",
+        "",
+        *main_table(rows, "pinned"),
+        "",
+        *main_table(rows, "unpinned"),
+        "",
+        "### Scale",
+        "",
+        *scale_tables(rows),
+        "",
+    ]
+    (run / "results.md").write_text("\n".join(lines))
+    if not plot(rows, run / "loadtest.png"):
+        print("plot_loadtest: matplotlib is not installed; wrote only results.md", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
