@@ -150,8 +150,10 @@ fn success_response(verified: &Verified, rules: &RequestRules) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response.insert_header((ISSUER_HEADER, &*verified.policy.issuer));
     if let Some(value) = verified
-        .subject()
-        .and_then(|s| header_value(&Value::String(s.to_string())))
+        .claims
+        .get("sub")
+        .filter(|s| s.is_string())
+        .and_then(header_value)
     {
         response.insert_header((SUBJECT_HEADER, value));
     }
@@ -167,14 +169,26 @@ fn success_response(verified: &Verified, rules: &RequestRules) -> HttpResponse {
         response.insert_header((name.clone(), value));
     }
     let claims = &verified.claims;
-    response.json(json!({
-        "active": true,
-        "iss": &*verified.policy.issuer,
-        "sub": claims.get("sub"),
-        "aud": claims.get("aud"),
-        "exp": claims.get("exp"),
-        "claims": claims,
-    }))
+    // Serialized straight from the claims (json! would deep-copy them first).
+    response.json(SuccessBody {
+        active: true,
+        iss: &verified.policy.issuer,
+        sub: claims.get("sub"),
+        aud: claims.get("aud"),
+        exp: claims.get("exp"),
+        claims,
+    })
+}
+
+/// The JSON body of a 200 from `/verify`.
+#[derive(serde::Serialize)]
+struct SuccessBody<'a> {
+    active: bool,
+    iss: &'a str,
+    sub: Option<&'a Value>,
+    aud: Option<&'a Value>,
+    exp: Option<&'a Value>,
+    claims: &'a serde_json::Map<String, Value>,
 }
 
 /// A claim as a header value: strings as they are, numbers and booleans in JSON form, arrays of
