@@ -19,8 +19,10 @@
 #  4. scale: 1 vs 2 workers, 1 vs 8 vs 32 issuers, 10 .. 100000 distinct tokens (cache on,
 #     filled by one pass first), time-to-ready (first 200 from /readyz after start) with 1 and
 #     32 issuers;
-#  5. records req/s, p50/p99, non-2xx answers, token-cache hit ratio (from /metrics), and RSS
-#     (VmRSS/VmHWM from /proc) after every run, in results.tsv; then
+#  5. records req/s, p50/p99, non-2xx answers, token-cache hit ratio (from /metrics), RSS
+#     (VmRSS/VmHWM from /proc) after every run, and the cores the server, the whole machine and
+#     the hypervisor's steal took during it (/proc/PID/stat, /proc/stat: others' load shows as
+#     machine - server - wrk), in results.tsv; then
 #     scripts/plot_loadtest.py writes results.md (tables, ratios, issue 5 targets) and
 #     loadtest.png (installing matplotlib with pip if missing).
 #
@@ -55,11 +57,12 @@ READY_SAMPLES=5
 SERVER_CPU=1
 CLIENT_CPU=0
 
-HARNESS=target/loadtest/release/loadtest
-JWTGATE=target/release/jwtgate
+HARNESS=$OUT/bin/loadtest
+JWTGATE=$OUT/bin/jwtgate
 RESULTS=$OUT/results.tsv
 TOKENS=$OUT/tokens
-mkdir -p "$OUT" "$TOKENS"
+mkdir -p "$OUT/bin" "$TOKENS"
+CLK_TCK=$(getconf CLK_TCK)
 
 log() { printf '[loadtest %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
@@ -95,6 +98,10 @@ if [[ "${LOADTEST_SKIP_BUILD:-0}" != 1 ]]; then
 fi
 # What was measured: the commit, and whether src/ or Cargo.toml differed from it at build time.
 BUILT_FROM="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo '+uncommitted')"
+# Run copies, so that a build by someone else in the same target directory cannot swap the
+# binary in the middle of the run.
+cp target/release/jwtgate "$JWTGATE"
+cp target/loadtest/release/loadtest "$HARNESS"
 
 # Does this jwtgate have the verified-token cache ([cache] verified_tokens)?
 probe_config=$OUT/probe.toml
@@ -193,6 +200,15 @@ memory_kb() { # VmRSS VmHWM of the server
     awk '/^VmRSS/ { r = $2 } /^VmHWM/ { h = $2 } END { print r, h }' "/proc/$SERVER_PID/status"
 }
 
+# CPU time so far, in clock ticks: "machine-busy steal server" (machine: all CPUs, user + nice +
+# system + irq + softirq; steal: taken by the hypervisor; server: the server's user + system).
+cpu_ticks() {
+    local machine server
+    machine=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat)
+    server=$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat")
+    echo "$machine $server"
+}
+
 # wrk against the running server: LOAD is "one" (a static request carrying ONE_TOKEN) or a
 # token file name, sent from token FIRST on; SECONDS_ is the duration. Prints wrk's RESULT line.
 wrk_run() { # LOAD SECONDS_ [FIRST]
@@ -236,12 +252,14 @@ measure() {
     else
         wrk_run "$load" "$WARMUP_SECS" >/dev/null
     fi
-    local before after result tokens
+    local before after result tokens ticks_before ticks_after
     before=$(cache_lookups)
+    ticks_before=$(cpu_ticks)
     result=$(wrk_run "$load" "$DURATION_SECS") || {
         log "wrk failed for $scenario; its row has no numbers"
         result="RESULT - - - - - - - - -"
     }
+    ticks_after=$(cpu_ticks)
     after=$(cache_lookups)
     read -r rss hwm < <(memory_kb)
     stop_server
@@ -255,16 +273,22 @@ measure() {
     local fields
     fields=$(sed 's/[a-z0-9_]*=//g; s/^RESULT //' <<<"$result")
     read -r requests secs rps p50 p90 p99 max non2xx socket_errors <<<"$fields"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    # Cores busy during the measured run: the server's, the whole machine's (server, wrk and
+    # anything else), and stolen by the hypervisor.
+    local cores
+    cores=$(awk -v b="$ticks_before" -v a="$ticks_after" -v hz="$CLK_TCK" -v s="$DURATION_SECS" 'BEGIN {
+        split(b, x, " "); split(a, y, " ");
+        printf "%.2f\t%.2f\t%.2f", (y[3] - x[3]) / hz / s, (y[1] - x[1]) / hz / s, (y[2] - x[2]) / hz / s }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$MODE" "$server" "$scenario" "$workers" "$issuers" "$tokens" "$cache" "$rps" "$p50" \
         "$p99" "$max" "$non2xx" "$socket_errors" "$requests" "$hit_ratio" "$rss" "$hwm" \
-        "$READY_MS" >>"$RESULTS"
-    log "$(printf '%-8s %-13s %-20s w=%s iss=%-2s tok=%-6s cache=%-3s %9s req/s  p50 %s ms  p99 %s ms  non2xx %s  hit %s  rss %s kB' \
-        "$MODE" "$server" "$scenario" "$workers" "$issuers" "$tokens" "$cache" "$rps" "$p50" "$p99" "$non2xx" "$hit_ratio" "$rss")"
+        "$READY_MS" "$cores" >>"$RESULTS"
+    log "$(printf '%-8s %-13s %-20s w=%s iss=%-2s tok=%-6s cache=%-3s %9s req/s  p50 %s ms  p99 %s ms  non2xx %s  hit %s  rss %s kB  cores server/machine/steal %s' \
+        "$MODE" "$server" "$scenario" "$workers" "$issuers" "$tokens" "$cache" "$rps" "$p50" "$p99" "$non2xx" "$hit_ratio" "$rss" "${cores//$'\t'/\/}")"
 }
 
 # --- 3 and 4. the runs -----------------------------------------------------------------------
-printf 'mode\tserver\tscenario\tworkers\tissuers\ttokens\tcache\trps\tp50_ms\tp99_ms\tmax_ms\tnon2xx\tsocket_errors\trequests\thit_ratio\tvmrss_kb\tvmhwm_kb\tready_ms\n' >"$RESULTS"
+printf 'mode\tserver\tscenario\tworkers\tissuers\ttokens\tcache\trps\tp50_ms\tp99_ms\tmax_ms\tnon2xx\tsocket_errors\trequests\thit_ratio\tvmrss_kb\tvmhwm_kb\tready_ms\tserver_cores\tmachine_cores\tsteal_cores\n' >"$RESULTS"
 {
     echo "date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "commit=$BUILT_FROM"
@@ -316,7 +340,7 @@ for issuers in 1 "$MAX_ISSUERS"; do
     for _ in $(seq "$READY_SAMPLES"); do
         start_jwtgate 1 "$issuers" on
         read -r rss hwm < <(memory_kb)
-        printf '%s\tjwtgate\tready\t1\t%s\t0\ton\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t%s\t%s\n' \
+        printf '%s\tjwtgate\tready\t1\t%s\t0\ton\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t%s\t%s\t-\t-\t-\n' \
             "$MODE" "$issuers" "$rss" "$hwm" "$READY_MS" >>"$RESULTS"
         log "ready: $issuers issuers in $READY_MS ms (rss $rss kB)"
         stop_server

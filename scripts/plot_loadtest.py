@@ -45,8 +45,10 @@ def load(run):
         rows = list(csv.DictReader(f, delimiter="\t"))
     for row in rows:
         for key in ("rps", "p50_ms", "p99_ms", "max_ms", "vmrss_kb", "vmhwm_kb", "ready_ms",
-                    "hit_ratio", "non2xx", "requests", "workers", "issuers", "tokens"):
-            row[key] = number(row[key])
+                    "hit_ratio", "non2xx", "requests", "workers", "issuers", "tokens",
+                    "server_cores", "machine_cores", "steal_cores"):
+            # CPU columns are absent from runs before they were recorded.
+            row[key] = number(row.get(key) or "-")
     meta = {}
     for line in (run / "meta.txt").read_text().splitlines():
         # One key=value a line, except the run settings line: several, space-separated.
@@ -84,8 +86,8 @@ def verdict(ok):
 def main_table(rows, mode):
     out = [
         f"| scenario ({mode}) | server | tokens | token cache | req/s | p50 ms | p99 ms | non-2xx | "
-        "cache hits | vs reference (req/s) | p99 vs reference |",
-        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "cache hits | vs reference (req/s) | p99 vs reference | cores: server / machine / steal |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
     measured = [r for r in rows if r["mode"] == mode and not r["scenario"].startswith(("scale-", "ready"))]
     for r in measured:
@@ -94,9 +96,10 @@ def main_table(rows, mode):
         ratio = f"{r['rps'] / ref['rps']:.2f}x of {ref_name}" if ref and ref["rps"] else ""
         p99 = f"{r['p99_ms'] / ref['p99_ms']:.2f}x" if ref and ref["p99_ms"] else ""
         hits = "-" if r["hit_ratio"] is None else f"{r['hit_ratio']:.1%}"
+        cores = " / ".join(fmt(r[k], 2) for k in ("server_cores", "machine_cores", "steal_cores"))
         out.append(
             f"| {r['scenario']} | {r['server']} | {fmt(r['tokens'])} | {r['cache']} | {fmt(r['rps'])} | "
-            f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['non2xx'])} | {hits} | {ratio} | {p99} |"
+            f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['non2xx'])} | {hits} | {ratio} | {p99} | {cores} |"
         )
     return out
 
