@@ -8,4 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
 ./scripts/install-promtool.sh
-cargo test --locked --all-targets "$@"
+# The criterion benches run once each as a smoke test first, so that the run ends on the test
+# harness's own summary line.
+cargo test --locked --benches "$@"
+cargo test --locked --lib --bins --tests "$@"
