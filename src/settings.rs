@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use jsonwebtoken::Algorithm;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The default configuration file, relative to the working directory.
 pub const DEFAULT_CONFIG_PATH: &str = "config/jwtgate.toml";
@@ -44,7 +44,7 @@ pub enum SettingsError {
 }
 
 /// All of jwtgate's settings. See `config/jwtgate.toml` for every key with its default and meaning.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Trust any issuer that serves OIDC discovery (pyjwt-key-fetcher's behaviour without
@@ -75,7 +75,7 @@ pub struct Settings {
 }
 
 /// `[server]`: where and how the HTTP API listens.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
     /// Address to listen on; port 0 picks a free port (used by the tests).
@@ -101,7 +101,7 @@ impl Default for ServerSettings {
 }
 
 /// `[admin]`: the admin endpoints (`GET /issuers`, `POST /issuers/refresh`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminSettings {
     /// Bearer token the admin endpoints require; empty (the default) turns them off. Set it
@@ -113,7 +113,7 @@ pub struct AdminSettings {
 pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable, for a terminal.
@@ -123,7 +123,7 @@ pub enum LogFormat {
 }
 
 /// `[log]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// `pretty` or `json`.
@@ -142,7 +142,7 @@ impl Default for LogSettings {
 }
 
 /// `[cache]`: how issuers' keys are kept.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheSettings {
     /// How many issuers' key sets are kept at most (pyjwt-key-fetcher's `cache_maxsize`, 32).
@@ -182,7 +182,7 @@ impl Default for CacheSettings {
 }
 
 /// `[fetch]`: how discovery documents and JWK sets are fetched.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FetchSettings {
     /// Total time for one fetch (connect, headers and body).
@@ -270,7 +270,7 @@ impl Default for FetchSettings {
 }
 
 /// `[verify]`: rules that apply to every issuer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VerifySettings {
     /// Clock skew tolerated on `exp` and `nbf`.
@@ -322,6 +322,32 @@ pub const DEFAULT_TOKEN_SOURCES: [&str; 3] = [
     "cookie:access_token",
     "query:access_token",
 ];
+
+impl std::fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSource::Header {
+                name,
+                scheme: Some(scheme),
+            } => write!(f, "header:{name}:{scheme}"),
+            TokenSource::Header { name, scheme: None } => write!(f, "header:{name}"),
+            TokenSource::Cookie { name } => write!(f, "cookie:{name}"),
+            TokenSource::Query { name } => write!(f, "query:{name}"),
+        }
+    }
+}
+
+impl Serialize for TokenSource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl Serialize for IpNetwork {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}/{}", self.address, self.prefix))
+    }
+}
 
 impl TryFrom<String> for TokenSource {
     type Error = String;
@@ -393,7 +419,7 @@ impl Default for VerifySettings {
 }
 
 /// One `[[issuers]]` entry: a trusted issuer and its policy.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerSettings {
     /// Exact match on the token's `iss`.
@@ -912,6 +938,65 @@ mod tests {
                 },
                 TokenSource::Query { name: "jwt".into() },
             ]
+        );
+    }
+
+    #[test]
+    fn the_shipped_config_file_documents_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut documented = std::collections::HashSet::new();
+        let mut section = String::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(header) = line.strip_prefix('[') {
+                section = header.trim_matches(['[', ']']).to_string();
+                continue;
+            }
+            let line = line.trim_start_matches('#').trim_start();
+            if let Some((key, _)) = line.split_once('=')
+                && !key.trim().is_empty()
+                && key
+                    .trim()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+            {
+                documented.insert(format!("{section}.{}", key.trim()));
+            }
+        }
+        let mut settings = Settings::from_toml("allow_any_issuer = true").unwrap();
+        settings.issuers.push(IssuerSettings {
+            issuer: "https://a.example".into(),
+            audiences: Vec::new(),
+            config_path: Some("/x".into()),
+            jwks_uri: Some("https://a.example/k".into()),
+            jwks_hosts: Some(Vec::new()),
+            algorithms: Some(Vec::new()),
+            required_claims: Vec::new(),
+            required_scopes: Vec::new(),
+            headers: BTreeMap::new(),
+        });
+        let value = serde_json::to_value(&settings).unwrap();
+        let mut missing = Vec::new();
+        for (key, value) in value.as_object().unwrap() {
+            let (section, fields) = match value {
+                serde_json::Value::Object(fields) => (key.as_str(), fields.clone()),
+                serde_json::Value::Array(entries) => {
+                    (key.as_str(), entries[0].as_object().unwrap().clone())
+                }
+                _ => (
+                    "",
+                    serde_json::Map::from_iter([(key.clone(), value.clone())]),
+                ),
+            };
+            for field in fields.keys() {
+                if !documented.contains(&format!("{section}.{field}")) {
+                    missing.push(format!("{section}.{field}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "config/jwtgate.toml does not document {missing:?}"
         );
     }
 
