@@ -10,5 +10,5 @@ cd "$(dirname "$0")/.."
 ./scripts/install-promtool.sh
 # The criterion benches run once each as a smoke test first, so that the run ends on the test
 # harness's own summary line.
-cargo test --locked --benches "$@"
+cargo test --locked --bench verify "$@"
 cargo test --locked --lib --bins --tests "$@"
