@@ -162,7 +162,8 @@ async fn shutdown_drains_readiness_first_and_finishes_in_flight_requests() {
 
     let in_flight = app.verify(&token);
     let shutdown = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Shut down only once the request is in flight: jwtgate is fetching the issuer's keys.
+        crate::helpers::wait_for(|| issuer.jwks_hits() == 1).await;
         let handle = app.shutdown.clone();
         let stopping = actix_web::rt::spawn(async move { handle.shutdown().await });
         let ready = app.get("/readyz").await;

@@ -16,6 +16,17 @@ fn write_config(name: &str, toml: &str) -> std::path::PathBuf {
     path
 }
 
+/// Starts `jwtgate --config PATH` (RUST_LOG unset) with its log on a pipe.
+fn serve(config: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+        .arg("--config")
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn an_invalid_configuration_stops_startup_with_exit_code_1_and_names_the_key() {
     let path = write_config(
@@ -58,13 +69,7 @@ async fn the_binary_serves_and_its_debug_json_logs_never_contain_a_token_or_clai
             issuer.base
         ),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jwtgate"))
-        .arg("--config")
-        .arg(&path)
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve(&path);
     let (lines_tx, lines) = mpsc::channel::<String>();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -129,13 +134,7 @@ fn sigterm_stops_the_binary_cleanly_after_draining() {
         "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\ndrain_secs = 0\n[log]\nformat = \"json\"\n\
          [[issuers]]\nissuer = \"https://issuer.invalid\"\n",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jwtgate"))
-        .arg("--config")
-        .arg(&path)
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve(&path);
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let listening = stderr
         .by_ref()
