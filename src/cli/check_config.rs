@@ -8,13 +8,6 @@ use super::{EXIT_INVALID, EXIT_OK, local_application};
 use crate::issuer::KeySource;
 use crate::settings::{ENV_PREFIX, ENV_SEPARATOR, Settings};
 
-/// Field names whose values are never printed: anything that looks like a credential, and
-/// `token` / `*_token` fields such as `admin.token`.
-const SECRET_NAME_PARTS: &[&str] = &["secret", "password", "passwd", "credential", "private"];
-
-/// What a masked value is replaced with.
-const MASK: &str = "\"********\"";
-
 /// Runs the command; returns the exit code.
 pub async fn run(path: &Path, probe: bool) -> u8 {
     let settings = match Settings::load(path) {
@@ -53,57 +46,10 @@ pub async fn run(path: &Path, probe: bool) -> u8 {
     probe_issuers(settings, style).await
 }
 
-/// The effective settings, every field shown, with credentials masked (see [`mask_secrets`]).
+/// The effective settings, every field shown. Credentials are [`crate::settings::Secret`]s,
+/// which print masked by their type, whatever the field is called.
 pub fn effective_settings(settings: &Settings) -> String {
-    mask_secrets(&format!("{settings:#?}"))
-}
-
-/// Masks, line by line, the non-empty value of any field that looks like a credential (`token`,
-/// `*_token`, or a name containing `secret`, `password`, `passwd`, `credential` or `private`),
-/// and the user information of any URL (`https://user:pass@host` becomes `https://********@host`).
-pub fn mask_secrets(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        let masked = match line.split_once(": ") {
-            // An empty value stays visible: it says the feature is off.
-            Some((name, value)) if is_secret_name(name.trim()) && !value.starts_with("\"\"") => {
-                let comma = if line.ends_with(',') { "," } else { "" };
-                format!("{name}: {MASK}{comma}")
-            }
-            _ => mask_url_userinfo(line),
-        };
-        out.push_str(&masked);
-        out.push('\n');
-    }
-    out
-}
-
-fn is_secret_name(name: &str) -> bool {
-    let name = name.trim_matches('"').to_ascii_lowercase();
-    name == "token"
-        || name.ends_with("_token")
-        || SECRET_NAME_PARTS.iter().any(|part| name.contains(part))
-}
-
-fn mask_url_userinfo(line: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(start) = rest.find("://") {
-        let (before, after) = rest.split_at(start + 3);
-        out.push_str(before);
-        let authority_end = after
-            .find(|c: char| c == '/' || c == '"' || c.is_whitespace())
-            .unwrap_or(after.len());
-        match after[..authority_end].rfind('@') {
-            Some(at) => {
-                out.push_str("********");
-                rest = &after[at..];
-            }
-            None => rest = after,
-        }
-    }
-    out.push_str(rest);
-    out
+    format!("{settings:#?}")
 }
 
 /// Fetches every configured issuer's discovery document and JWK set once, through the same key
@@ -179,28 +125,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credential_fields_and_url_passwords_are_masked() {
-        let text = "    client_secret: \"hunter2\",\n    bind: \"127.0.0.1:8080\",\n    issuer: \"https://user:pw@id.example/x\",\n    token: \"admin-token-value\",\n    token_sources: [],\n    api_token: \"\",\n";
-        let masked = mask_secrets(text);
-        assert!(
-            !masked.contains("hunter2") && !masked.contains("pw@"),
-            "{masked}"
-        );
-        assert!(masked.contains("client_secret: \"********\","), "{masked}");
-        assert!(masked.contains("https://********@id.example/x"), "{masked}");
-        assert!(masked.contains("bind: \"127.0.0.1:8080\""), "{masked}");
-        assert!(!masked.contains("admin-token-value"), "{masked}");
-        assert!(masked.contains("token_sources: []"), "{masked}");
-        assert!(
-            masked.contains("api_token: \"\""),
-            "an unset secret shows as unset"
-        );
+    fn secrets_are_masked_by_type_and_other_settings_show_their_value() {
+        let mut settings = Settings::from_toml(
+            "[fetch]\nallow_private_addresses = true\n[[issuers]]\nissuer = \"https://id.example\"\naudiences = [\"api\"]\n",
+        )
+        .unwrap();
+        settings.admin.token = "an-admin-token-nobody-may-see".into();
+        let text = effective_settings(&settings);
+        assert!(!text.contains("an-admin-token-nobody-may-see"), "{text}");
+        assert!(text.contains("token: \"********\""), "{text}");
+        assert!(text.contains("allow_private_addresses: true"), "{text}");
     }
 
     #[test]
     fn every_setting_appears_in_the_effective_settings() {
-        let settings =
-            Settings::from_toml("[[issuers]]\nissuer = \"https://id.example\"\n").unwrap();
+        let settings = Settings::from_toml(
+            "[[issuers]]\nissuer = \"https://id.example\"\naudiences = [\"api\"]\n",
+        )
+        .unwrap();
         let text = effective_settings(&settings);
         for key in [
             "allow_any_issuer",

@@ -22,7 +22,7 @@ use jsonwebtoken::Algorithm;
 use crate::settings::{DEFAULT_CONFIG_PATH, Settings};
 use crate::startup::Application;
 
-pub use check_config::{effective_settings, mask_secrets};
+pub use check_config::effective_settings;
 pub use dev::DevOptions;
 pub use inspect::thumbprint;
 

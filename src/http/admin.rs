@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::keys::IssuerStatus;
+use crate::settings::Secret;
 
 use super::AppState;
 use super::token_source::header_token;
@@ -18,14 +19,14 @@ use super::token_source::header_token;
 /// The admin token, when the admin surface is on.
 #[derive(Clone, Default)]
 pub struct AdminState {
-    token: Option<Arc<str>>,
+    token: Option<Arc<Secret>>,
 }
 
 impl AdminState {
     /// Admin endpoints on with this token; off when it is empty.
-    pub fn new(token: &str) -> Self {
+    pub fn new(token: &Secret) -> Self {
         Self {
-            token: (!token.is_empty()).then(|| Arc::from(token)),
+            token: (!token.is_empty()).then(|| Arc::new(token.clone())),
         }
     }
 
@@ -40,7 +41,7 @@ impl AdminState {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| header_token(v, Some("Bearer")))
             .unwrap_or_default();
-        if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        if constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
             return None;
         }
         Some(
@@ -54,10 +55,7 @@ impl AdminState {
 /// Compares without an early exit, so the time taken does not reveal how much of a guess was
 /// right (only whether the lengths match).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
 fn describe(issuer: &str, status: &IssuerStatus, configured: bool) -> Value {

@@ -40,10 +40,33 @@ pub fn status_for(rejection: &Rejection, endpoint: Endpoint) -> StatusCode {
     }
 }
 
+/// The message a client sees for a reason code: fixed text, so no internal URL, transport error
+/// or input echo ever reaches an anonymous client (the detail goes to the log).
+pub fn public_message(reason: &str) -> &'static str {
+    match reason {
+        "missing_token" => "no bearer token in the request",
+        "token_too_large" => "the token is too large",
+        "malformed" => "the request or its token is malformed",
+        "unsupported_alg" => "the token's algorithm is not accepted",
+        "untrusted_issuer" => "the token's issuer is not trusted",
+        "unknown_kid" => "the issuer has no key with the token's kid",
+        "keys_unavailable" => "the issuer's keys are unavailable; retry later",
+        "bad_signature" => "the signature does not verify",
+        "expired" => "the token has expired",
+        "not_yet_valid" => "the token is not valid yet",
+        "wrong_audience" => "the token is not for this audience",
+        "wrong_issuer" => "the token's issuer does not match",
+        "missing_claim" => "the token lacks a required claim",
+        "insufficient_scope" => "the token lacks a required scope",
+        "forged_identity_header" => "the request carries an identity header only jwtgate may set",
+        _ => "the request was refused",
+    }
+}
+
 /// The full response for a rejection.
 pub fn rejection_response(rejection: &Rejection, endpoint: Endpoint) -> HttpResponse {
     let status = status_for(rejection, endpoint);
-    let message = challenge_safe(&rejection.to_string());
+    let message = public_message(rejection.reason());
     let oauth_error = match status {
         StatusCode::FORBIDDEN if matches!(rejection, Rejection::ForgedIdentityHeader(_)) => {
             "invalid_request"
@@ -133,6 +156,72 @@ mod tests {
             status_for(&unavailable, Endpoint::Verify),
             StatusCode::SERVICE_UNAVAILABLE
         );
+    }
+
+    #[test]
+    fn every_reason_code_has_its_own_fixed_message() {
+        let reasons = [
+            "missing_token",
+            "token_too_large",
+            "malformed",
+            "unsupported_alg",
+            "untrusted_issuer",
+            "unknown_kid",
+            "keys_unavailable",
+            "bad_signature",
+            "expired",
+            "not_yet_valid",
+            "wrong_audience",
+            "wrong_issuer",
+            "missing_claim",
+            "insufficient_scope",
+            "forged_identity_header",
+        ];
+        let messages: std::collections::HashSet<_> =
+            reasons.iter().map(|r| public_message(r)).collect();
+        assert_eq!(messages.len(), reasons.len());
+        assert!(!messages.contains(public_message("no such reason")));
+        for message in messages {
+            assert_eq!(
+                challenge_safe(message),
+                message,
+                "{message} must fit a challenge"
+            );
+        }
+    }
+
+    #[test]
+    fn an_internal_cause_never_reaches_the_client() {
+        let unavailable = Rejection::Keys(KeysError::Unavailable {
+            retry_after: Duration::from_secs(3),
+            cause: RefreshError::Fetch(crate::fetch::FetchError::Transport {
+                url: "http://10.0.0.7:8443/jwks".into(),
+                message: "connection refused".into(),
+            }),
+        });
+        let malformed = Rejection::Malformed("http://10.0.0.7:8443/internal said 502".into());
+        for rejection in [unavailable, malformed] {
+            let response = rejection_response(&rejection, Endpoint::Verify);
+            let challenge = response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            assert!(!challenge.contains("10.0.0.7"), "{challenge}");
+            let body = body_text(actix_web::body::to_bytes(response.into_body()));
+            assert!(
+                !body.contains("10.0.0.7") && !body.contains("refused"),
+                "{body}"
+            );
+            assert!(body.contains(rejection.reason()), "{body}");
+        }
+    }
+
+    fn body_text<E: std::fmt::Debug>(
+        future: impl std::future::Future<Output = Result<actix_web::web::Bytes, E>>,
+    ) -> String {
+        let bytes = actix_web::rt::System::new().block_on(future).unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 
     #[test]

@@ -401,9 +401,10 @@ mod tests {
 
     #[test]
     fn only_configured_issuers_are_trusted_by_default() {
-        let trusted =
-            TrustedIssuers::from_settings(&settings("[[issuers]]\nissuer = \"https://a\""))
-                .unwrap();
+        let trusted = TrustedIssuers::from_settings(&settings(
+            "[[issuers]]\nissuer = \"https://a\"\naudiences = [\"api\"]",
+        ))
+        .unwrap();
         assert!(trusted.lookup("https://a").unwrap().configured);
         assert!(
             trusted.lookup("https://a/").is_err(),
@@ -465,7 +466,9 @@ mod tests {
 
     #[test]
     fn a_static_jwks_uri_skips_discovery() {
-        let s = settings("[[issuers]]\nissuer = \"https://a\"\njwks_uri = \"https://keys.a/jwks\"");
+        let s = settings(
+            "[[issuers]]\nissuer = \"https://a\"\naudiences = [\"api\"]\njwks_uri = \"https://keys.a/jwks\"",
+        );
         let trusted = TrustedIssuers::from_settings(&s).unwrap();
         assert_eq!(
             trusted.lookup("https://a").unwrap().key_source,

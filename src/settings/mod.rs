@@ -10,6 +10,10 @@ use std::path::Path;
 use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 
+mod secret;
+
+pub use secret::Secret;
+
 /// The default configuration file, relative to the working directory.
 pub const DEFAULT_CONFIG_PATH: &str = "config/jwtgate.toml";
 
@@ -106,7 +110,7 @@ impl Default for ServerSettings {
 pub struct AdminSettings {
     /// Bearer token the admin endpoints require; empty (the default) turns them off. Set it
     /// through `JWTGATE__ADMIN__TOKEN` rather than in the file. At least 16 characters.
-    pub token: String,
+    pub token: Secret,
 }
 
 /// Shortest admin token accepted.
@@ -315,13 +319,10 @@ pub enum TokenSource {
     },
 }
 
-/// The default `[verify].token_sources`: the standard header (RFC 6750 §2.1), then the cookie and
-/// query parameter that browser-facing setups use.
-pub const DEFAULT_TOKEN_SOURCES: [&str; 3] = [
-    "header:Authorization:Bearer",
-    "cookie:access_token",
-    "query:access_token",
-];
+/// The default `[verify].token_sources`: the standard header only (RFC 6750 §2.1). A cookie
+/// source invites cross-site request forgery and a query source puts the token in every access
+/// log on the way, so both are opt-in.
+pub const DEFAULT_TOKEN_SOURCES: [&str; 1] = ["header:Authorization:Bearer"];
 
 impl std::fmt::Display for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -424,9 +425,13 @@ impl Default for VerifySettings {
 pub struct IssuerSettings {
     /// Exact match on the token's `iss`.
     pub issuer: String,
-    /// Any one must appear in the token's `aud`; empty means `aud` is not checked.
+    /// Any one must appear in the token's `aud`. Empty is refused unless `allow_any_audience`.
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// Accept tokens for any audience of this issuer (`audiences` must then be empty): any token
+    /// the issuer mints for another service passes too. Off by default; warned at startup.
+    #[serde(default)]
+    pub allow_any_audience: bool,
     /// Discovery path appended to the issuer (pyjwt-key-fetcher's `config_path`).
     #[serde(default)]
     pub config_path: Option<String>,
@@ -518,7 +523,7 @@ impl Settings {
         if self.fetch.timeout_secs == 0 {
             return bad("fetch.timeout_secs", "must be at least 1".into());
         }
-        if !self.admin.token.is_empty() && self.admin.token.len() < MIN_ADMIN_TOKEN_BYTES {
+        if !self.admin.token.is_empty() && self.admin.token.expose().len() < MIN_ADMIN_TOKEN_BYTES {
             return bad(
                 "admin.token",
                 format!(
@@ -554,14 +559,10 @@ impl Settings {
                 "must list at least one source, such as \"header:Authorization:Bearer\"".into(),
             );
         }
-        if let Some(name) = &self.verify.payload_header
-            && !is_header_name(name)
-        {
-            return bad(
-                "verify.payload_header",
-                format!("{name:?} is not a valid header name"),
-            );
+        if let Some(name) = &self.verify.payload_header {
+            check_identity_header(name).map_err(|p| ("verify.payload_header".to_string(), p))?;
         }
+        self.check_bounds()?;
         if self.issuers.is_empty() && !self.allow_any_issuer {
             return bad(
                 "issuers",
@@ -631,20 +632,201 @@ impl Settings {
                     ));
                 }
             }
+            let mut names = std::collections::HashSet::new();
+            if let Some(payload) = &self.verify.payload_header {
+                names.insert(normalized_header_name(payload));
+            }
             for (claim, header) in &issuer.headers {
-                if !is_header_name(header) {
+                let claim_key = format!("{}.{claim}", key("headers"));
+                check_identity_header(header).map_err(|p| (claim_key.clone(), p))?;
+                if !names.insert(normalized_header_name(header)) {
                     return Err((
-                        format!("{}.{claim}", key("headers")),
-                        format!("{header:?} is not a valid header name"),
+                        claim_key,
+                        format!(
+                            "{header:?} is already sent for another claim or as verify.payload_header"
+                        ),
                     ));
                 }
             }
             if issuer.audiences.iter().any(String::is_empty) {
                 return Err((key("audiences"), "contains an empty string".into()));
             }
+            match (issuer.audiences.is_empty(), issuer.allow_any_audience) {
+                (true, false) => {
+                    return Err((
+                        key("audiences"),
+                        "is empty: list the audiences this service accepts (any token the issuer \
+                         minted for another service would pass), or set allow_any_audience = true"
+                            .into(),
+                    ));
+                }
+                (false, true) => {
+                    return Err((
+                        key("allow_any_audience"),
+                        "is true but audiences are listed: choose one".into(),
+                    ));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
+}
+
+/// Longest any cache or refresh duration may be (one year): far beyond any sensible value, and
+/// far below what would overflow a clock reading plus the duration.
+pub const MAX_CACHE_DURATION_SECS: u64 = 365 * 24 * 3600;
+
+/// Longest fetch timeout, drain or shutdown wait (one hour).
+pub const MAX_WAIT_SECS: u64 = 3600;
+
+/// Largest `verify.leeway_secs` (one hour): more would keep expired tokens alive for longer than
+/// any clock skew explains.
+pub const MAX_LEEWAY_SECS: u64 = 3600;
+
+/// Largest `fetch.max_body_bytes` (16 MiB; real JWK sets are a few KiB).
+pub const MAX_FETCH_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most redirect hops `fetch.max_redirects` may allow.
+pub const MAX_REDIRECTS: u8 = 10;
+
+impl Settings {
+    /// Upper bounds of every duration and size, so no setting can overflow a deadline
+    /// (`Instant + Duration`) or exhaust memory.
+    fn check_bounds(&self) -> Result<(), (String, String)> {
+        let cache = &self.cache;
+        let durations = [
+            ("server.drain_secs", self.server.drain_secs, MAX_WAIT_SECS),
+            (
+                "server.shutdown_timeout_secs",
+                self.server.shutdown_timeout_secs,
+                MAX_WAIT_SECS,
+            ),
+            ("cache.ttl_secs", cache.ttl_secs, MAX_CACHE_DURATION_SECS),
+            (
+                "cache.min_refresh_interval_secs",
+                cache.min_refresh_interval_secs,
+                MAX_CACHE_DURATION_SECS,
+            ),
+            (
+                "cache.stale_if_error_secs",
+                cache.stale_if_error_secs,
+                MAX_CACHE_DURATION_SECS,
+            ),
+            (
+                "cache.min_ttl_secs",
+                cache.min_ttl_secs,
+                MAX_CACHE_DURATION_SECS,
+            ),
+            (
+                "cache.max_ttl_secs",
+                cache.max_ttl_secs,
+                MAX_CACHE_DURATION_SECS,
+            ),
+            (
+                "cache.verified_token_ttl_secs",
+                cache.verified_token_ttl_secs,
+                MAX_CACHE_DURATION_SECS,
+            ),
+            ("fetch.timeout_secs", self.fetch.timeout_secs, MAX_WAIT_SECS),
+            (
+                "fetch.connect_timeout_secs",
+                self.fetch.connect_timeout_secs,
+                MAX_WAIT_SECS,
+            ),
+            (
+                "verify.leeway_secs",
+                self.verify.leeway_secs,
+                MAX_LEEWAY_SECS,
+            ),
+        ];
+        if let Some((key, value, max)) = durations.iter().find(|(_, value, max)| value > max) {
+            return Err((
+                key.to_string(),
+                format!("is {value}; at most {max} is allowed"),
+            ));
+        }
+        if self.fetch.max_body_bytes > MAX_FETCH_BODY_BYTES {
+            return Err((
+                "fetch.max_body_bytes".into(),
+                format!(
+                    "is {}; at most {MAX_FETCH_BODY_BYTES} is allowed",
+                    self.fetch.max_body_bytes
+                ),
+            ));
+        }
+        if self.fetch.max_redirects > MAX_REDIRECTS {
+            return Err((
+                "fetch.max_redirects".into(),
+                format!(
+                    "is {}; at most {MAX_REDIRECTS} is allowed",
+                    self.fetch.max_redirects
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Header names an identity header (a claim header or the payload header) may not have, after
+/// [`normalized_header_name`]: framing and hop-by-hop headers (a signed claim must never become
+/// `Connection: upgrade`), credentials and cookies, routing headers a proxy or application trusts
+/// (`Host`, `Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `X-Original-*`), jwtgate's own answer
+/// headers, and the identity headers jwtgate always sends.
+const RESERVED_HEADERS: &[&str] = &[
+    "connection",
+    "upgrade",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "keep-alive",
+    "host",
+    "expect",
+    "set-cookie",
+    "cookie",
+    "authorization",
+    "www-authenticate",
+    "retry-after",
+    "cache-control",
+    "forwarded",
+    "x-real-ip",
+    "x-request-id",
+    "x-auth-issuer",
+    "x-auth-subject",
+];
+
+/// Prefixes of reserved header names (see [`RESERVED_HEADERS`]).
+const RESERVED_HEADER_PREFIXES: &[&str] = &["proxy-", "content-", "x-forwarded-", "x-original-"];
+
+/// A header name as proxies and application servers may read it: lowercase, with `_` and `.`
+/// taken as `-` (CGI/WSGI turn `X-Auth-Sub`, `X_Auth_Sub` and `X.Auth.Sub` into one variable).
+pub fn normalized_header_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '_' | '.' => '-',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// Checks a configured identity header name: valid, and not one that would break HTTP or
+/// impersonate another header (see [`RESERVED_HEADERS`]).
+fn check_identity_header(name: &str) -> Result<(), String> {
+    if !is_header_name(name) {
+        return Err(format!("{name:?} is not a valid header name"));
+    }
+    let normalized = normalized_header_name(name);
+    if RESERVED_HEADERS.contains(&normalized.as_str())
+        || RESERVED_HEADER_PREFIXES
+            .iter()
+            .any(|p| normalized.starts_with(p))
+    {
+        return Err(format!(
+            "{name:?} is reserved: an identity header may not be a framing, hop-by-hop, credential, \
+             routing or jwtgate header"
+        ));
+    }
+    Ok(())
 }
 
 fn validate_algorithms(key: &str, algorithms: &[Algorithm]) -> Result<(), (String, String)> {
@@ -742,6 +924,7 @@ mod tests {
     const MINIMAL: &str = r#"
         [[issuers]]
         issuer = "https://accounts.example.com"
+        audiences = ["my-api"]
     "#;
 
     fn invalid_key(toml: &str) -> String {
@@ -762,6 +945,100 @@ mod tests {
         assert!(s.fetch.https_only);
         assert!(!s.allow_any_issuer);
         assert_eq!(s.server.bind, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn identity_headers_that_would_break_http_or_impersonate_another_are_refused() {
+        for name in [
+            "Connection",
+            "Upgrade",
+            "Transfer-Encoding",
+            "Content-Length",
+            "TE",
+            "Trailer",
+            "Keep-Alive",
+            "Proxy-Authorization",
+            "Proxy-Connection",
+            "Host",
+            "Set-Cookie",
+            "Cookie",
+            "Authorization",
+            "X-Auth-Issuer",
+            "X-Auth-Subject",
+            "x_auth_subject",
+            "X.Auth.Issuer",
+            "X-Forwarded-For",
+            "x-forwarded-host",
+            "Forwarded",
+            "X-Real-IP",
+            "X-Original-URI",
+            "Content-Type",
+            "WWW-Authenticate",
+        ] {
+            let claim = format!(
+                "[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = {{ role = \"{name}\" }}"
+            );
+            assert_eq!(invalid_key(&claim), "issuers[0].headers.role", "{name}");
+            let payload = format!("[verify]\npayload_header = \"{name}\"\n{MINIMAL}");
+            assert_eq!(invalid_key(&payload), "verify.payload_header", "{name}");
+        }
+        let fine = "[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = { role = \"X-Auth-Role\" }";
+        assert!(Settings::from_toml(fine).is_ok());
+    }
+
+    #[test]
+    fn two_claims_cannot_share_a_header_in_any_spelling() {
+        let toml = "[verify]\npayload_header = \"X-Auth-Payload\"\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = { a = \"X-Auth-Role\", b = \"x_auth_role\" }";
+        assert!(invalid_key(toml).starts_with("issuers[0].headers."));
+        let toml = "[verify]\npayload_header = \"X-Auth-Payload\"\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = { a = \"X.Auth.Payload\" }";
+        assert_eq!(invalid_key(toml), "issuers[0].headers.a");
+    }
+
+    #[test]
+    fn every_duration_and_size_has_an_upper_bound() {
+        for (section, key, value) in [
+            ("cache", "min_refresh_interval_secs", "9223372036854775807"),
+            ("cache", "ttl_secs", "31536001"),
+            ("cache", "stale_if_error_secs", "31536001"),
+            ("cache", "max_ttl_secs", "31536001"),
+            ("cache", "verified_token_ttl_secs", "31536001"),
+            ("server", "drain_secs", "3601"),
+            ("server", "shutdown_timeout_secs", "3601"),
+            ("fetch", "timeout_secs", "3601"),
+            ("fetch", "connect_timeout_secs", "3601"),
+            ("fetch", "max_body_bytes", "16777217"),
+            ("fetch", "max_redirects", "11"),
+            ("verify", "leeway_secs", "3601"),
+        ] {
+            let toml = format!("[{section}]\n{key} = {value}\n{MINIMAL}");
+            assert_eq!(invalid_key(&toml), format!("{section}.{key}"));
+        }
+        let at_the_bound = format!(
+            "[cache]\nmin_refresh_interval_secs = 31536000\nmax_ttl_secs = 31536000\n{MINIMAL}"
+        );
+        assert!(Settings::from_toml(&at_the_bound).is_ok());
+    }
+
+    #[test]
+    fn an_issuer_must_list_audiences_or_say_explicitly_that_any_will_do() {
+        assert_eq!(
+            invalid_key("[[issuers]]\nissuer = \"https://x\""),
+            "issuers[0].audiences"
+        );
+        assert_eq!(
+            invalid_key("[[issuers]]\nissuer = \"https://x\"\naudiences = []"),
+            "issuers[0].audiences"
+        );
+        assert!(
+            Settings::from_toml("[[issuers]]\nissuer = \"https://x\"\nallow_any_audience = true")
+                .is_ok()
+        );
+        assert_eq!(
+            invalid_key(
+                "[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nallow_any_audience = true"
+            ),
+            "issuers[0].allow_any_audience"
+        );
     }
 
     #[test]
@@ -805,7 +1082,9 @@ mod tests {
             "issuers[0].issuer"
         );
         assert!(
-            Settings::from_toml("[fetch]\nhttps_only = false\n[[issuers]]\nissuer = \"http://x\"")
+            Settings::from_toml(
+                "[fetch]\nhttps_only = false\n[[issuers]]\nissuer = \"http://x\"\naudiences = [\"a\"]"
+            )
                 .is_ok()
         );
     }
@@ -819,7 +1098,7 @@ mod tests {
 
     #[test]
     fn an_issuer_cannot_widen_the_global_algorithms() {
-        let toml = "[verify]\nalgorithms = [\"RS256\"]\n[[issuers]]\nissuer = \"https://x\"\nalgorithms = [\"ES256\"]";
+        let toml = "[verify]\nalgorithms = [\"RS256\"]\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nalgorithms = [\"ES256\"]";
         assert_eq!(invalid_key(toml), "issuers[0].algorithms");
     }
 
@@ -967,6 +1246,7 @@ mod tests {
         settings.issuers.push(IssuerSettings {
             issuer: "https://a.example".into(),
             audiences: Vec::new(),
+            allow_any_audience: false,
             config_path: Some("/x".into()),
             jwks_uri: Some("https://a.example/k".into()),
             jwks_hosts: Some(Vec::new()),
