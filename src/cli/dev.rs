@@ -137,7 +137,7 @@ Try it:
 
   curl -i -H \"Authorization: Bearer $TOKEN\" {jwtgate}/verify
   curl -H \"Authorization: Bearer $TOKEN\" {jwtgate}/key
-  jwtgate inspect \"$TOKEN\"
+  jwtgate inspect --allow-private-addresses \"$TOKEN\"
 
 Mint more while this runs (sub, aud, ttl in seconds):
 

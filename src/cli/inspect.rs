@@ -28,6 +28,15 @@ enum Trust<'a> {
     TokensIssuer,
 }
 
+/// How `inspect` may reach the network.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reach {
+    /// `--allow-private-addresses`: let this check fetch from loopback and internal addresses
+    /// (such as a `jwtgate dev` issuer). Off by default: a token names its own issuer, so
+    /// inspecting a stranger's token must not make jwtgate probe the local network for it.
+    pub allow_private_addresses: bool,
+}
+
 /// The RFC 7638 JWK thumbprint (SHA-256, base64url) of a public JWK, or `None` for a key type
 /// the RFC does not cover.
 pub fn thumbprint(jwk: &Map<String, Value>) -> Option<String> {
@@ -36,7 +45,13 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Option<String> {
 }
 
 /// Runs the command; returns the exit code.
-pub async fn run(arg: &str, config: Option<&Path>, as_json: bool, color: ColorChoice) -> u8 {
+pub async fn run(
+    arg: &str,
+    config: Option<&Path>,
+    reach: Reach,
+    as_json: bool,
+    color: ColorChoice,
+) -> u8 {
     let raw = match read_token(arg) {
         Ok(raw) => raw,
         Err(e) => {
@@ -45,7 +60,7 @@ pub async fn run(arg: &str, config: Option<&Path>, as_json: bool, color: ColorCh
         }
     };
     let trust = config.map_or(Trust::TokensIssuer, Trust::Config);
-    let report = match inspect(&raw, &trust).await {
+    let report = match inspect(&raw, &trust, reach).await {
         Ok(report) => report,
         Err(e) => {
             eprintln!("jwtgate inspect: {e}");
@@ -89,7 +104,7 @@ fn read_token(arg: &str) -> Result<String, String> {
 }
 
 /// Builds the whole report as one JSON object (also what `--json` prints).
-async fn inspect(raw: &str, trust: &Trust<'_>) -> Result<Value, String> {
+async fn inspect(raw: &str, trust: &Trust<'_>, reach: Reach) -> Result<Value, String> {
     let now = unix_now();
     let token = match UnverifiedToken::parse(raw) {
         Ok(token) => token,
@@ -116,8 +131,12 @@ async fn inspect(raw: &str, trust: &Trust<'_>) -> Result<Value, String> {
     });
     let iss = token.unverified_issuer().map(str::to_string);
     let settings = match (trust, &iss) {
-        (Trust::Config(path), _) => Settings::load(path).map_err(|e| e.to_string())?,
-        (Trust::TokensIssuer, Some(iss)) => match trusting(iss) {
+        (Trust::Config(path), _) => {
+            let mut settings = Settings::load(path).map_err(|e| e.to_string())?;
+            settings.fetch.allow_private_addresses |= reach.allow_private_addresses;
+            settings
+        }
+        (Trust::TokensIssuer, Some(iss)) => match trusting(iss, reach) {
             Ok(settings) => settings,
             Err(problem) => {
                 report["trust"] = json!({"source": "token", "issuer": iss});
@@ -165,8 +184,9 @@ async fn inspect(raw: &str, trust: &Trust<'_>) -> Result<Value, String> {
 }
 
 /// Settings that trust `iss` alone, with the default rules and no audience check. A loopback
-/// issuer (such as `jwtgate dev`'s) may use plain http.
-fn trusting(iss: &str) -> Result<Settings, String> {
+/// issuer (such as `jwtgate dev`'s) may use plain http, and is reached only with
+/// `--allow-private-addresses`.
+fn trusting(iss: &str, reach: Reach) -> Result<Settings, String> {
     let loopback = url::Url::parse(iss).is_ok_and(|u| match u.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -174,8 +194,8 @@ fn trusting(iss: &str) -> Result<Settings, String> {
         None => false,
     });
     super::settings_from_json(json!({
-        "fetch": {"https_only": !loopback, "allow_private_addresses": loopback},
-        "issuers": [{"issuer": iss}],
+        "fetch": {"https_only": !loopback, "allow_private_addresses": reach.allow_private_addresses},
+        "issuers": [{"issuer": iss, "allow_any_audience": true}],
     }))
 }
 

@@ -100,6 +100,10 @@ pub enum Command {
         /// When to colour the report.
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
+        /// Let this check fetch keys from loopback, private and other internal addresses (a
+        /// `jwtgate dev` issuer, say). Off by default: the token names its own issuer.
+        #[arg(long)]
+        allow_private_addresses: bool,
     },
     /// Try jwtgate now: a local issuer with a fresh key, a token and curl lines.
     ///
@@ -146,7 +150,16 @@ where
             config,
             json,
             color,
-        }) => block_on(inspect::run(&token, config.or(top).as_deref(), json, color)),
+            allow_private_addresses,
+        }) => block_on(inspect::run(
+            &token,
+            config.or(top).as_deref(),
+            inspect::Reach {
+                allow_private_addresses,
+            },
+            json,
+            color,
+        )),
         Some(Command::Dev(_)) if top.is_some() => {
             Cli::command()
                 .error(

@@ -132,7 +132,7 @@ fn sigterm_stops_the_binary_cleanly_after_draining() {
     let path = write_config(
         "sigterm.toml",
         "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\ndrain_secs = 0\n[log]\nformat = \"json\"\n\
-         [[issuers]]\nissuer = \"https://issuer.invalid\"\n",
+         [[issuers]]\nissuer = \"https://issuer.invalid\"\naudiences = [\"a\"]\n",
     );
     let mut child = serve(&path);
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();

@@ -160,7 +160,7 @@ async fn inspect_shows_the_token_its_issuers_urls_the_key_and_a_valid_verdict() 
     let issuer = TestIssuer::start(&[&key]).await;
     let token = key.sign(&claims(&issuer.base));
 
-    let output = jwtgate(&["inspect", &token], "", &[]).await;
+    let output = jwtgate(&["inspect", "--allow-private-addresses", &token], "", &[]).await;
 
     let report = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{report}{}", stderr(&output));
@@ -196,7 +196,10 @@ async fn on_a_terminal_inspect_shows_a_spinner_while_fetching_and_colours_the_re
     // A slow key set, so that the spinner has something to wait for.
     issuer.set(|b| b.jwks_delay = Duration::from_millis(300));
     let token = key.sign(&claims(&issuer.base));
-    let command = format!("{} inspect {token}", env!("CARGO_BIN_EXE_jwtgate"));
+    let command = format!(
+        "{} inspect --allow-private-addresses {token}",
+        env!("CARGO_BIN_EXE_jwtgate")
+    );
 
     // script(1) runs the command on a pseudo-terminal and exits with its exit code.
     let output = actix_web::rt::task::spawn_blocking(move || {
@@ -230,7 +233,7 @@ async fn inspect_reads_the_token_from_stdin_and_prints_one_json_object() {
     let token = key.sign(&claims(&issuer.base));
 
     let output = jwtgate(
-        &["inspect", "-", "--json"],
+        &["inspect", "--allow-private-addresses", "-", "--json"],
         &format!("Bearer {token}\n"),
         &[],
     )
@@ -258,13 +261,39 @@ async fn inspect_reads_the_token_from_stdin_and_prints_one_json_object() {
 }
 
 #[actix_web::test]
+async fn inspect_never_contacts_an_internal_address_unless_a_flag_allows_it() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let token = key.sign(&claims(&issuer.base));
+
+    let output = jwtgate(&["inspect", "--json", &token], "", &[]).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("one JSON object");
+    assert_eq!(report["verdict"]["reason"], "keys_unavailable", "{report}");
+    assert!(
+        report["verdict"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("internal address"),
+        "{report}"
+    );
+    assert_eq!(issuer.total_hits(), 0, "the loopback issuer was contacted");
+}
+
+#[actix_web::test]
 async fn inspect_of_an_expired_token_gives_the_reason_and_exit_code_1() {
     let key = TestKey::rs256();
     let issuer = TestIssuer::start(&[&key]).await;
     let mut expired = claims(&issuer.base);
     expired["exp"] = json!(now() - 7200);
 
-    let output = jwtgate(&["inspect", &key.sign(&expired)], "", &[]).await;
+    let output = jwtgate(
+        &["inspect", "--allow-private-addresses", &key.sign(&expired)],
+        "",
+        &[],
+    )
+    .await;
 
     assert_eq!(output.status.code(), Some(1));
     let report = stdout(&output);
@@ -314,7 +343,7 @@ async fn inspect_with_a_config_applies_its_audiences() {
 async fn inspect_with_a_config_never_contacts_an_issuer_it_does_not_trust() {
     let key = TestKey::rs256();
     let issuer = TestIssuer::start(&[&key]).await;
-    let config = config_trusting("inspect-untrusted", "https://id.example", &[]);
+    let config = config_trusting("inspect-untrusted", "https://id.example", &["my-api"]);
     let token = key.sign(&claims(&issuer.base));
 
     let output = inspect_with_config(&token, &config).await;
@@ -342,7 +371,7 @@ async fn inspect_with_config(token: &str, config: &std::path::Path) -> Output {
 async fn inspect_explains_an_unreachable_issuer_in_one_line() {
     let token = TestKey::rs256().sign(&claims(DEAD_ISSUER));
 
-    let output = jwtgate(&["inspect", &token], "", &[]).await;
+    let output = jwtgate(&["inspect", "--allow-private-addresses", &token], "", &[]).await;
 
     assert_eq!(output.status.code(), Some(1));
     let report = stdout(&output);
@@ -412,7 +441,7 @@ async fn check_config_prints_the_effective_settings_with_environment_overrides_a
 async fn check_config_of_an_invalid_file_names_the_key_and_exits_1() {
     let config = write_config(
         "check-bad",
-        "[cache]\nttl_secs = 0\n[[issuers]]\nissuer = \"https://id.example\"\n",
+        "[cache]\nttl_secs = 0\n[[issuers]]\nissuer = \"https://id.example\"\naudiences = [\"a\"]\n",
     );
 
     let output = check_config(&config, &[], &[]).await;
@@ -429,7 +458,7 @@ async fn check_config_of_an_invalid_file_names_the_key_and_exits_1() {
 async fn check_config_probe_fetches_each_issuer_once_and_reports_its_keys() {
     let (k1, k2) = (TestKey::rs256(), TestKey::eddsa());
     let issuer = TestIssuer::start(&[&k1, &k2]).await;
-    let config = config_trusting("probe-ok", &issuer.base, &[]);
+    let config = config_trusting("probe-ok", &issuer.base, &["my-api"]);
 
     let output = check_config(&config, &["--probe"], &[]).await;
 
@@ -455,7 +484,7 @@ async fn check_config_probe_fetches_each_issuer_once_and_reports_its_keys() {
 
 #[actix_web::test]
 async fn check_config_probe_reports_an_unreachable_issuer_and_exits_1() {
-    let config = config_trusting("probe-dead", DEAD_ISSUER, &[]);
+    let config = config_trusting("probe-dead", DEAD_ISSUER, &["my-api"]);
 
     let output = check_config(&config, &["--probe"], &[]).await;
 
@@ -518,7 +547,13 @@ async fn dev_prints_a_token_and_curl_lines_that_work_and_leaves_nothing_behind()
     assert!(
         banner
             .iter()
-            .any(|l| l.contains("jwtgate inspect \"$TOKEN\""))
+            .any(|l| l.contains("jwtgate inspect --allow-private-addresses \"$TOKEN\""))
+    );
+    let inspected = jwtgate(&["inspect", "--allow-private-addresses", &token], "", &[]).await;
+    assert_eq!(
+        inspected.status.code(),
+        Some(0),
+        "the printed inspect line works"
     );
 
     let client = awc::Client::default();
@@ -563,7 +598,7 @@ async fn startup_logs_one_line_per_issuer_with_its_kids_or_why_it_has_none() {
         &format!(
             "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[log]\nformat = \"json\"\n\
              [fetch]\nhttps_only = false\nallow_private_addresses = true\ntimeout_secs = 2\n\
-             [[issuers]]\nissuer = \"{}\"\n[[issuers]]\nissuer = \"{DEAD_ISSUER}\"\n",
+             [[issuers]]\nissuer = \"{}\"\naudiences = [\"a\"]\n[[issuers]]\nissuer = \"{DEAD_ISSUER}\"\naudiences = [\"a\"]\n",
             issuer.base
         ),
     );

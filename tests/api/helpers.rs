@@ -186,6 +186,7 @@ pub struct TestApp {
     pub address: String,
     pub clock: Arc<ManualClock>,
     pub shutdown: jwtgate::startup::ShutdownHandle,
+    pub verifier: Arc<jwtgate::verify::Verifier>,
     client: awc::Client,
 }
 
@@ -290,6 +291,7 @@ pub async fn spawn_app_cold(settings: Settings) -> (TestApp, Arc<jwtgate::verify
             address,
             clock,
             shutdown,
+            verifier: verifier.clone(),
             client,
         },
         verifier,
@@ -297,6 +299,18 @@ pub async fn spawn_app_cold(settings: Settings) -> (TestApp, Arc<jwtgate::verify
 }
 
 impl TestApp {
+    /// Every issuer's last fetch error, one per line: what an operator sees in the log and in
+    /// `GET /issuers`, and a client never does.
+    pub fn fetch_errors(&self) -> String {
+        self.verifier
+            .keys()
+            .statuses()
+            .into_iter()
+            .filter_map(|(_, status)| status.last_error.map(|e| e.to_string()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Sends `method path` with optional bearer token.
     pub async fn request(
         &self,
