@@ -63,14 +63,25 @@ fn report_preload(verifier: &Verifier, policy: &crate::issuer::IssuerPolicy) {
     }
 }
 
+/// The signals a running server handles.
+struct Signals {
+    /// Drain, then stop.
+    term: Signal,
+    /// Stop without draining (Ctrl-C).
+    interrupt: Signal,
+    /// Logged and otherwise ignored: configuration reload does not exist yet, and the default
+    /// action (terminate) would take the service down silently when a supervisor sends it.
+    hangup: Signal,
+}
+
 /// A running jwtgate: the bound server and the shared parts behind it.
 pub struct Application {
     port: u16,
     server: Server,
     shutdown: ShutdownHandle,
-    /// SIGTERM and SIGINT, registered while building so that a signal arriving as soon as
-    /// "listening" is logged is already ours (the default action would kill the process).
-    signals: Option<(Signal, Signal)>,
+    /// SIGTERM, SIGINT and SIGHUP, registered while building so that a signal arriving as soon
+    /// as "listening" is logged is already ours (the default action would kill the process).
+    signals: Option<Signals>,
     verifier: Arc<Verifier>,
     metrics: Arc<Metrics>,
 }
@@ -94,6 +105,13 @@ impl Application {
             tracing::warn!(
                 "allow_any_issuer is on: any issuer that serves OIDC discovery is trusted, so anyone who runs \
                  an issuer can mint tokens jwtgate accepts. Configure [[issuers]] instead unless you mean it."
+            );
+        }
+        for issuer in settings.issuers.iter().filter(|i| i.allow_any_audience) {
+            tracing::warn!(
+                issuer = %issuer.issuer,
+                "allow_any_audience is on: this issuer's tokens are accepted whatever their aud, \
+                 including tokens it minted for other services"
             );
         }
         let metrics = Arc::new(Metrics::new());
@@ -153,10 +171,15 @@ impl Application {
         let signals = match (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
         ) {
-            (Ok(term), Ok(interrupt)) => Some((term, interrupt)),
+            (Ok(term), Ok(interrupt), Ok(hangup)) => Some(Signals {
+                term,
+                interrupt,
+                hangup,
+            }),
             _ => {
-                tracing::warn!("cannot handle SIGTERM/SIGINT: shutdown will not drain");
+                tracing::warn!("cannot handle SIGTERM/SIGINT/SIGHUP: shutdown will not drain");
                 None
             }
         };
@@ -219,17 +242,27 @@ impl Application {
     /// The server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let shutdown = self.shutdown.clone();
-        if let Some((mut term, mut interrupt)) = self.signals {
+        if let Some(mut signals) = self.signals {
             actix_web::rt::spawn(async move {
-                tokio::select! {
-                    _ = term.recv() => {
-                        tracing::info!(drain = ?shutdown.drain, "SIGTERM: draining, then stopping");
-                        shutdown.shutdown().await;
-                    }
-                    _ = interrupt.recv() => {
-                        tracing::info!("SIGINT: stopping");
-                        shutdown.lifecycle.begin_drain();
-                        shutdown.server.stop(true).await;
+                loop {
+                    tokio::select! {
+                        _ = signals.term.recv() => {
+                            tracing::info!(drain = ?shutdown.drain, "SIGTERM: draining, then stopping");
+                            shutdown.shutdown().await;
+                            return;
+                        }
+                        _ = signals.interrupt.recv() => {
+                            tracing::info!("SIGINT: stopping");
+                            shutdown.lifecycle.begin_drain();
+                            shutdown.server.stop(true).await;
+                            return;
+                        }
+                        _ = signals.hangup.recv() => {
+                            tracing::warn!(
+                                "SIGHUP: ignored, jwtgate keeps running with its current configuration \
+                                 (reloading is not supported yet: restart to apply changes)"
+                            );
+                        }
                     }
                 }
             });

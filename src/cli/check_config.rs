@@ -13,7 +13,7 @@ pub async fn run(path: &Path, probe: bool) -> u8 {
     let settings = match Settings::load(path) {
         Ok(settings) => settings,
         Err(e) => {
-            eprintln!("jwtgate check-config: {e}");
+            errln!("jwtgate check-config: {e}");
             return EXIT_INVALID;
         }
     };
@@ -23,26 +23,26 @@ pub async fn run(path: &Path, probe: bool) -> u8 {
         .filter(|name| name.starts_with(&format!("{ENV_PREFIX}{ENV_SEPARATOR}")))
         .collect();
     overrides.sort();
-    println!(
+    outln!(
         "{} {} is valid.",
         style.good("OK"),
         sanitize(&path.display().to_string())
     );
     if overrides.is_empty() {
-        println!("No {ENV_PREFIX}{ENV_SEPARATOR}* environment overrides.");
+        outln!("No {ENV_PREFIX}{ENV_SEPARATOR}* environment overrides.");
     } else {
-        println!("Environment overrides: {}", overrides.join(", "));
+        outln!("Environment overrides: {}", overrides.join(", "));
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{}",
         style.heading("Effective settings (defaults filled in, secrets masked):")
     );
-    println!("{}", effective_settings(&settings));
+    outln!("{}", effective_settings(&settings));
     if !probe {
         return EXIT_OK;
     }
-    println!();
+    outln!();
     probe_issuers(settings, style).await
 }
 
@@ -58,14 +58,14 @@ async fn probe_issuers(settings: Settings, style: Style) -> u8 {
     let app = match local_application(settings) {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("jwtgate check-config: {e:#}");
+            errln!("jwtgate check-config: {e:#}");
             return EXIT_INVALID;
         }
     };
     let verifier = app.verifier();
     let policies: Vec<_> = verifier.issuers().configured().cloned().collect();
     if policies.is_empty() {
-        println!("No [[issuers]] to probe (allow_any_issuer admits issuers as tokens arrive).");
+        outln!("No [[issuers]] to probe (allow_any_issuer admits issuers as tokens arrive).");
         return EXIT_OK;
     }
     let mut failed = 0;
@@ -75,9 +75,9 @@ async fn probe_issuers(settings: Settings, style: Style) -> u8 {
             verifier.keys().preload(&policy).await
         };
         let status = verifier.keys().issuer_status(&policy.issuer);
-        println!("{}", style.heading(&policy.issuer));
+        outln!("{}", style.heading(&policy.issuer));
         if let KeySource::Discovery(url) = &policy.key_source {
-            println!("  discovery  {url}");
+            outln!("  discovery  {url}");
         }
         let jwks = match (
             &policy.key_source,
@@ -86,11 +86,11 @@ async fn probe_issuers(settings: Settings, style: Style) -> u8 {
             (_, Some(url)) | (KeySource::Static(url), None) => url.to_string(),
             _ => "-".into(),
         };
-        println!("  jwks       {jwks}");
+        outln!("  jwks       {jwks}");
         match status {
             Some(status) if loaded && status.last_error.is_none() => {
                 let age = status.age.map_or(0, |a| a.as_secs());
-                println!(
+                outln!(
                     "  keys       {} {} loaded {}: {}",
                     style.good("OK"),
                     status.keys,
@@ -103,7 +103,7 @@ async fn probe_issuers(settings: Settings, style: Style) -> u8 {
                 let why = status
                     .and_then(|s| s.last_error)
                     .map_or_else(|| "no keys loaded".to_string(), |e| e.to_string());
-                println!(
+                outln!(
                     "  keys       {} {}",
                     style.bad("FAILED"),
                     sanitize(&why.replace(['\r', '\n'], " "))
@@ -114,8 +114,8 @@ async fn probe_issuers(settings: Settings, style: Style) -> u8 {
     if failed == 0 {
         EXIT_OK
     } else {
-        println!();
-        println!("{failed} issuer(s) could not be probed.");
+        outln!();
+        outln!("{failed} issuer(s) could not be probed.");
         EXIT_INVALID
     }
 }

@@ -48,7 +48,7 @@ pub async fn run(options: DevOptions) -> u8 {
     match serve(options).await {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("jwtgate dev: {e:#}");
+            errln!("jwtgate dev: {e:#}");
             EXIT_INVALID
         }
     }
@@ -58,7 +58,7 @@ async fn serve(options: DevOptions) -> anyhow::Result<()> {
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let issuer = DevIssuer::start(loopback, options.alg)?;
     let settings = settings_from_json(json!({
-        "server": {"bind": options.bind.to_string(), "workers": 1},
+        "server": {"bind": options.bind.to_string(), "workers": 1, "drain_secs": 0},
         // The issuer is on loopback and plain http; nothing else is trusted.
         "fetch": {"https_only": false, "allow_private_addresses": true},
         "issuers": [{"issuer": issuer.issuer(), "audiences": [options.aud]}],
@@ -79,7 +79,7 @@ async fn serve(options: DevOptions) -> anyhow::Result<()> {
         scope: options.scope.clone(),
     };
     let token = issuer.mint(&request)?;
-    print!(
+    out!(
         "{}",
         banner(
             &issuer,

@@ -55,7 +55,7 @@ pub async fn run(
     let raw = match read_token(arg) {
         Ok(raw) => raw,
         Err(e) => {
-            eprintln!("jwtgate inspect: {e}");
+            errln!("jwtgate inspect: {e}");
             return EXIT_INVALID;
         }
     };
@@ -63,14 +63,14 @@ pub async fn run(
     let report = match inspect(&raw, &trust, reach).await {
         Ok(report) => report,
         Err(e) => {
-            eprintln!("jwtgate inspect: {e}");
+            errln!("jwtgate inspect: {e}");
             return EXIT_INVALID;
         }
     };
     if as_json {
-        println!("{report}");
+        outln!("{report}");
     } else {
-        print!("{}", render(&report, Style::for_stdout(color)));
+        out!("{}", render(&report, Style::for_stdout(color)));
     }
     if report["verdict"]["valid"] == true {
         EXIT_OK
@@ -82,7 +82,7 @@ pub async fn run(
 fn read_token(arg: &str) -> Result<String, String> {
     let text = if arg == "-" {
         if std::io::stdin().is_terminal() {
-            eprintln!("Paste the token, then press Enter and Ctrl-D:");
+            errln!("Paste the token, then press Enter and Ctrl-D:");
         }
         let mut text = String::new();
         std::io::stdin()

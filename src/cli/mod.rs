@@ -7,10 +7,36 @@
 //! This is the program's edge (what `main` would hold), so, like `startup`, it reports failures
 //! with `anyhow` context and turns them into one line on stderr and an exit code.
 
+/// `println!` that never panics: a closed or broken standard output (`jwtgate check-config |
+/// head -1`) ends the output, not the process.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that never panics (see `outln!`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics (see `outln!`).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod check_config;
 mod dev;
 mod inspect;
 pub mod output;
+mod stdio;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -136,6 +162,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    stdio::reserve_standard_descriptors();
     let cli = Cli::parse_from(args);
     // `jwtgate --config P check-config` and `jwtgate check-config --config P` both work.
     let top = cli.config;
@@ -170,12 +197,9 @@ where
         }
         Some(Command::Dev(options)) => block_on(dev::run(options)),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "jwtgate",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "jwtgate", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             EXIT_OK
         }
     };
@@ -215,7 +239,7 @@ async fn serve(config: Option<&Path>) -> u8 {
     let settings = match Settings::load(path) {
         Ok(settings) => settings,
         Err(e) => {
-            eprintln!("jwtgate: {e}");
+            errln!("jwtgate: {e}");
             return EXIT_INVALID;
         }
     };
@@ -227,7 +251,7 @@ async fn serve(config: Option<&Path>) -> u8 {
     match served {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("jwtgate: {e:#}");
+            errln!("jwtgate: {e:#}");
             EXIT_INVALID
         }
     }

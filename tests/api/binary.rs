@@ -153,3 +153,133 @@ fn sigterm_stops_the_binary_cleanly_after_draining() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:?}");
 }
+
+/// A free loopback port (for the few tests that cannot read the port from the log).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends `signal` to the process.
+fn send_signal(child: &std::process::Child, signal: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// A raw HTTP/1.1 GET, answered in full (the server closes the connection).
+fn raw_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer not.a.token\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_instead_of_panicking() {
+    let config = write_config(
+        "closed-pipe.toml",
+        "[[issuers]]\nissuer = \"https://id.example\"\naudiences = [\"a\"]\n",
+    );
+    for args in [
+        vec!["check-config", "--config", config.to_str().unwrap()],
+        vec!["completions", "bash"],
+        vec!["inspect", "--json", "not-a-token"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+            .args(&args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(output.status.code(), Some(101), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_service_started_with_stderr_closed_serves_and_never_writes_logs_to_a_client() {
+    let port = free_port();
+    let config = write_config(
+        "stderr-closed.toml",
+        &format!(
+            "[server]\nbind = \"127.0.0.1:{port}\"\nworkers = 1\ndrain_secs = 0\n\
+             [log]\nformat = \"json\"\nlevel = \"debug\"\n\
+             [[issuers]]\nissuer = \"https://issuer.invalid\"\naudiences = [\"a\"]\n"
+        ),
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("exec \"$0\" --config \"$1\" 2>&-")
+        .arg(env!("CARGO_BIN_EXE_jwtgate"))
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .spawn()
+        .unwrap();
+    let mut answer = None;
+    for _ in 0..400 {
+        answer = raw_get(port, "/verify");
+        if answer.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+
+    let answer = answer.expect("jwtgate answers with stderr closed");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(
+        !answer.contains("\"level\""),
+        "a log line reached a client: {answer}"
+    );
+    send_signal(&child, "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn sighup_is_logged_and_the_service_keeps_serving() {
+    let path = write_config(
+        "sighup.toml",
+        "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\ndrain_secs = 0\n[log]\nformat = \"json\"\n\
+         [[issuers]]\nissuer = \"https://issuer.invalid\"\naudiences = [\"a\"]\n",
+    );
+    let mut child = serve(&path);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
+            (entry["message"] == "jwtgate listening").then(|| entry["port"].as_u64())?
+        })
+        .expect("jwtgate started") as u16;
+
+    send_signal(&child, "HUP");
+    let logged = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("SIGHUP"));
+
+    assert!(logged, "SIGHUP is logged");
+    let answer = raw_get(port, "/healthz").expect("still serving after SIGHUP");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    send_signal(&child, "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

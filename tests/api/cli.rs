@@ -496,6 +496,47 @@ async fn check_config_probe_reports_an_unreachable_issuer_and_exits_1() {
     );
 }
 
+#[test]
+fn dev_stops_on_sigint_and_sigterm() {
+    for signal in ["INT", "TERM"] {
+        let mut child = Running(
+            Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+                .args(["dev", "--bind", "127.0.0.1:0"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let out = BufReader::new(child.0.stdout.take().unwrap());
+        let ready = out
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("jwtgate dev --sub"));
+        assert!(ready, "the banner is printed");
+
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.0.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+
+        let mut exited = None;
+        for _ in 0..200 {
+            exited = child.0.try_wait().unwrap();
+            if exited.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        assert_eq!(
+            exited.and_then(|s| s.code()),
+            Some(0),
+            "SIG{signal} stops jwtgate dev within 5 s"
+        );
+    }
+}
+
 #[actix_web::test]
 async fn dev_prints_a_token_and_curl_lines_that_work_and_leaves_nothing_behind() {
     let workdir = temp_dir("dev");
