@@ -144,6 +144,34 @@ impl Metrics {
         }
     }
 
+    /// Creates, at 0, every series labelled with this configured issuer, so dashboards and
+    /// alerts see each one from the first scrape instead of only after the first failure (the
+    /// Prometheus advice on missing series). `rejections` are the verification reason codes and
+    /// `skips` the JWK skip reasons.
+    pub fn init_issuer(&self, label: &str, rejections: &[&str], skips: &[&str]) {
+        self.verifications
+            .with_label_values(&[label, "valid", "ok"])
+            .reset();
+        for reason in rejections {
+            self.verifications
+                .with_label_values(&[label, "invalid", reason])
+                .reset();
+        }
+        for kind in ["discovery", "jwks"] {
+            for result in ["ok", "error"] {
+                self.fetches
+                    .with_label_values(&[label, kind, result])
+                    .reset();
+            }
+        }
+        for reason in skips {
+            self.jwks_keys_skipped
+                .with_label_values(&[label, reason])
+                .reset();
+        }
+        self.stale_keys_served.with_label_values(&[label]).reset();
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
@@ -156,5 +184,28 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_initialised_issuer_has_every_series_at_zero_before_anything_happens() {
+        let metrics = Metrics::new();
+
+        metrics.init_issuer("https://id.example", &["expired"], &["weak_key"]);
+
+        let text = metrics.render();
+        for series in [
+            r#"jwtgate_verifications_total{issuer="https://id.example",reason="ok",result="valid"} 0"#,
+            r#"jwtgate_verifications_total{issuer="https://id.example",reason="expired",result="invalid"} 0"#,
+            r#"jwtgate_fetches_total{issuer="https://id.example",kind="jwks",result="error"} 0"#,
+            r#"jwtgate_jwks_keys_skipped_total{issuer="https://id.example",reason="weak_key"} 0"#,
+            r#"jwtgate_stale_keys_served_total{issuer="https://id.example"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} missing from\n{text}");
+        }
     }
 }

@@ -160,23 +160,7 @@ mod tests {
 
     #[test]
     fn every_reason_code_has_its_own_fixed_message() {
-        let reasons = [
-            "missing_token",
-            "token_too_large",
-            "malformed",
-            "unsupported_alg",
-            "untrusted_issuer",
-            "unknown_kid",
-            "keys_unavailable",
-            "bad_signature",
-            "expired",
-            "not_yet_valid",
-            "wrong_audience",
-            "wrong_issuer",
-            "missing_claim",
-            "insufficient_scope",
-            "forged_identity_header",
-        ];
+        let reasons = crate::verify::REASON_CODES;
         let messages: std::collections::HashSet<_> =
             reasons.iter().map(|r| public_message(r)).collect();
         assert_eq!(messages.len(), reasons.len());

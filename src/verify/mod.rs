@@ -70,6 +70,26 @@ pub enum Rejection {
     },
 }
 
+/// Every stable reason code a [`Rejection`] can have, for metrics created before the first
+/// rejection and for documentation checks.
+pub const REASON_CODES: [&str; 15] = [
+    "missing_token",
+    "token_too_large",
+    "malformed",
+    "unsupported_alg",
+    "untrusted_issuer",
+    "unknown_kid",
+    "keys_unavailable",
+    "bad_signature",
+    "expired",
+    "not_yet_valid",
+    "wrong_audience",
+    "wrong_issuer",
+    "missing_claim",
+    "insufficient_scope",
+    "forged_identity_header",
+];
+
 impl Rejection {
     /// The stable reason code (see the README's table).
     pub fn reason(&self) -> &'static str {
@@ -381,6 +401,34 @@ fn missing_scopes(claims: &Map<String, Value>, required: &[String]) -> Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reason_codes_lists_the_code_of_every_rejection() {
+        let every = [
+            Rejection::MissingToken,
+            Rejection::Token(TokenError::TooLarge { len: 1 }),
+            Rejection::Token(TokenError::Malformed(String::new())),
+            Rejection::Malformed(String::new()),
+            Rejection::UnsupportedAlg(String::new()),
+            Rejection::Issuer(IssuerError::Untrusted(String::new())),
+            Rejection::Keys(KeysError::UnknownKid),
+            Rejection::Keys(KeysError::Unavailable {
+                retry_after: std::time::Duration::ZERO,
+                cause: crate::keys::RefreshError::NotFetched,
+            }),
+            Rejection::BadSignature,
+            Rejection::Expired,
+            Rejection::NotYetValid,
+            Rejection::WrongAudience,
+            Rejection::WrongIssuer,
+            Rejection::MissingClaim(String::new()),
+            Rejection::ForgedIdentityHeader(String::new()),
+            Rejection::InsufficientScope { missing: vec![] },
+        ];
+        let codes: std::collections::BTreeSet<_> = every.iter().map(Rejection::reason).collect();
+        let listed: std::collections::BTreeSet<_> = REASON_CODES.into_iter().collect();
+        assert_eq!(codes, listed);
+    }
     use serde_json::json;
 
     fn claims(value: Value) -> Map<String, Value> {
