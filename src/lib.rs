@@ -23,6 +23,9 @@
 //!
 //! The core (`token`, `issuer`, `fetch` traits, `keys`, `verify`) never imports actix-web.
 
+// Standard output and error go through the CLI's own macros, which never panic on a closed pipe.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod cli;
 pub mod clock;
 pub mod dev;
