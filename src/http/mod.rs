@@ -27,8 +27,9 @@ pub const ISSUER_HEADER: &str = "x-auth-issuer";
 /// Header naming the verified token's subject (`sub`); empty when the token has no string `sub`.
 pub const SUBJECT_HEADER: &str = "x-auth-subject";
 
-/// The prefix of jwtgate's identity headers, in its alias form (see [`alias_byte`]): a request
-/// header whose name starts with it in any spelling is refused by `refuse_identity_headers`.
+/// The prefix of jwtgate's identity headers: a request header whose name starts with it in any
+/// spelling (case, and `_`, `.` or any other separator for `-`) is refused by
+/// `refuse_identity_headers`.
 pub const IDENTITY_HEADER_PREFIX: &str = "x-auth-";
 
 /// A request header that turns `refuse_identity_headers` on for this request, whatever the
