@@ -149,7 +149,7 @@ impl Application {
         let state = AppState {
             verifier: verifier.clone(),
             metrics: metrics.clone(),
-            rules: Arc::new(crate::http::RequestRules::from(&settings.verify)),
+            rules: Arc::new(crate::http::RequestRules::from(&settings)),
         };
         let lifecycle = web::Data::new(Lifecycle::default());
         let admin = web::Data::new(AdminState::new(&settings.admin.token));

@@ -18,20 +18,32 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::metrics::Metrics;
-use crate::settings::{TokenSource, VerifySettings};
+use crate::settings::{Settings, TokenSource};
 use crate::verify::{Rejected, Rejection, Verified, Verifier};
 use error::{Endpoint, rejection_response};
 
 /// Header naming the verified token's issuer.
 pub const ISSUER_HEADER: &str = "x-auth-issuer";
-/// Header naming the verified token's subject (`sub`), when it has one.
+/// Header naming the verified token's subject (`sub`); empty when the token has no string `sub`.
 pub const SUBJECT_HEADER: &str = "x-auth-subject";
+
+/// The prefix of jwtgate's identity headers: a request header whose name starts with it in any
+/// spelling (case, and `_`, `.` or any other separator for `-`) is refused by
+/// `refuse_identity_headers`.
+pub const IDENTITY_HEADER_PREFIX: &str = "x-auth-";
+
+/// A request header that turns `refuse_identity_headers` on for this request, whatever the
+/// configuration says (any value). A proxy that cannot strip the client's identity headers sets
+/// it on its check request (`deploy/nginx/jwtgate.conf` does); a client sending it can only make
+/// jwtgate stricter, never looser.
+pub const REFUSE_IDENTITY_HEADERS_HEADER: &str = "x-jwtgate-refuse-identity-headers";
 
 /// Claim header values longer than this are not sent (proxies limit header sizes; 4 KiB fits
 /// nginx's and Envoy's defaults with room to spare).
 pub const MAX_CLAIM_HEADER_BYTES: usize = 4096;
 
-/// Separator used when an array claim is sent as one header value.
+/// Separator used when an array claim is sent as one header value. An array with an element
+/// that could be read as a separator (see [`header_value`]) is withheld rather than joined.
 pub const CLAIM_ARRAY_SEPARATOR: &str = ",";
 
 /// The `[verify].payload_header` value (base64url JSON of the verified claims) is not sent when
@@ -39,27 +51,42 @@ pub const CLAIM_ARRAY_SEPARATOR: &str = ",";
 /// `proxy_buffer_size 16k` of `deploy/nginx/jwtgate.conf`.
 pub const MAX_PAYLOAD_HEADER_BYTES: usize = 8192;
 
-/// How `/verify` and `/key` read requests and shape answers, from `[verify]`. Cheap to share.
+/// How `/verify` and `/key` read requests and shape answers, from `[verify]` and the issuers'
+/// `headers`. Cheap to share.
 #[derive(Debug, Clone)]
 pub struct RequestRules {
     /// Where the token may be, in order.
     pub token_sources: Vec<TokenSource>,
     /// The header that carries the verified payload, if one is configured.
     pub payload_header: Option<HeaderName>,
+    /// Every claim header any `[[issuers]]` entry maps, once each: all of them are sent on every
+    /// 200 (empty when the token's issuer does not map it or the claim is absent), so a proxy
+    /// that copies jwtgate's answer headers always overwrites a client's copy.
+    pub claim_headers: Vec<HeaderName>,
     /// Refuse requests that already carry an identity header.
     pub refuse_identity_headers: bool,
 }
 
-impl From<&VerifySettings> for RequestRules {
-    fn from(settings: &VerifySettings) -> Self {
-        Self {
-            token_sources: settings.token_sources.clone(),
-            refuse_identity_headers: settings.refuse_identity_headers,
+impl From<&Settings> for RequestRules {
+    fn from(settings: &Settings) -> Self {
+        let verify = &settings.verify;
+        let mut claim_headers: Vec<HeaderName> = settings
+            .issuers
+            .iter()
+            .flat_map(|issuer| issuer.headers.values())
             // Settings validation has already refused invalid names.
-            payload_header: settings
+            .filter_map(|name| HeaderName::try_from(name.as_str()).ok())
+            .collect();
+        claim_headers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        claim_headers.dedup();
+        Self {
+            token_sources: verify.token_sources.clone(),
+            refuse_identity_headers: verify.refuse_identity_headers,
+            payload_header: verify
                 .payload_header
                 .as_deref()
                 .and_then(|name| HeaderName::try_from(name).ok()),
+            claim_headers,
         }
     }
 }
@@ -91,9 +118,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// `/verify` and `/verify/...`, any method (Envoy's `ext_authz` forwards the client's method).
 async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let started = Instant::now();
-    let forged = state
-        .rules
-        .refuse_identity_headers
+    let refuse = state.rules.refuse_identity_headers
+        || req.headers().contains_key(REFUSE_IDENTITY_HEADERS_HEADER);
+    let forged = refuse
         .then(|| forged_identity_header(&req, &state.rules))
         .flatten();
     let outcome = match (
@@ -146,29 +173,33 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     response
 }
 
+/// A 200 carrying every identity header jwtgate may send, each with this token's value or empty,
+/// so that no client-sent copy of any of them survives a proxy that copies these headers.
 fn success_response(verified: &Verified, rules: &RequestRules) -> HttpResponse {
+    let empty = || HeaderValue::from_static("");
+    let claims = &verified.claims;
     let mut response = HttpResponse::Ok();
     response.insert_header((ISSUER_HEADER, &*verified.policy.issuer));
-    if let Some(value) = verified
-        .claims
+    let subject = claims
         .get("sub")
         .filter(|s| s.is_string())
-        .and_then(header_value)
-    {
-        response.insert_header((SUBJECT_HEADER, value));
+        .and_then(header_value);
+    response.insert_header((SUBJECT_HEADER, subject.unwrap_or_else(empty)));
+    for name in &rules.claim_headers {
+        response.insert_header((name.clone(), empty()));
     }
     for (claim, name) in &verified.policy.headers {
-        let value = verified.claims.get(claim).and_then(header_value);
-        if let (Ok(name), Some(value)) = (HeaderName::try_from(name.as_str()), value) {
+        if let (Ok(name), Some(value)) = (
+            HeaderName::try_from(name.as_str()),
+            claims.get(claim).and_then(header_value),
+        ) {
             response.insert_header((name, value));
         }
     }
-    if let Some(name) = &rules.payload_header
-        && let Some(value) = payload_header_value(&verified.claims)
-    {
-        response.insert_header((name.clone(), value));
+    if let Some(name) = &rules.payload_header {
+        let value = payload_header_value(claims);
+        response.insert_header((name.clone(), value.unwrap_or_else(empty)));
     }
-    let claims = &verified.claims;
     // Serialized straight from the claims (json! would deep-copy them first).
     response.json(SuccessBody {
         active: true,
@@ -192,8 +223,11 @@ struct SuccessBody<'a> {
 }
 
 /// A claim as a header value: strings as they are, numbers and booleans in JSON form, arrays of
-/// those joined with [`CLAIM_ARRAY_SEPARATOR`]. Objects, nulls, values with control characters
-/// (no header injection) and values over [`MAX_CLAIM_HEADER_BYTES`] are not sent.
+/// those joined with [`CLAIM_ARRAY_SEPARATOR`]. Not sent (`None`): objects, nulls, values with
+/// control characters (no header injection), values over [`MAX_CLAIM_HEADER_BYTES`], and arrays
+/// with an element that a list parser would not read back as that one element (empty, containing
+/// `,` or `"`, or starting or ending with whitespace): `["user,admin"]` must not read as
+/// `["user", "admin"]`.
 pub fn header_value(claim: &Value) -> Option<HeaderValue> {
     fn scalar(value: &Value) -> Option<String> {
         match value {
@@ -203,10 +237,17 @@ pub fn header_value(claim: &Value) -> Option<HeaderValue> {
             _ => None,
         }
     }
+    fn list_element(value: &Value) -> Option<String> {
+        let text = scalar(value)?;
+        let unambiguous = !text.is_empty()
+            && !text.contains([',', '"'])
+            && text.trim_matches([' ', '\t']).len() == text.len();
+        unambiguous.then_some(text)
+    }
     let text = match claim {
         Value::Array(items) => items
             .iter()
-            .map(scalar)
+            .map(list_element)
             .collect::<Option<Vec<_>>>()?
             .join(CLAIM_ARRAY_SEPARATOR),
         other => scalar(other)?,
@@ -230,14 +271,48 @@ pub fn payload_header_value(claims: &serde_json::Map<String, Value>) -> Option<H
     HeaderValue::from_str(&text).ok()
 }
 
-/// The first request header only jwtgate may set (`X-Auth-*`, or the payload header), if any.
+/// The first request header only jwtgate may set, in any spelling: a name that, read the way
+/// CGI, WSGI, PHP and nginx read header names, is an `X-Auth-*` header, a configured claim
+/// header or the payload header.
 fn forged_identity_header(req: &HttpRequest, rules: &RequestRules) -> Option<String> {
     req.headers()
         .keys()
         .find(|name| {
-            name.as_str().starts_with("x-auth-") || rules.payload_header.as_ref() == Some(*name)
+            let name = name.as_str();
+            alias_starts_with(name, IDENTITY_HEADER_PREFIX)
+                || rules
+                    .payload_header
+                    .iter()
+                    .chain(&rules.claim_headers)
+                    .any(|identity| same_alias(name, identity.as_str()))
         })
         .map(|name| name.as_str().to_string())
+}
+
+/// A header-name byte as backends that turn header names into variables see it (CGI's
+/// `HTTP_X_AUTH_USER`, and WSGI, PHP, nginx): letters without case, digits, and every other
+/// character (`-`, `_`, `.`, `~`, `!`, ...) one and the same separator, written `-` here. Two
+/// names that agree byte for byte in this form are the same header to such a backend.
+fn alias_byte(byte: u8) -> u8 {
+    if byte.is_ascii_alphanumeric() {
+        byte.to_ascii_lowercase()
+    } else {
+        b'-'
+    }
+}
+
+/// Whether `name` and `other` are spellings of one header (see [`alias_byte`]).
+fn same_alias(name: &str, other: &str) -> bool {
+    name.len() == other.len() && alias_starts_with(name, other)
+}
+
+/// Whether `name` starts with a spelling of `prefix` (see [`alias_byte`]).
+fn alias_starts_with(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name
+            .bytes()
+            .zip(prefix.bytes())
+            .all(|(a, b)| alias_byte(a) == alias_byte(b))
 }
 
 /// Query parameters of `/key`.
@@ -368,6 +443,162 @@ mod tests {
         assert_eq!(v(json!(null)), None);
         assert_eq!(v(json!("evil\r\nX-Injected: 1")), None);
         assert_eq!(v(json!("x".repeat(MAX_CLAIM_HEADER_BYTES + 1))), None);
+    }
+
+    #[test]
+    fn an_array_element_that_reads_as_a_separator_or_a_quote_withholds_the_header() {
+        let v = |value: Value| {
+            header_value(&value).map(|h| h.to_str().unwrap_or("<non-ascii>").to_string())
+        };
+
+        assert_eq!(v(json!(["user", "admin"])).as_deref(), Some("user,admin"));
+        assert_eq!(v(json!(["user,admin"])), None, "not the same as two roles");
+        assert_eq!(v(json!(["user", "a\"b"])), None);
+        assert_eq!(v(json!(["\"user\", \"admin\""])), None);
+        assert_eq!(v(json!(["user", ""])), None);
+        assert_eq!(v(json!(["user", " admin"])), None);
+        assert_eq!(v(json!(["user", "admin\t"])), None);
+        assert_eq!(
+            v(json!(["two words", 7, false])).as_deref(),
+            Some("two words,7,false")
+        );
+        assert_eq!(v(json!([])).as_deref(), Some(""));
+        assert_eq!(
+            v(json!("Doe, John")).as_deref(),
+            Some("Doe, John"),
+            "a single string is sent as it is"
+        );
+    }
+
+    /// Two issuers mapping different claim headers, and a payload header.
+    const TWO_ISSUERS: &str = r#"
+[verify]
+payload_header = "X-Auth-Payload"
+[[issuers]]
+issuer = "https://a.example"
+audiences = ["api"]
+headers = { email = "X-Auth-Email", roles = "X-Auth-Roles" }
+[[issuers]]
+issuer = "https://b.example"
+audiences = ["api"]
+headers = { tenant = "X-Tenant" }
+"#;
+
+    fn rules_and_policy(iss: &str) -> (RequestRules, Arc<crate::issuer::IssuerPolicy>) {
+        let settings = Settings::from_toml(TWO_ISSUERS).unwrap();
+        let issuers = crate::issuer::TrustedIssuers::from_settings(&settings).unwrap();
+        (RequestRules::from(&settings), issuers.lookup(iss).unwrap())
+    }
+
+    fn answer_headers(claims: Value, iss: &str) -> Vec<(String, String)> {
+        let (rules, policy) = rules_and_policy(iss);
+        let verified = Verified {
+            policy,
+            from_cache: false,
+            kid: "k".into(),
+            claims: claims.as_object().unwrap().clone(),
+        };
+        let response = success_response(&verified, &rules);
+        let mut headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter(|(name, _)| *name != "content-type")
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        headers.sort();
+        headers
+    }
+
+    #[test]
+    fn every_configured_identity_header_is_sent_on_every_200_empty_when_there_is_no_value() {
+        let headers = answer_headers(
+            json!({"iss": "https://a.example", "roles": ["user,admin"], "blob": "x".repeat(MAX_PAYLOAD_HEADER_BYTES)}),
+            "https://a.example",
+        );
+
+        let expected = [
+            ("x-auth-email", ""),
+            ("x-auth-issuer", "https://a.example"),
+            ("x-auth-payload", ""),
+            ("x-auth-roles", ""),
+            ("x-auth-subject", ""),
+            ("x-tenant", ""),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()));
+        assert_eq!(headers, expected);
+    }
+
+    #[test]
+    fn the_claim_headers_of_the_tokens_issuer_carry_its_claims() {
+        let headers = answer_headers(
+            json!({"iss": "https://b.example", "sub": "bob", "tenant": "t1", "email": "bob@b"}),
+            "https://b.example",
+        );
+
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("x-auth-subject"), Some("bob"));
+        assert_eq!(get("x-tenant"), Some("t1"));
+        assert_eq!(
+            get("x-auth-email"),
+            Some(""),
+            "issuer b does not map email: its email claim is not sent"
+        );
+        assert!(get("x-auth-payload").is_some_and(|p| !p.is_empty()));
+    }
+
+    fn forged(headers: &[&str], refuse: bool) -> Option<String> {
+        let (mut rules, _) = rules_and_policy("https://a.example");
+        rules.refuse_identity_headers = refuse;
+        let mut request = actix_web::test::TestRequest::default();
+        for name in headers {
+            request = request.insert_header((*name, "forged"));
+        }
+        forged_identity_header(&request.to_http_request(), &rules)
+    }
+
+    #[test]
+    fn every_spelling_of_an_identity_header_counts_as_forged() {
+        for name in [
+            "X-Auth-Sub",
+            "X_Auth_Sub",
+            "X.Auth.Sub",
+            "x-auth_sub",
+            "x-auth-sub",
+            "X~Auth!Sub",
+            "X-Auth-Admin",
+            "X-AUTH-SUBJECT",
+            "X_Auth_Payload",
+            "X-Tenant",
+            "x_tenant",
+            "X.TENANT",
+        ] {
+            assert_eq!(
+                forged(&["Accept", name], true).as_deref(),
+                Some(name.to_ascii_lowercase().as_str()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_that_only_look_like_identity_headers_are_not_forged() {
+        for name in [
+            "Authorization",
+            "X-Authorization",
+            "X-Auth",
+            "X--Auth-Sub",
+            "XAuth-Sub",
+            "X-Tenants",
+            "X-Tenan",
+            "X-Jwtgate-Refuse-Identity-Headers",
+        ] {
+            assert_eq!(forged(&[name], true), None, "{name}");
+        }
     }
 
     #[test]

@@ -7,8 +7,18 @@ use crate::stack::{Backends, Process, Scratch, deploy_file, executable, free_por
 
 #[actix_web::test]
 async fn envoy_ext_authz_protects_the_upstream_as_documented() {
+    protects_the_upstream(false).await;
+}
+
+#[actix_web::test]
+async fn envoy_ext_authz_protects_the_upstream_with_refuse_identity_headers_on() {
+    protects_the_upstream(true).await;
+}
+
+/// Runs every case of the spec through the example, jwtgate's `refuse_identity_headers` as given.
+async fn protects_the_upstream(refuse_identity_headers: bool) {
     let scratch = Scratch::new("envoy");
-    let mut backends = Backends::start(&scratch).await;
+    let mut backends = Backends::start(&scratch, refuse_identity_headers).await;
     let port = free_port();
     let config = deploy_file(
         "envoy/envoy.yaml",
@@ -37,9 +47,9 @@ async fn envoy_ext_authz_protects_the_upstream_as_documented() {
         .args(["--log-level", "warn"]);
     let envoy = Process::spawn("envoy", command, &scratch);
     let proxy = Proxy {
-        name: "envoy",
+        name: format!("envoy (refuse_identity_headers = {refuse_identity_headers})"),
         forwards_jwtgate_401_body: true,
-        strips_every_x_auth_header: true,
+        refuses_forged_identity_headers: false,
         names_keys_unavailable: false,
         status_while_jwtgate_is_down: 503,
     };

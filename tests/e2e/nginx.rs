@@ -7,8 +7,18 @@ use crate::stack::{Backends, Process, Scratch, deploy_file, executable, free_por
 
 #[actix_web::test]
 async fn nginx_auth_request_protects_the_upstream_as_documented() {
+    protects_the_upstream(false).await;
+}
+
+#[actix_web::test]
+async fn nginx_auth_request_protects_the_upstream_with_refuse_identity_headers_on() {
+    protects_the_upstream(true).await;
+}
+
+/// Runs every case of the spec through the example, jwtgate's `refuse_identity_headers` as given.
+async fn protects_the_upstream(refuse_identity_headers: bool) {
     let scratch = Scratch::new("nginx");
-    let mut backends = Backends::start(&scratch).await;
+    let mut backends = Backends::start(&scratch, refuse_identity_headers).await;
     let port = free_port();
     let site = deploy_file(
         "nginx/jwtgate.conf",
@@ -49,9 +59,9 @@ async fn nginx_auth_request_protects_the_upstream_as_documented() {
         .arg(&main);
     let nginx = Process::spawn("nginx", command, &scratch);
     let proxy = Proxy {
-        name: "nginx",
+        name: format!("nginx (refuse_identity_headers = {refuse_identity_headers})"),
         forwards_jwtgate_401_body: false,
-        strips_every_x_auth_header: false,
+        refuses_forged_identity_headers: true,
         names_keys_unavailable: true,
         status_while_jwtgate_is_down: 500,
     };

@@ -5,16 +5,20 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::stack::{Answer, Backends, Process, REQUIRED_SCOPE, client, get};
+use crate::stack::{Answer, Backends, Process, REQUIRED_SCOPE, client, get, get_verbatim};
 
 /// What differs between proxies, all of it documented in their `deploy/` files.
 pub struct Proxy {
-    /// For messages.
-    pub name: &'static str,
+    /// For messages: the proxy and jwtgate's `refuse_identity_headers`.
+    pub name: String,
     /// Whether the client gets jwtgate's own JSON body on 401 (nginx answers 401 with its own page).
     pub forwards_jwtgate_401_body: bool,
-    /// Whether every client `X-Auth-*` header is removed, not only those jwtgate sends.
-    pub strips_every_x_auth_header: bool,
+    /// Whether a client's identity header spelled with letters, digits and dashes only is passed
+    /// to jwtgate, which refuses the request (403 `forged_identity_header`) whatever its
+    /// `refuse_identity_headers` says (nginx: the example sets `X-Jwtgate-Refuse-Identity-Headers`
+    /// on its subrequest), rather than removed by the proxy (Envoy, Traefik). Every other
+    /// spelling is removed by every proxy.
+    pub refuses_forged_identity_headers: bool,
     /// Whether the outage answer names `keys_unavailable` (Envoy answers a 5xx of jwtgate like an
     /// unreachable jwtgate, with its own body).
     pub names_keys_unavailable: bool,
@@ -23,6 +27,35 @@ pub struct Proxy {
 }
 
 type Outcome = Result<(), String>;
+
+/// A client's identity header in the spellings a backend reads as the same `X-Auth-*` header
+/// (CGI, WSGI, PHP and nginx fold case and read `_`, `.` and every other character that is not a
+/// letter or digit as `-`): of headers jwtgate sends (subject, email, roles, payload) and of
+/// headers it never sends (`X-Auth-Sub`, `X-Auth-Admin`), which the upstream might trust all the
+/// same.
+const FORGED_SPELLINGS: [&str; 18] = [
+    "X-Auth-Sub",
+    "X_Auth_Sub",
+    "X.Auth.Sub",
+    "x-auth-sub",
+    "x-auth_sub",
+    "X-AUTH-SUB",
+    "X-Auth-Subject",
+    "X_Auth_Subject",
+    "X.Auth.Subject",
+    "X-Auth-Email",
+    "X_Auth_Email",
+    "X.Auth.Roles",
+    "X~Auth~Roles",
+    "X-Auth-Admin",
+    "X_Auth_Admin",
+    "X.Auth.Admin",
+    "X-Auth-Payload",
+    "X_Auth_Payload",
+];
+
+/// The value of every forged header: it must never be seen by the upstream.
+const FORGED_VALUE: &str = "forged-by-mallory";
 
 fn ensure(condition: bool, message: impl FnOnce() -> String) -> Outcome {
     if condition { Ok(()) } else { Err(message()) }
@@ -41,6 +74,7 @@ pub async fn proxy_protects_the_upstream_as_documented(
     let run = Run {
         proxy: &proxy,
         base,
+        port,
         backends,
     };
     let mut failures = Vec::new();
@@ -109,21 +143,32 @@ pub async fn proxy_protects_the_upstream_as_documented(
     );
     record(
         "identity headers forged by the client never reach the upstream",
-        run.identity_headers_forged_by_the_client_never_reach_the_upstream()
-            .await,
+        run.forged_identity_headers_never_reach_the_upstream(&[
+            ("X-Auth-Subject", "mallory"),
+            ("X-Auth-Issuer", "https://evil.example"),
+            ("X-Auth-Email", "mallory@evil.example"),
+            ("X-Auth-Roles", "superuser"),
+            ("X-Auth-Payload", "eyJzdWIiOiJtYWxsb3J5In0"),
+        ])
+        .await,
     );
+    for spelling in FORGED_SPELLINGS {
+        record(
+            &format!("a forged {spelling} header never reaches the upstream"),
+            run.forged_identity_headers_never_reach_the_upstream(&[(spelling, FORGED_VALUE)])
+                .await,
+        );
+    }
     record(
         "a claim with a line break is not forwarded and injects no header",
         run.a_claim_with_a_line_break_is_not_forwarded_and_injects_no_header()
             .await,
     );
-    if proxy.strips_every_x_auth_header {
-        record(
-            "an X-Auth-* header that jwtgate never sends is stripped too",
-            run.an_x_auth_header_that_jwtgate_never_sends_is_stripped_too()
-                .await,
-        );
-    }
+    record(
+        "an array claim with a comma inside an element is withheld, not split",
+        run.an_array_claim_with_a_comma_inside_an_element_is_withheld_not_split()
+            .await,
+    );
     record(
         "an issuer outage is answered 503 with Retry-After",
         run.an_issuer_outage_is_answered_503_with_retry_after()
@@ -135,6 +180,7 @@ pub async fn proxy_protects_the_upstream_as_documented(
     let run = Run {
         proxy: &proxy,
         base,
+        port,
         backends,
     };
     record(
@@ -163,7 +209,13 @@ pub async fn proxy_protects_the_upstream_as_documented(
 struct Run<'a> {
     proxy: &'a Proxy,
     base: String,
+    port: u16,
     backends: &'a Backends,
+}
+
+/// Whether the upstream saw no value (or an empty one) for `name`.
+fn absent_or_empty(seen: &serde_json::Map<String, Value>, name: &str) -> bool {
+    seen.get(name).is_none_or(|v| v == &json!(""))
 }
 
 impl Run<'_> {
@@ -347,45 +399,76 @@ impl Run<'_> {
         })
     }
 
-    async fn identity_headers_forged_by_the_client_never_reach_the_upstream(&self) -> Outcome {
-        // The token has no email claim, so jwtgate sends no X-Auth-Email: the client's must
-        // still not get through.
+    /// Sends a valid token (without an email claim, so jwtgate has no X-Auth-Email value) and
+    /// `forged`, header names exactly as given. The request is refused with 403
+    /// `forged_identity_header` if the proxy passes such names to jwtgate, else it reaches the
+    /// upstream with jwtgate's identity and none of the forged values.
+    async fn forged_identity_headers_never_reach_the_upstream(
+        &self,
+        forged: &[(&str, &str)],
+    ) -> Outcome {
         let issuers = &self.backends.issuers;
         let bearer = format!("Bearer {}", issuers.valid_except(json!({"email": null})));
-        let answer = self
-            .passes(
-                "/app/resource",
-                &[
-                    ("Authorization", &bearer),
-                    ("X-Auth-Subject", "mallory"),
-                    ("X-Auth-Issuer", "https://evil.example"),
-                    ("X-Auth-Email", "mallory@evil.example"),
-                    ("X-Auth-Roles", "superuser"),
-                    ("X-Auth-Payload", "eyJzdWIiOiJtYWxsb3J5In0"),
-                ],
-            )
-            .await?;
-        let seen = Self::upstream_headers(&answer)?;
-        ensure(seen.get("x-auth-subject") == Some(&json!("alice")), || {
-            format!("x-auth-subject {:?}", seen.get("x-auth-subject"))
-        })?;
-        ensure(
-            seen.get("x-auth-issuer") == Some(&json!(issuers.trusted.base)),
-            || format!("x-auth-issuer {:?}", seen.get("x-auth-issuer")),
-        )?;
-        ensure(
-            seen.get("x-auth-roles") == Some(&json!("admin,dev")),
-            || format!("x-auth-roles {:?}", seen.get("x-auth-roles")),
-        )?;
-        ensure(!seen.contains_key("x-auth-email"), || {
+        let mut headers = vec![("Authorization", bearer.as_str())];
+        headers.extend_from_slice(forged);
+        let before = self.backends.echo.hits();
+
+        let answer = get_verbatim(self.port, "/app/resource", &headers).await;
+
+        let reached = self.backends.echo.hits() > before;
+        let dash_spelled = forged
+            .iter()
+            .any(|(name, _)| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if self.proxy.refuses_forged_identity_headers && dash_spelled {
+            ensure(answer.status == 403 && !reached, || {
+                format!(
+                    "expected 403 without reaching the upstream, got {} (upstream reached: {reached}): {}",
+                    answer.status, answer.body
+                )
+            })?;
+            let reason = answer.json()["reason"].clone();
+            ensure(reason == json!("forged_identity_header"), || {
+                format!("body reason {reason}: {}", answer.body)
+            })?;
+            let challenge = answer.header("www-authenticate").unwrap_or_default();
+            return ensure(challenge.contains("error=\"invalid_request\""), || {
+                format!("challenge {challenge:?}")
+            });
+        }
+        ensure(answer.status == 200 && reached, || {
             format!(
-                "forged x-auth-email reached the upstream: {:?}",
-                seen.get("x-auth-email")
+                "expected 200 from the upstream, got {} (upstream reached: {reached}): {}",
+                answer.status, answer.body
             )
+        })?;
+        let seen = Self::upstream_headers(&answer)?;
+        for (name, value) in forged {
+            if let Some((got, _)) = seen
+                .iter()
+                .find(|(_, v)| v.as_str().is_some_and(|v| v.contains(value)))
+            {
+                return Err(format!("forged {name} reached the upstream as {got}"));
+            }
+        }
+        for (name, value) in [
+            ("x-auth-subject", "alice"),
+            ("x-auth-issuer", issuers.trusted.base.as_str()),
+            ("x-auth-roles", "admin,dev"),
+        ] {
+            ensure(seen.get(name) == Some(&json!(value)), || {
+                format!(
+                    "upstream saw {name} = {:?}, expected {value:?}",
+                    seen.get(name)
+                )
+            })?;
+        }
+        ensure(absent_or_empty(&seen, "x-auth-email"), || {
+            format!("upstream saw x-auth-email = {:?}", seen.get("x-auth-email"))
         })?;
         ensure(
             seen.get("x-auth-payload")
-                .is_some_and(|p| p != &json!("eyJzdWIiOiJtYWxsb3J5In0")),
+                .and_then(Value::as_str)
+                .is_some_and(|p| !p.is_empty()),
             || format!("x-auth-payload {:?}", seen.get("x-auth-payload")),
         )
     }
@@ -401,7 +484,7 @@ impl Run<'_> {
             .await?;
         let seen = Self::upstream_headers(&answer)?;
         ensure(
-            !seen.contains_key("x-auth-email") && !seen.contains_key("x-injected"),
+            absent_or_empty(&seen, "x-auth-email") && !seen.contains_key("x-injected"),
             || format!("upstream saw {seen:?}"),
         )?;
         ensure(seen.get("x-auth-subject") == Some(&json!("alice")), || {
@@ -409,17 +492,21 @@ impl Run<'_> {
         })
     }
 
-    async fn an_x_auth_header_that_jwtgate_never_sends_is_stripped_too(&self) -> Outcome {
-        let bearer = format!("Bearer {}", self.backends.issuers.valid());
+    async fn an_array_claim_with_a_comma_inside_an_element_is_withheld_not_split(&self) -> Outcome {
+        let token = self
+            .backends
+            .issuers
+            .valid_except(json!({"roles": ["user,admin"]}));
+        let bearer = format!("Bearer {token}");
         let answer = self
-            .passes(
-                "/app/resource",
-                &[("Authorization", &bearer), ("X-Auth-Admin", "true")],
-            )
+            .passes("/app/resource", &[("Authorization", &bearer)])
             .await?;
         let seen = Self::upstream_headers(&answer)?;
-        ensure(!seen.contains_key("x-auth-admin"), || {
-            "a forged x-auth-admin reached the upstream".into()
+        ensure(absent_or_empty(&seen, "x-auth-roles"), || {
+            format!(
+                "[\"user,admin\"] reached the upstream as x-auth-roles {:?}, which reads as two roles",
+                seen.get("x-auth-roles")
+            )
         })
     }
 

@@ -199,6 +199,81 @@ pub async fn get(client: &awc::Client, url: &str, headers: &[(&str, &str)]) -> A
     }
 }
 
+/// Sends `GET <path>` to `127.0.0.1:<port>` over a plain socket, header names written exactly as
+/// given (an HTTP client library would normalise their case), and reads the whole answer.
+pub async fn get_verbatim(port: u16, path: &str, headers: &[(&str, &str)]) -> Answer {
+    use awc::http::header::{HeaderMap, HeaderName, HeaderValue};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        std::io::Result::Ok(raw)
+    };
+    let raw = actix_web::rt::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("GET {path} on port {port}: no answer within 10 s"))
+        .unwrap_or_else(|e| panic!("GET {path} on port {port}: {e}"));
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("GET {path}: not an HTTP answer: {raw:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("GET {path}: no status line: {raw:?}"));
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':')
+            && let (Ok(name), Ok(value)) = (
+                HeaderName::try_from(name.trim()),
+                HeaderValue::from_str(value.trim()),
+            )
+        {
+            headers.append(name, value);
+        }
+    }
+    let chunked = headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The payload of a chunked body (extensions and trailers ignored).
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = size.split(';').next().unwrap_or_default().trim();
+        let Ok(size) = usize::from_str_radix(size, 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
 /// Polls `probe` until it returns true, failing with `process`'s output after
 /// [`STARTUP_DEADLINE`]. Polls real state: a port that answers, a route that works.
 pub async fn wait_until<F, Fut>(process: &mut Process, what: &str, mut probe: F)
@@ -353,9 +428,14 @@ pub struct Jwtgate {
 
 impl Jwtgate {
     /// Starts `target/.../jwtgate` trusting `trusted` (audience, required scope, email and roles
-    /// claim headers) and `down`, with the payload header on, and waits until it verifies a token
-    /// of the trusted issuer.
-    pub async fn start(issuers: &Issuers, scratch: &Scratch) -> Self {
+    /// claim headers) and `down`, with the three token sources and the payload header on, and
+    /// `refuse_identity_headers` as given, and waits until it verifies a token of the trusted
+    /// issuer.
+    pub async fn start(
+        issuers: &Issuers,
+        scratch: &Scratch,
+        refuse_identity_headers: bool,
+    ) -> Self {
         let port = free_port();
         let config = scratch.write(
             "jwtgate.toml",
@@ -371,7 +451,9 @@ https_only = false
 allow_private_addresses = true
 timeout_secs = 2
 [verify]
+token_sources = ["header:Authorization:Bearer", "cookie:access_token", "query:access_token"]
 payload_header = "X-Auth-Payload"
+refuse_identity_headers = {refuse_identity_headers}
 [[issuers]]
 issuer = "{trusted}"
 audiences = ["{AUDIENCE}"]
@@ -414,9 +496,10 @@ pub struct Backends {
 }
 
 impl Backends {
-    pub async fn start(scratch: &Scratch) -> Self {
+    /// Starts them, jwtgate with `[verify] refuse_identity_headers` as given.
+    pub async fn start(scratch: &Scratch, refuse_identity_headers: bool) -> Self {
         let issuers = Issuers::start().await;
-        let jwtgate = Jwtgate::start(&issuers, scratch).await;
+        let jwtgate = Jwtgate::start(&issuers, scratch, refuse_identity_headers).await;
         let echo = Echo::start();
         Self {
             issuers,

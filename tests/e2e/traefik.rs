@@ -7,8 +7,18 @@ use crate::stack::{Backends, Process, Scratch, deploy_file, executable, free_por
 
 #[actix_web::test]
 async fn traefik_forward_auth_protects_the_upstream_as_documented() {
+    protects_the_upstream(false).await;
+}
+
+#[actix_web::test]
+async fn traefik_forward_auth_protects_the_upstream_with_refuse_identity_headers_on() {
+    protects_the_upstream(true).await;
+}
+
+/// Runs every case of the spec through the example, jwtgate's `refuse_identity_headers` as given.
+async fn protects_the_upstream(refuse_identity_headers: bool) {
     let scratch = Scratch::new("traefik");
-    let mut backends = Backends::start(&scratch).await;
+    let mut backends = Backends::start(&scratch, refuse_identity_headers).await;
     let port = free_port();
     let dynamic = deploy_file(
         "traefik/dynamic.yml",
@@ -36,9 +46,9 @@ async fn traefik_forward_auth_protects_the_upstream_as_documented() {
     command.arg(format!("--configFile={}", static_config.display()));
     let traefik = Process::spawn("traefik", command, &scratch);
     let proxy = Proxy {
-        name: "traefik",
+        name: format!("traefik (refuse_identity_headers = {refuse_identity_headers})"),
         forwards_jwtgate_401_body: true,
-        strips_every_x_auth_header: true,
+        refuses_forged_identity_headers: false,
         names_keys_unavailable: true,
         status_while_jwtgate_is_down: 500,
     };
