@@ -14,6 +14,7 @@
 //! - [`token`]: [`token::UnverifiedToken`], the one place a token is decoded unverified.
 //! - [`issuer`]: the allow-list and each issuer's policy.
 //! - [`fetch`]: the [`fetch::JsonFetcher`] trait and its awc implementation.
+//! - [`header_alias`]: header names as backends read them (`X_Auth_User` is `X-Auth-User`).
 //! - [`keys`]: the key cache (discovery, JWK sets, refresh rules, single-flight).
 //! - [`verify`]: [`verify::Verifier`], token to verified claims or a [`verify::Rejection`].
 //! - [`http`]: actix-web routes and the mapping of rejections to HTTP.
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod clock;
 pub mod dev;
 pub mod fetch;
+pub mod header_alias;
 pub mod http;
 pub mod issuer;
 pub mod keys;

@@ -17,6 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::header_alias::{IDENTITY_HEADER_PREFIX, alias_starts_with, same_alias};
 use crate::metrics::Metrics;
 use crate::settings::{Settings, TokenSource};
 use crate::verify::{Rejected, Rejection, Verified, Verifier};
@@ -26,11 +27,6 @@ use error::{Endpoint, rejection_response};
 pub const ISSUER_HEADER: &str = "x-auth-issuer";
 /// Header naming the verified token's subject (`sub`); empty when the token has no string `sub`.
 pub const SUBJECT_HEADER: &str = "x-auth-subject";
-
-/// The prefix of jwtgate's identity headers: a request header whose name starts with it in any
-/// spelling (case, and `_`, `.` or any other separator for `-`) is refused by
-/// `refuse_identity_headers`.
-pub const IDENTITY_HEADER_PREFIX: &str = "x-auth-";
 
 /// A request header that turns `refuse_identity_headers` on for this request, whatever the
 /// configuration says (any value). A proxy that cannot strip the client's identity headers sets
@@ -289,32 +285,6 @@ fn forged_identity_header(req: &HttpRequest, rules: &RequestRules) -> Option<Str
         .map(|name| name.as_str().to_string())
 }
 
-/// A header-name byte as backends that turn header names into variables see it (CGI's
-/// `HTTP_X_AUTH_USER`, and WSGI, PHP, nginx): letters without case, digits, and every other
-/// character (`-`, `_`, `.`, `~`, `!`, ...) one and the same separator, written `-` here. Two
-/// names that agree byte for byte in this form are the same header to such a backend.
-fn alias_byte(byte: u8) -> u8 {
-    if byte.is_ascii_alphanumeric() {
-        byte.to_ascii_lowercase()
-    } else {
-        b'-'
-    }
-}
-
-/// Whether `name` and `other` are spellings of one header (see [`alias_byte`]).
-fn same_alias(name: &str, other: &str) -> bool {
-    name.len() == other.len() && alias_starts_with(name, other)
-}
-
-/// Whether `name` starts with a spelling of `prefix` (see [`alias_byte`]).
-fn alias_starts_with(name: &str, prefix: &str) -> bool {
-    name.len() >= prefix.len()
-        && name
-            .bytes()
-            .zip(prefix.bytes())
-            .all(|(a, b)| alias_byte(a) == alias_byte(b))
-}
-
 /// Query parameters of `/key`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -481,7 +451,7 @@ headers = { email = "X-Auth-Email", roles = "X-Auth-Roles" }
 [[issuers]]
 issuer = "https://b.example"
 audiences = ["api"]
-headers = { tenant = "X-Tenant" }
+headers = { tenant = "X-Auth-Tenant" }
 "#;
 
     fn rules_and_policy(iss: &str) -> (RequestRules, Arc<crate::issuer::IssuerPolicy>) {
@@ -522,7 +492,7 @@ headers = { tenant = "X-Tenant" }
             ("x-auth-payload", ""),
             ("x-auth-roles", ""),
             ("x-auth-subject", ""),
-            ("x-tenant", ""),
+            ("x-auth-tenant", ""),
         ]
         .map(|(n, v)| (n.to_string(), v.to_string()));
         assert_eq!(headers, expected);
@@ -542,7 +512,7 @@ headers = { tenant = "X-Tenant" }
                 .map(|(_, v)| v.as_str())
         };
         assert_eq!(get("x-auth-subject"), Some("bob"));
-        assert_eq!(get("x-tenant"), Some("t1"));
+        assert_eq!(get("x-auth-tenant"), Some("t1"));
         assert_eq!(
             get("x-auth-email"),
             Some(""),
@@ -573,9 +543,9 @@ headers = { tenant = "X-Tenant" }
             "X-Auth-Admin",
             "X-AUTH-SUBJECT",
             "X_Auth_Payload",
-            "X-Tenant",
-            "x_tenant",
-            "X.TENANT",
+            "X-Auth-Tenant",
+            "x_auth_tenant",
+            "X.AUTH.TENANT",
         ] {
             assert_eq!(
                 forged(&["Accept", name], true).as_deref(),
@@ -593,8 +563,8 @@ headers = { tenant = "X-Tenant" }
             "X-Auth",
             "X--Auth-Sub",
             "XAuth-Sub",
-            "X-Tenants",
-            "X-Tenan",
+            "X-Authorization-Tenant",
+            "X-Tenant",
             "X-Jwtgate-Refuse-Identity-Headers",
         ] {
             assert_eq!(forged(&[name], true), None, "{name}");

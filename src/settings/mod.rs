@@ -286,9 +286,10 @@ pub struct VerifySettings {
     /// Response header carrying the verified payload as base64url (unpadded) JSON; `None` (the
     /// default) sends no such header.
     pub payload_header: Option<String>,
-    /// Refuse (403 `forged_identity_header`) any request that already carries an `X-Auth-*`
-    /// header or the payload header: behind a proxy that cannot strip headers by prefix (nginx),
-    /// a client's forged identity header then can never reach the upstream.
+    /// Refuse (403 `forged_identity_header`) any request that already carries an identity header
+    /// (`X-Auth-*`, a claim header or the payload header) in any spelling (`X_Auth_Sub`,
+    /// `x.auth.sub`): only a forger sends one. On by default; behind a proxy that cannot strip
+    /// headers by prefix (nginx), a forged header then never reaches the upstream.
     pub refuse_identity_headers: bool,
 }
 
@@ -414,7 +415,7 @@ impl Default for VerifySettings {
                 .map(|s| TokenSource::try_from(s.to_string()).expect("the defaults parse"))
                 .collect(),
             payload_header: None,
-            refuse_identity_headers: false,
+            refuse_identity_headers: true,
         }
     }
 }
@@ -634,12 +635,12 @@ impl Settings {
             }
             let mut names = std::collections::HashSet::new();
             if let Some(payload) = &self.verify.payload_header {
-                names.insert(normalized_header_name(payload));
+                names.insert(crate::header_alias::alias_form(payload));
             }
             for (claim, header) in &issuer.headers {
                 let claim_key = format!("{}.{claim}", key("headers"));
                 check_identity_header(header).map_err(|p| (claim_key.clone(), p))?;
-                if !names.insert(normalized_header_name(header)) {
+                if !names.insert(crate::header_alias::alias_form(header)) {
                     return Err((
                         claim_key,
                         format!(
@@ -768,63 +769,25 @@ impl Settings {
     }
 }
 
-/// Header names an identity header (a claim header or the payload header) may not have, after
-/// [`normalized_header_name`]: framing and hop-by-hop headers (a signed claim must never become
-/// `Connection: upgrade`), credentials and cookies, routing headers a proxy or application trusts
-/// (`Host`, `Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `X-Original-*`), jwtgate's own answer
-/// headers, and the identity headers jwtgate always sends.
-const RESERVED_HEADERS: &[&str] = &[
-    "connection",
-    "upgrade",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "keep-alive",
-    "host",
-    "expect",
-    "set-cookie",
-    "cookie",
-    "authorization",
-    "www-authenticate",
-    "retry-after",
-    "cache-control",
-    "forwarded",
-    "x-real-ip",
-    "x-request-id",
-    "x-auth-issuer",
-    "x-auth-subject",
-];
+/// The identity headers jwtgate always sends itself, which no claim may take over.
+const RESERVED_HEADERS: &[&str] = &["x-auth-issuer", "x-auth-subject"];
 
-/// Prefixes of reserved header names (see [`RESERVED_HEADERS`]).
-const RESERVED_HEADER_PREFIXES: &[&str] = &["proxy-", "content-", "x-forwarded-", "x-original-"];
-
-/// A header name as proxies and application servers may read it: lowercase, with `_` and `.`
-/// taken as `-` (CGI/WSGI turn `X-Auth-Sub`, `X_Auth_Sub` and `X.Auth.Sub` into one variable).
-pub fn normalized_header_name(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '_' | '.' => '-',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
-}
-
-/// Checks a configured identity header name: valid, and not one that would break HTTP or
-/// impersonate another header (see [`RESERVED_HEADERS`]).
+/// Checks a configured identity header name: `X-Auth-` then letters, digits and dashes (so never a
+/// framing, hop-by-hop, credential or routing header: a signed claim can never become
+/// `Connection: upgrade`), and not one jwtgate sends itself (see [`RESERVED_HEADERS`]).
 fn check_identity_header(name: &str) -> Result<(), String> {
-    if !is_header_name(name) {
-        return Err(format!("{name:?} is not a valid header name"));
-    }
-    let normalized = normalized_header_name(name);
-    if RESERVED_HEADERS.contains(&normalized.as_str())
-        || RESERVED_HEADER_PREFIXES
-            .iter()
-            .any(|p| normalized.starts_with(p))
-    {
+    let lower = name.to_ascii_lowercase();
+    let plain = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let prefix = crate::header_alias::IDENTITY_HEADER_PREFIX;
+    if !plain || !lower.starts_with(prefix) || lower.len() == prefix.len() {
         return Err(format!(
-            "{name:?} is reserved: an identity header may not be a framing, hop-by-hop, credential, \
-             routing or jwtgate header"
+            "{name:?} must be X-Auth- followed by letters, digits and dashes: the shipped proxy \
+             examples strip every client spelling of X-Auth-* headers, and no other name is \
+             protected from forgery"
         ));
+    }
+    if RESERVED_HEADERS.contains(&lower.as_str()) {
+        return Err(format!("{name:?} is reserved: jwtgate sends it itself"));
     }
     Ok(())
 }
@@ -948,7 +911,7 @@ mod tests {
     }
 
     #[test]
-    fn identity_headers_that_would_break_http_or_impersonate_another_are_refused() {
+    fn identity_headers_must_be_x_auth_names_that_jwtgate_does_not_send_itself() {
         for name in [
             "Connection",
             "Upgrade",
@@ -988,9 +951,9 @@ mod tests {
 
     #[test]
     fn two_claims_cannot_share_a_header_in_any_spelling() {
-        let toml = "[verify]\npayload_header = \"X-Auth-Payload\"\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = { a = \"X-Auth-Role\", b = \"x_auth_role\" }";
+        let toml = "[verify]\npayload_header = \"X-Auth-Payload\"\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = { a = \"X-Auth-Role\", b = \"x-auth-role\" }";
         assert!(invalid_key(toml).starts_with("issuers[0].headers."));
-        let toml = "[verify]\npayload_header = \"X-Auth-Payload\"\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = { a = \"X.Auth.Payload\" }";
+        let toml = "[verify]\npayload_header = \"X-Auth-Payload\"\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = { a = \"x-auth-payload\" }";
         assert_eq!(invalid_key(toml), "issuers[0].headers.a");
     }
 

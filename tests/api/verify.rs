@@ -344,14 +344,14 @@ async fn refuse_identity_headers_turns_a_forged_identity_header_into_403() {
     let issuer = TestIssuer::start(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
     settings.verify.refuse_identity_headers = true;
-    settings.verify.payload_header = Some("X-Jwt-Payload".into());
+    settings.verify.payload_header = Some("X-Auth-Payload".into());
     let app = spawn_app(settings).await;
     let bearer = (
         "Authorization",
         format!("Bearer {}", key.sign(&claims(&issuer.base))),
     );
 
-    for forged in ["X-Auth-Subject", "X-Auth-Anything", "x-jwt-payload"] {
+    for forged in ["X-Auth-Subject", "X-Auth-Anything", "x_auth_payload"] {
         let answer = app
             .request_with_headers(
                 Method::GET,
@@ -377,7 +377,7 @@ async fn refuse_identity_headers_turns_a_forged_identity_header_into_403() {
 }
 
 #[actix_web::test]
-async fn identity_headers_in_the_request_are_ignored_by_default() {
+async fn identity_headers_in_the_request_are_refused_by_default_and_ignored_when_allowed() {
     let key = TestKey::rs256();
     let (issuer, app) = app_with(&[&key]).await;
     let headers = [
@@ -391,7 +391,17 @@ async fn identity_headers_in_the_request_are_ignored_by_default() {
     let answer = app
         .request_with_headers(Method::GET, "/verify", &headers)
         .await;
+    assert_eq!(
+        (answer.status, answer.reason()),
+        (403, "forged_identity_header")
+    );
 
+    let mut settings = settings_for(&[&issuer]);
+    settings.verify.refuse_identity_headers = false;
+    let lenient = spawn_app(settings).await;
+    let answer = lenient
+        .request_with_headers(Method::GET, "/verify", &headers)
+        .await;
     assert_eq!(answer.status, 200);
     assert_eq!(
         answer.header("x-auth-subject"),
