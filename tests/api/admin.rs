@@ -151,6 +151,37 @@ async fn an_issuer_pattern_admits_each_tenant_with_its_own_discovery_check() {
 }
 
 #[actix_web::test]
+async fn an_issuer_pattern_instance_cannot_make_jwtgate_fetch_outside_the_pattern() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let mut settings = settings_for(&[&issuer]);
+    settings.issuers[0].issuer = format!("{}/t/{{tenant}}/v2", issuer.base);
+    let app = spawn_app_cold(settings).await.0;
+
+    for tenant in ["..", ".", "%2e%2e", "%2E", "a%2F..", "a@b", "a\\b"] {
+        let iss = format!("{}/t/{tenant}/v2", issuer.base);
+        // Whatever is served outside the pattern would vouch for this iss.
+        issuer.set(|b| {
+            b.discovery = Some(serde_json::json!({
+                "issuer": iss,
+                "jwks_uri": format!("{}/jwks", issuer.base),
+            }))
+        });
+
+        let answer = app.verify(&key.sign(&claims(&iss))).await;
+
+        assert_eq!(
+            (answer.status, answer.reason()),
+            (401, "untrusted_issuer"),
+            "{iss}: {:?}",
+            answer.body
+        );
+    }
+    assert_eq!(issuer.hits("/v2/.well-known/openid-configuration"), 0);
+    assert_eq!(issuer.total_hits(), 0, "nothing was fetched at all");
+}
+
+#[actix_web::test]
 async fn shutdown_drains_readiness_first_and_finishes_in_flight_requests() {
     let key = TestKey::rs256();
     let issuer = TestIssuer::start(&[&key]).await;
