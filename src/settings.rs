@@ -578,6 +578,16 @@ impl Settings {
                 ),
             );
         }
+        if self.allow_any_issuer && self.cache.max_issuers <= self.issuers.len() as u64 {
+            return bad(
+                "cache.max_issuers",
+                format!(
+                    "({}) leaves no room for issuers admitted by allow_any_issuer: it must be larger than the number of [[issuers]] ({})",
+                    self.cache.max_issuers,
+                    self.issuers.len()
+                ),
+            );
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, issuer) in self.issuers.iter().enumerate() {
             let key = |field: &str| format!("issuers[{i}].{field}");
