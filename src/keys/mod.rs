@@ -32,6 +32,7 @@
 
 mod discovery;
 mod dynamic;
+mod emergency;
 mod failures;
 pub mod jwks;
 
@@ -44,6 +45,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 pub use discovery::{DiscoveryError, jwks_uri_from_discovery};
+pub use emergency::{REFRESH_ALL_CONCURRENCY, REFRESH_ALL_FETCH_TIMEOUTS, RefreshOutcome};
 pub use failures::MAX_REMEMBERED_FAILURES;
 pub use jwks::{JwksError, SkipReason, VerifyingKey, parse_jwk_set};
 
