@@ -20,6 +20,8 @@
 //!   (`dynamic.rs`): evicting it does not buy another fetch.
 //! - Redirects are followed only up to `max_redirects` hops, each re-checked (scheme,
 //!   the issuer's `jwks_hosts`); the fetcher re-checks addresses.
+//! - The emergency refresh of every issuer is bounded in parallelism and time, configured
+//!   issuers first (`emergency.rs`).
 //!
 //! # Concurrency
 //! [`KeyStore`] is a cheap `Arc` clone. Configured issuers have permanent entries; issuers
