@@ -12,10 +12,11 @@
 //! - [`metrics`]: the Prometheus registry and every metric.
 //! - [`clock`]: the time seam the key cache reads.
 //! - [`token`]: [`token::UnverifiedToken`], the one place a token is decoded unverified.
-//! - [`issuer`]: the allow-list and each issuer's policy.
+//! - [`issuer`]: the allow-list, issuer patterns, and each issuer's policy.
 //! - [`fetch`]: the [`fetch::JsonFetcher`] trait and its awc implementation.
 //! - [`header_alias`]: header names as backends read them (`X_Auth_User` is `X-Auth-User`).
-//! - [`keys`]: the key cache (discovery, JWK sets, refresh rules, single-flight).
+//! - [`keys`]: the key cache (discovery, JWK sets, refresh rules, single-flight, the bounded
+//!   cache of dynamic issuers, the emergency refresh).
 //! - [`verify`]: [`verify::Verifier`], token to verified claims or a [`verify::Rejection`].
 //! - [`http`]: actix-web routes and the mapping of rejections to HTTP.
 //! - [`cli`]: the command line (`serve`, `check-config`, `inspect`, `dev`, `completions`).

@@ -1,6 +1,7 @@
 //! The admin surface: `GET /issuers` (what the key cache holds) and `POST /issuers/refresh`
-//! (refetch now, for emergency key rotation). Both answer 404 unless `[admin].token` is set,
-//! and 401 unless the request carries it as a bearer token (compared in constant time).
+//! (refetch now, for emergency key rotation, bounded in parallelism and time). Both answer 404
+//! unless `[admin].token` is set, and 401 unless the request carries it as a bearer token
+//! (compared in constant time).
 //! Nothing private is ever shown: issuers, kids, ages, URLs and fetch outcomes only.
 
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::keys::IssuerStatus;
+use crate::keys::{IssuerStatus, RefreshOutcome};
 use crate::settings::Secret;
 
 use super::AppState;
@@ -111,7 +112,12 @@ struct RefreshQuery {
     issuer: Option<String>,
 }
 
-/// `POST /issuers/refresh[?issuer=...]`: refetch one issuer's keys, or every known issuer's.
+/// `POST /issuers/refresh[?issuer=...]`: refetch one issuer's keys, or every known issuer's,
+/// concurrently and within a time limit ([`KeyStore::refresh_all`]), configured issuers first.
+/// The answer lists each issuer's outcome (`ok`, `error` or `timed_out`), then the issuers
+/// refreshed, failed and timed out.
+///
+/// [`KeyStore::refresh_all`]: crate::keys::KeyStore::refresh_all
 pub async fn refresh(
     state: web::Data<AppState>,
     admin: web::Data<AdminState>,
@@ -142,19 +148,50 @@ pub async fn refresh(
         },
         None => known,
     };
-    let mut results = Vec::new();
-    for issuer in targets {
-        let Ok(policy) = verifier.issuers().lookup(&issuer) else {
-            continue;
-        };
-        let outcome = verifier.keys().force_refresh(&policy).await;
-        results.push(json!({
-            "issuer": &*issuer,
-            "result": if outcome.is_ok() { "ok" } else { "error" },
-            "error": outcome.err().map(|e| e.to_string()),
-        }));
-    }
-    HttpResponse::Ok().json(json!({"refreshed": results}))
+    let policies = targets
+        .iter()
+        .filter_map(|issuer| verifier.issuers().lookup(issuer).ok())
+        .collect();
+    let limit = verifier.keys().refresh_all_time_limit();
+    let outcomes = verifier.keys().refresh_all(policies).await;
+    let (mut refreshed, mut failed, mut timed_out) = (Vec::new(), Vec::new(), Vec::new());
+    let results: Vec<Value> = outcomes
+        .iter()
+        .map(|(policy, outcome)| {
+            let issuer = &*policy.issuer;
+            let (result, error) = match outcome {
+                RefreshOutcome::Refreshed => {
+                    refreshed.push(issuer);
+                    ("ok", None)
+                }
+                RefreshOutcome::Failed(error) => {
+                    failed.push(issuer);
+                    ("error", Some(error.to_string()))
+                }
+                RefreshOutcome::TimedOut { started } => {
+                    timed_out.push(issuer);
+                    let what = if *started { "not done" } else { "not started" };
+                    (
+                        "timed_out",
+                        Some(format!("{what} within the {limit:?} limit")),
+                    )
+                }
+            };
+            json!({
+                "issuer": issuer,
+                "configured": policy.configured,
+                "result": result,
+                "error": error,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "results": results,
+        "refreshed": refreshed,
+        "failed": failed,
+        "timed_out": timed_out,
+        "time_limit_secs": limit.as_secs_f64(),
+    }))
 }
 
 #[cfg(test)]

@@ -26,44 +26,99 @@ pub const OTHER_ISSUER_LABEL: &str = "other";
 /// Longest value a `{placeholder}` of an issuer pattern matches.
 pub const MAX_PLACEHOLDER_BYTES: usize = 128;
 
-/// An issuer with `{placeholder}` segments, such as
-/// `https://login.microsoftonline.com/{tenant}/v2.0` for a multi-tenant identity provider. A
-/// placeholder matches 1 to [`MAX_PLACEHOLDER_BYTES`] of `A-Z a-z 0-9 . _ ~ -` (never `/`, `?`,
-/// `#` or `:`), so a match cannot leave the host or path the pattern names.
+/// An issuer with `{placeholder}` path segments, such as
+/// `https://login.microsoftonline.com/{tenant}/v2.0` for a multi-tenant identity provider.
+///
+/// The one parser of issuer patterns (settings validation calls it too). A pattern pins its
+/// scheme, host and port; each placeholder sits in a path segment of its own, optionally with
+/// literal text around it (`tenant-{id}`). A placeholder matches 1 to
+/// [`MAX_PLACEHOLDER_BYTES`] RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`), so never
+/// `/`, `\`, `%`, `@`, `?`, `#` or `:`, and the segment it yields is never `.` or `..`: a match
+/// cannot leave the host or the path the pattern names, before or after URL normalisation.
+/// Matching is linear in the length of the `iss` (one pass over its segments, no backtracking).
 #[derive(Debug, Clone)]
 pub struct IssuerPattern {
     text: Arc<str>,
-    parts: Vec<PatternPart>,
+    /// `scheme://authority`, matched exactly.
+    origin: String,
+    /// The path after its leading `/`, split at `/`.
+    segments: Vec<PatternSegment>,
 }
 
 #[derive(Debug, Clone)]
-enum PatternPart {
+enum PatternSegment {
     Literal(String),
-    Placeholder,
+    Placeholder { prefix: String, suffix: String },
 }
 
 impl IssuerPattern {
-    /// Parses `text`; `None` when it has no placeholder (an exact issuer).
-    pub fn parse(text: &str) -> Option<Self> {
-        if !text.contains('{') {
-            return None;
+    /// Parses `text`: `Ok(None)` when it has no placeholder (an exact issuer).
+    ///
+    /// # Errors
+    /// Unbalanced braces, an empty or non-alphanumeric placeholder name, a placeholder outside
+    /// the path or sharing a segment with another, or a path that URL normalisation would change
+    /// (write it as normalised). Whether the rest is an acceptable URL is [`check_url`]'s job,
+    /// on [`IssuerPattern::example`].
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        if !text.contains(['{', '}']) {
+            return Ok(None);
         }
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            if open > 0 {
-                parts.push(PatternPart::Literal(rest[..open].to_string()));
-            }
-            let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
-            parts.push(PatternPart::Placeholder);
-            rest = &rest[close.min(rest.len())..];
+        let after_scheme = text.find("://").map_or(0, |i| i + 3);
+        let path_start = text[after_scheme..]
+            .find('/')
+            .map_or(text.len(), |i| after_scheme + i);
+        if text[..path_start].contains(['{', '}']) {
+            return Err(format!(
+                "{text:?}: placeholders may only appear in the path"
+            ));
         }
-        if !rest.is_empty() {
-            parts.push(PatternPart::Literal(rest.to_string()));
-        }
-        Some(Self {
+        let path = &text[path_start..];
+        let segments = path
+            .strip_prefix('/')
+            .unwrap_or(path)
+            .split('/')
+            .map(|segment| Self::parse_segment(text, segment))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pattern = Self {
             text: Arc::from(text),
-            parts,
+            origin: text[..path_start].to_string(),
+            segments,
+        };
+        let example = pattern.example();
+        if let Ok(url) = Url::parse(&example)
+            && url.path() != &example[path_start..]
+        {
+            return Err(format!(
+                "{text:?}: its path is not in normal form (URL parsing makes it {:?}); write it that way",
+                url.path()
+            ));
+        }
+        Ok(Some(pattern))
+    }
+
+    fn parse_segment(text: &str, segment: &str) -> Result<PatternSegment, String> {
+        let Some(open) = segment.find('{') else {
+            if segment.contains('}') {
+                return Err(format!("{text:?} has an unmatched '}}'"));
+            }
+            return Ok(PatternSegment::Literal(segment.to_string()));
+        };
+        let close = segment[open..].find('}').map(|i| open + i).ok_or_else(|| {
+            format!("{text:?} has an unclosed '{{' (or a placeholder spanning '/')")
+        })?;
+        let name = &segment[open + 1..close];
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!("{text:?} has a bad placeholder {{{name}}}"));
+        }
+        let (prefix, suffix) = (&segment[..open], &segment[close + 1..]);
+        if prefix.contains('}') || suffix.contains(['{', '}']) {
+            return Err(format!(
+                "{text:?}: a path segment holds at most one placeholder"
+            ));
+        }
+        Ok(PatternSegment::Placeholder {
+            prefix: prefix.to_string(),
+            suffix: suffix.to_string(),
         })
     }
 
@@ -72,27 +127,68 @@ impl IssuerPattern {
         &self.text
     }
 
-    /// Whether `iss` is an instance of the pattern.
-    pub fn matches(&self, iss: &str) -> bool {
-        fn from(parts: &[PatternPart], input: &str) -> bool {
-            match parts.split_first() {
-                None => input.is_empty(),
-                Some((PatternPart::Literal(literal), rest)) => input
-                    .strip_prefix(literal.as_str())
-                    .is_some_and(|tail| from(rest, tail)),
-                Some((PatternPart::Placeholder, rest)) => {
-                    let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"._~-".contains(b);
-                    let longest = input
-                        .bytes()
-                        .take_while(allowed)
-                        .count()
-                        .min(MAX_PLACEHOLDER_BYTES);
-                    (1..=longest).any(|n| from(rest, &input[n..]))
+    /// The pattern with every placeholder replaced by `x`: an instance, to check as a URL.
+    pub fn example(&self) -> String {
+        let mut example = self.origin.clone();
+        for segment in &self.segments {
+            example.push('/');
+            match segment {
+                PatternSegment::Literal(literal) => example.push_str(literal),
+                PatternSegment::Placeholder { prefix, suffix } => {
+                    example.push_str(prefix);
+                    example.push('x');
+                    example.push_str(suffix);
                 }
             }
         }
-        from(&self.parts, iss)
+        example
     }
+
+    /// Whether `iss` is an instance of the pattern.
+    pub fn matches(&self, iss: &str) -> bool {
+        let Some(path) = iss
+            .strip_prefix(self.origin.as_str())
+            .and_then(|p| p.strip_prefix('/'))
+        else {
+            return false;
+        };
+        let mut parts = path.split('/');
+        let all_match = self.segments.iter().all(|segment| {
+            let Some(part) = parts.next() else {
+                return false;
+            };
+            match segment {
+                PatternSegment::Literal(literal) => part == literal,
+                PatternSegment::Placeholder { prefix, suffix } => part
+                    .strip_prefix(prefix.as_str())
+                    .and_then(|p| p.strip_suffix(suffix.as_str()))
+                    .is_some_and(|value| {
+                        is_placeholder_value(value) && part != "." && part != ".."
+                    }),
+            }
+        });
+        all_match && parts.next().is_none()
+    }
+
+    /// Whether `url` (built from `iss`, an instance of the pattern, and parsed) is still under
+    /// `iss`'s path: URL normalisation moved nothing (defence in depth: `matches` already
+    /// refuses dot segments, and the pattern's own path is in normal form).
+    fn keeps_under(&self, iss: &str, url: &Url) -> bool {
+        let path = iss[self.origin.len()..].trim_end_matches('/');
+        iss.starts_with(self.origin.as_str())
+            && url
+                .path()
+                .strip_prefix(path)
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+/// 1 to [`MAX_PLACEHOLDER_BYTES`] RFC 3986 unreserved characters.
+fn is_placeholder_value(value: &str) -> bool {
+    (1..=MAX_PLACEHOLDER_BYTES).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 /// Why an issuer is not trusted.
@@ -233,7 +329,9 @@ impl TrustedIssuers {
         let mut configured = HashMap::new();
         let mut patterns = Vec::new();
         for entry in &settings.issuers {
-            if let Some(pattern) = IssuerPattern::parse(&entry.issuer) {
+            if let Some(pattern) =
+                IssuerPattern::parse(&entry.issuer).map_err(IssuerError::Untrusted)?
+            {
                 patterns.push((pattern, entry.clone()));
                 continue;
             }
@@ -299,11 +397,20 @@ impl TrustedIssuers {
                 Some(uri) => KeySource::Static(
                     check_url(uri, self.https_only).map_err(IssuerError::Untrusted)?,
                 ),
-                None => KeySource::Discovery(discovery_url(
-                    unverified_iss,
-                    entry.config_path.as_deref().unwrap_or(DEFAULT_CONFIG_PATH),
-                    self.https_only,
-                )?),
+                None => {
+                    let url = discovery_url(
+                        unverified_iss,
+                        entry.config_path.as_deref().unwrap_or(DEFAULT_CONFIG_PATH),
+                        self.https_only,
+                    )?;
+                    if !pattern.keeps_under(unverified_iss, &url) {
+                        return Err(IssuerError::Untrusted(format!(
+                            "its discovery URL {url} leaves the pattern {}",
+                            pattern.text()
+                        )));
+                    }
+                    KeySource::Discovery(url)
+                }
             };
             let algorithms = entry
                 .algorithms
@@ -427,19 +534,95 @@ mod tests {
         assert!(trusted.lookup("https://x/?a=b").is_err());
     }
 
+    fn parsed(text: &str) -> IssuerPattern {
+        IssuerPattern::parse(text).unwrap().unwrap()
+    }
+
     #[test]
     fn a_pattern_matches_one_segment_per_placeholder() {
-        let pattern = IssuerPattern::parse("https://login.example.com/{tenant}/v2.0").unwrap();
+        let pattern = parsed("https://login.example.com/{tenant}/v2.0");
         assert!(pattern.matches("https://login.example.com/7f2c-11aa/v2.0"));
+        assert!(pattern.matches("https://login.example.com/a.b_c~d/v2.0"));
         assert!(!pattern.matches("https://login.example.com//v2.0"));
         assert!(!pattern.matches("https://login.example.com/a/b/v2.0"));
         assert!(!pattern.matches("https://login.example.com/a?x=/v2.0"));
         assert!(!pattern.matches("https://login.example.com/a/v2.0/extra"));
+        assert!(!pattern.matches("https://login.example.com.evil/a/v2.0"));
         assert!(!pattern.matches(&format!(
             "https://login.example.com/{}/v2.0",
             "a".repeat(MAX_PLACEHOLDER_BYTES + 1)
         )));
-        assert!(IssuerPattern::parse("https://exact.example.com").is_none());
+        assert!(
+            IssuerPattern::parse("https://exact.example.com")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_placeholder_never_matches_dot_segments_or_reserved_or_encoded_characters() {
+        let pattern = parsed("https://login.example.com/t/{tenant}/v2");
+        for hostile in [
+            ".", "..", "%2e%2e", "%2E", "a%2fb", "a@b", "a#b", "a?b", "a\\b", "a:b", "a b", "é",
+            "a;b", "a=b", "a+b", "a!b", "a$b", "a'b", "a(b", "a*b", "a,b",
+        ] {
+            let iss = format!("https://login.example.com/t/{hostile}/v2");
+            assert!(!pattern.matches(&iss), "{iss}");
+        }
+        assert!(pattern.matches("https://login.example.com/t/.a/v2"));
+        assert!(pattern.matches("https://login.example.com/t/.../v2"));
+
+        let partial = parsed("https://id.example.com/tenant-{id}/v2");
+        assert!(partial.matches("https://id.example.com/tenant-42/v2"));
+        assert!(!partial.matches("https://id.example.com/tenant-/v2"));
+        assert!(!partial.matches("https://id.example.com/other-42/v2"));
+        let dotted = parsed("https://id.example.com/a/.{x}/v2");
+        assert!(
+            !dotted.matches("https://id.example.com/a/../v2"),
+            "the segment, not only the value, must not be a dot segment"
+        );
+    }
+
+    #[test]
+    fn malformed_patterns_are_refused_by_the_one_parser() {
+        for bad in [
+            "https://{tenant}.example.com/v2",
+            "https://example.com:{port}/v2",
+            "https://example.com/{tenant",
+            "https://example.com/{ten/ant}/v2",
+            "https://example.com/tenant}/v2",
+            "https://example.com/{}/v2",
+            "https://example.com/{a-b}/v2",
+            "https://example.com/{a}{b}/v2",
+            "https://example.com/{a}-{b}/v2",
+            "https://example.com/a/../{t}",
+            "https://example.com/./{t}",
+        ] {
+            assert!(IssuerPattern::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parsed("https://example.com/{a}/x/{b_2}/").example(),
+            "https://example.com/x/x/x/"
+        );
+    }
+
+    #[test]
+    fn a_pattern_instance_cannot_fetch_outside_the_pattern() {
+        let s = settings("[[issuers]]\nissuer = \"https://login.example.com/t/{tenant}/v2\"");
+        let trusted = TrustedIssuers::from_settings(&s).unwrap();
+        for iss in [
+            "https://login.example.com/t/../v2",
+            "https://login.example.com/t/./v2",
+            "https://login.example.com/t/%2e%2e/v2",
+            "https://login.example.com/t/a%2f..%2f/v2",
+        ] {
+            assert!(trusted.lookup(iss).is_err(), "{iss}");
+        }
+        let policy = trusted.lookup("https://login.example.com/t/a/v2").unwrap();
+        let KeySource::Discovery(url) = &policy.key_source else {
+            panic!("discovery expected");
+        };
+        assert!(url.path().starts_with("/t/a/v2/"));
     }
 
     #[test]

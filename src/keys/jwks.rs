@@ -21,6 +21,54 @@ pub const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted, in bits (aws-lc's limit for verification).
 pub const MAX_RSA_BITS: usize = 8192;
 
+/// Largest RSA public exponent accepted: 2^33 - 1, aws-lc's limit (real keys use 65537).
+pub const MAX_RSA_EXPONENT: u64 = (1 << 33) - 1;
+
+/// The y coordinates (little-endian, sign bit cleared) of the Ed25519 points of small order:
+/// the eight points `A` with `8·A` = identity, which lie on these seven y values (the order-4
+/// points share y = 0). With such a key `[S]B = R + [k]A` has solutions found without any private
+/// key (for the identity, `R` = identity and `S` = 0 verify every message), so they are refused.
+/// Computed as the y of the 8-torsion subgroup; the same list as libsodium's
+/// `has_small_order`. With the sign bit either way these are 14 encodings; two of them
+/// (`p` and `p + 1`) are also refused as non-canonical.
+const ED25519_SMALL_ORDER_Y: [[u8; 32]; 7] = [
+    // 0: the two points of order 4.
+    [0; 32],
+    // 1: the identity (order 1).
+    [
+        0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0,
+    ],
+    // Points of order 8.
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    // p - 1 = -1: the point of order 2.
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    // p (= 0) and p + 1 (= 1): non-canonical spellings of the first two.
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
 /// Usable keys kept from one set at most; real sets hold 1-10. Entries beyond are skipped.
 pub const MAX_KEYS_PER_SET: usize = 100;
 
@@ -75,7 +123,10 @@ pub enum SkipReason {
     Unsupported,
     /// A required member is missing, of the wrong type, or not valid base64url of the right size.
     Malformed,
-    /// An RSA key under [`MIN_RSA_BITS`].
+    /// A key that makes forgery easy or cannot be a real key: an RSA key under
+    /// [`MIN_RSA_BITS`], with an even modulus, or with an exponent that is even or under 3
+    /// (`e = 1` makes the signature equal the padded message); an Ed25519 key of small order
+    /// (`8·A` = identity, see [`ED25519_SMALL_ORDER_Y`]) or with a non-canonical `y >= p`.
     WeakKey,
     /// None of the key's algorithms is allowed for this issuer.
     NoAllowedAlgorithm,
@@ -187,8 +238,9 @@ pub fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, S
     let (kty, family, decoding_key): (&'static str, Vec<Algorithm>, DecodingKey) = match kty {
         "RSA" => {
             let (n, e) = (text("n")?, text("e")?);
-            let bits = rsa_modulus_bits(&decode_b64(n)?);
-            if bits < MIN_RSA_BITS {
+            let modulus = decode_b64(n)?;
+            let bits = rsa_modulus_bits(&modulus);
+            if bits < MIN_RSA_BITS || modulus.last().is_some_and(|b| b % 2 == 0) {
                 return Err(SkipReason::WeakKey);
             }
             if bits > MAX_RSA_BITS {
@@ -197,6 +249,13 @@ pub fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, S
             let exponent = decode_b64(e)?;
             if exponent.is_empty() || exponent.len() > 8 {
                 return Err(SkipReason::Malformed);
+            }
+            let exponent = exponent.iter().fold(0u64, |e, b| e << 8 | u64::from(*b));
+            if exponent < 3 || exponent % 2 == 0 {
+                return Err(SkipReason::WeakKey);
+            }
+            if exponent > MAX_RSA_EXPONENT {
+                return Err(SkipReason::Unsupported);
             }
             let key = DecodingKey::from_rsa_components(n, e).map_err(|_| SkipReason::Malformed)?;
             ("RSA", RSA_ALGORITHMS.to_vec(), key)
@@ -208,9 +267,20 @@ pub fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, S
                 _ => return Err(SkipReason::Unsupported),
             };
             let (x, y) = (text("x")?, text("y")?);
-            if decode_b64(x)?.len() != size || decode_b64(y)?.len() != size {
+            let (x_bytes, y_bytes) = (decode_b64(x)?, decode_b64(y)?);
+            if x_bytes.len() != size || y_bytes.len() != size {
                 return Err(SkipReason::Malformed);
             }
+            // aws-lc checks the point is on the curve (coordinates below p, not the point at
+            // infinity), so a broken key is counted once here instead of failing every token.
+            let point = [&[0x04][..], &x_bytes, &y_bytes].concat();
+            let curve = if alg == Algorithm::ES256 {
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED
+            } else {
+                &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED
+            };
+            aws_lc_rs::signature::ParsedPublicKey::new(curve, &point)
+                .map_err(|_| SkipReason::Malformed)?;
             let key = DecodingKey::from_ec_components(x, y).map_err(|_| SkipReason::Malformed)?;
             ("EC", vec![alg], key)
         }
@@ -219,8 +289,11 @@ pub fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, S
                 return Err(SkipReason::Unsupported);
             }
             let x = text("x")?;
-            if decode_b64(x)?.len() != 32 {
-                return Err(SkipReason::Malformed);
+            let point: [u8; 32] = decode_b64(x)?
+                .try_into()
+                .map_err(|_| SkipReason::Malformed)?;
+            if is_weak_ed25519_point(&point) {
+                return Err(SkipReason::WeakKey);
             }
             let key = DecodingKey::from_ed_components(x).map_err(|_| SkipReason::Malformed)?;
             ("OKP", vec![Algorithm::EdDSA], key)
@@ -264,6 +337,18 @@ fn decode_b64(text: &str) -> Result<Vec<u8>, SkipReason> {
         .map_err(|_| SkipReason::Malformed)
 }
 
+/// Whether an Ed25519 public key encoding is one forgery-friendly keys use: a point of small
+/// order (any of the 14 encodings, sign bit ignored), or a non-canonical `y >= p` (which some
+/// implementations reduce to a small-order point and others refuse).
+fn is_weak_ed25519_point(encoded: &[u8; 32]) -> bool {
+    let mut y = *encoded;
+    y[31] &= 0x7f;
+    // p = 2^255 - 19 is ed ff .. ff 7f little-endian: y >= p iff the top 31 bytes are those of
+    // p and the lowest byte is at least 0xed.
+    let non_canonical = y[0] >= 0xed && y[1..31].iter().all(|b| *b == 0xff) && y[31] == 0x7f;
+    non_canonical || ED25519_SMALL_ORDER_Y.contains(&y)
+}
+
 fn rsa_modulus_bits(modulus: &[u8]) -> usize {
     let leading_zeros = modulus.iter().take_while(|b| **b == 0).count();
     let significant = &modulus[leading_zeros..];
@@ -288,8 +373,36 @@ mod tests {
         json!({"kty": "RSA", "kid": kid, "n": b64(&n), "e": "AQAB"})
     }
 
+    /// A real P-256 public point (04 || x || y), generated once.
+    fn p256_point() -> &'static [u8] {
+        static POINT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        POINT.get_or_init(|| {
+            use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+            let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+            pair.public_key().as_ref().to_vec()
+        })
+    }
+
     fn ec(kid: &str) -> Value {
-        json!({"kty": "EC", "kid": kid, "crv": "P-256", "x": b64(&[1; 32]), "y": b64(&[2; 32])})
+        let point = p256_point();
+        json!({"kty": "EC", "kid": kid, "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..])})
+    }
+
+    fn ed25519(x: &[u8]) -> Value {
+        json!({"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": b64(x)})
+    }
+
+    /// The 14 encodings of the Ed25519 points of small order: each y of the list with the sign
+    /// bit clear and set.
+    fn small_order_encodings() -> Vec<[u8; 32]> {
+        ED25519_SMALL_ORDER_Y
+            .iter()
+            .flat_map(|y| {
+                let mut negative = *y;
+                negative[31] |= 0x80;
+                [*y, negative]
+            })
+            .collect()
     }
 
     fn allowing(algorithms: &[Algorithm]) -> Validation {
@@ -415,5 +528,96 @@ mod tests {
         );
         assert_eq!(set.keys.len(), MAX_KEYS_PER_SET);
         assert_eq!(set.skipped, vec![SkipReason::TooManyKeys; 5]);
+    }
+
+    #[test]
+    fn a_small_order_ed25519_key_accepts_a_signature_made_without_any_private_key() {
+        // Why such keys are refused: against the identity point, R = identity and S = 0 satisfy
+        // [S]B = R + [k]A for every message, and the crypto backend does not object.
+        use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
+        let identity = ED25519_SMALL_ORDER_Y[1];
+        let forged = [&identity[..], &[0u8; 32]].concat();
+        let key = UnparsedPublicKey::new(&ED25519, identity);
+        assert!(
+            key.verify(b"header.payload with sub=admin", &forged)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn ed25519_keys_of_small_order_or_non_canonical_are_refused_as_weak() {
+        let encodings = small_order_encodings();
+        assert_eq!(encodings.len(), 14);
+        let mut non_canonical = Vec::new();
+        for low in 0xed..=0xffu8 {
+            let mut y = [0xff; 32];
+            y[0] = low;
+            y[31] = 0x7f;
+            non_canonical.push(y);
+            y[31] = 0xff;
+            non_canonical.push(y);
+        }
+        for x in encodings.iter().chain(&non_canonical) {
+            assert_eq!(
+                parse_key(&ed25519(x), &all()).unwrap_err(),
+                SkipReason::WeakKey,
+                "{x:02x?}"
+            );
+        }
+        let real = {
+            use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+            Ed25519KeyPair::generate()
+                .unwrap()
+                .public_key()
+                .as_ref()
+                .to_vec()
+        };
+        let key = parse_key(&ed25519(&real), &all()).unwrap();
+        assert_eq!(key.algorithms, vec![Algorithm::EdDSA]);
+        let mut almost_p = [0xff; 32];
+        almost_p[0] = 0xeb;
+        almost_p[31] = 0x7f;
+        assert!(!is_weak_ed25519_point(&almost_p), "p - 2 is canonical");
+    }
+
+    #[test]
+    fn rsa_keys_with_a_trivial_exponent_or_an_even_modulus_are_refused_as_weak() {
+        for e in [&[1u8][..], &[0], &[2], &[1, 0, 0], &[0, 1]] {
+            let mut entry = rsa("r", 2048);
+            entry["e"] = json!(b64(e));
+            assert_eq!(
+                parse_key(&entry, &all()).unwrap_err(),
+                SkipReason::WeakKey,
+                "e = {e:?}"
+            );
+        }
+        let mut entry = rsa("r", 2048);
+        entry["e"] = json!(b64(&[3]));
+        assert!(parse_key(&entry, &all()).is_ok(), "e = 3 is allowed");
+        entry["e"] = json!(b64(&[4, 0, 0, 0, 1]));
+        assert_eq!(
+            parse_key(&entry, &all()).unwrap_err(),
+            SkipReason::Unsupported,
+            "e over 2^33"
+        );
+        let mut even = vec![0xC5u8; 256];
+        even[255] = 0xC4;
+        let entry = json!({"kty": "RSA", "kid": "even", "n": b64(&even), "e": "AQAB"});
+        assert_eq!(parse_key(&entry, &all()).unwrap_err(), SkipReason::WeakKey);
+    }
+
+    #[test]
+    fn an_ec_point_off_its_curve_is_malformed() {
+        let off_curve = json!({"kty": "EC", "kid": "e", "crv": "P-256", "x": b64(&[1; 32]), "y": b64(&[2; 32])});
+        assert_eq!(
+            parse_key(&off_curve, &all()).unwrap_err(),
+            SkipReason::Malformed
+        );
+        let mut beyond_p = ec("e");
+        beyond_p["y"] = json!(b64(&[0xff; 32]));
+        assert_eq!(
+            parse_key(&beyond_p, &all()).unwrap_err(),
+            SkipReason::Malformed
+        );
     }
 }

@@ -15,17 +15,27 @@
 //!   the one in flight (bounded by the fetch timeout) and share its outcome.
 //! - A failed fetch is remembered: the issuer is not contacted again until an exponential,
 //!   jittered backoff has passed, and meanwhile lookups get the last good keys (for up to
-//!   `stale_if_error_secs` past their expiry) or `keys_unavailable` with a retry hint.
+//!   `stale_if_error_secs` past their expiry) or `keys_unavailable` with a retry hint. For an
+//!   issuer admitted by a pattern or `allow_any_issuer` the backoff outlives its cache entry
+//!   (`dynamic.rs`): evicting it does not buy another fetch.
 //! - Redirects are followed only up to `max_redirects` hops, each re-checked (scheme,
 //!   the issuer's `jwks_hosts`); the fetcher re-checks addresses.
+//! - The emergency refresh of every issuer is bounded in parallelism and time, configured
+//!   issuers first (`emergency.rs`).
 //!
 //! # Concurrency
 //! [`KeyStore`] is a cheap `Arc` clone. Configured issuers have permanent entries; issuers
-//! admitted by `allow_any_issuer` live in a bounded LRU (moka), so they can never evict a
-//! configured issuer. Each entry holds its state behind a `std::sync::RwLock` (never held across
-//! an `.await`) and a `tokio::sync::Mutex` that serializes fetches.
+//! admitted by a pattern or `allow_any_issuer` live in a bounded LRU (moka), so they can never
+//! evict a configured issuer (settings refuse an open configuration that leaves that LRU no
+//! room); an evicted entry still in use is revived rather than duplicated, and a failing one's
+//! backoff is remembered apart (`dynamic.rs`). Each entry holds its state behind a
+//! `std::sync::RwLock` (never held across an `.await`) and a `tokio::sync::Mutex` that
+//! serializes fetches.
 
 mod discovery;
+mod dynamic;
+mod emergency;
+mod failures;
 pub mod jwks;
 
 use std::collections::HashMap;
@@ -37,6 +47,8 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 pub use discovery::{DiscoveryError, jwks_uri_from_discovery};
+pub use emergency::{REFRESH_ALL_CONCURRENCY, REFRESH_ALL_FETCH_TIMEOUTS, RefreshOutcome};
+pub use failures::MAX_REMEMBERED_FAILURES;
 pub use jwks::{JwksError, SkipReason, VerifyingKey, parse_jwk_set};
 
 use crate::clock::Clock;
@@ -46,6 +58,9 @@ use crate::fetch::{
 use crate::issuer::{IssuerPolicy, KeySource};
 use crate::metrics::Metrics;
 use crate::settings::CacheSettings;
+
+use dynamic::DynamicIssuers;
+use failures::FailureRecord;
 
 /// First wait after a failed fetch before the issuer is contacted again; it doubles with each
 /// consecutive failure up to [`FAILURE_BACKOFF_MAX`], and each wait is jittered to 50-100 %.
@@ -262,7 +277,7 @@ struct Inner {
     rules: CacheRules,
     limits: FetchLimits,
     configured: HashMap<Arc<str>, Arc<IssuerEntry>>,
-    dynamic: moka::sync::Cache<Arc<str>, Arc<IssuerEntry>>,
+    dynamic: DynamicIssuers,
 }
 
 enum Wait {
@@ -288,7 +303,7 @@ impl KeyStore {
             .into_iter()
             .map(|i| (i, Arc::new(IssuerEntry::default())))
             .collect();
-        let dynamic = moka::sync::Cache::new(max_issuers.saturating_sub(configured.len() as u64));
+        let dynamic = DynamicIssuers::new(max_issuers.saturating_sub(configured.len() as u64));
         Self {
             inner: Arc::new(Inner {
                 fetcher,
@@ -446,7 +461,7 @@ impl KeyStore {
             self.inner
                 .dynamic
                 .iter()
-                .map(|(issuer, entry)| ((*issuer).clone(), self.status_of(&entry))),
+                .map(|(issuer, entry)| (issuer, self.status_of(&entry))),
         );
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
@@ -476,9 +491,7 @@ impl KeyStore {
         if let Some(entry) = self.inner.configured.get(&policy.issuer) {
             return entry.clone();
         }
-        self.inner
-            .dynamic
-            .get_with(policy.issuer.clone(), Default::default)
+        self.inner.dynamic.entry(&policy.issuer)
     }
 
     fn kid_refetch_allowed(&self, state: &IssuerState, now: Instant) -> bool {
@@ -551,11 +564,15 @@ impl KeyStore {
             .fetch_keys(policy, discovery_fresh, previous.as_deref())
             .await;
         let now = inner.clock.now();
+        let dynamic = !inner.configured.contains_key(&policy.issuer);
         let mut state = entry.write();
         state.generation += 1;
         state.last_attempt = Some(now);
         match result {
             Ok((set, discovered)) => {
+                if dynamic {
+                    inner.dynamic.succeeded(&policy.issuer);
+                }
                 tracing::info!(issuer = %policy.label, keys = set.len(), jwks_uri = %set.jwks_uri, "loaded issuer keys");
                 state.keys = Some(Arc::new(set));
                 state.discovered = discovered;
@@ -568,6 +585,15 @@ impl KeyStore {
                 let backoff = failure_backoff(state.consecutive_failures, random_fraction());
                 tracing::warn!(issuer = %policy.label, error = %error, retry_in = ?backoff, "fetching issuer keys failed");
                 state.retry_not_before = Some(now + backoff);
+                if dynamic {
+                    let record = FailureRecord {
+                        consecutive_failures: state.consecutive_failures,
+                        retry_not_before: now + backoff,
+                        last_attempt: now,
+                        last_error: error.clone(),
+                    };
+                    inner.dynamic.failed(&policy.issuer, record, now);
+                }
                 state.last_error = Some(error);
             }
         }
@@ -791,7 +817,131 @@ fn random_fraction() -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
+
     use super::*;
+    use crate::clock::ManualClock;
+    use crate::fetch::FetchFuture;
+    use crate::issuer::TrustedIssuers;
+    use crate::settings::Settings;
+
+    /// An issuer that is down: every fetch fails with HTTP 500 after `delay`.
+    struct DownIssuer {
+        fetches: AtomicUsize,
+        delay: Duration,
+    }
+
+    impl JsonFetcher for DownIssuer {
+        fn get_json<'a>(&'a self, request: FetchRequest<'a>) -> FetchFuture<'a> {
+            Box::pin(async move {
+                self.fetches.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(self.delay).await;
+                Err(FetchError::Status {
+                    url: request.url.to_string(),
+                    status: 500,
+                })
+            })
+        }
+    }
+
+    /// A store with room for `room` dynamic issuers, over a down issuer, and an open allow-list.
+    fn open_store(
+        room: u64,
+        delay: Duration,
+    ) -> (KeyStore, Arc<DownIssuer>, Arc<ManualClock>, TrustedIssuers) {
+        let settings = Settings::from_toml("allow_any_issuer = true").unwrap();
+        let fetcher = Arc::new(DownIssuer {
+            fetches: AtomicUsize::new(0),
+            delay,
+        });
+        let clock = Arc::new(ManualClock::new());
+        let store = KeyStore::new(
+            fetcher.clone(),
+            clock.clone(),
+            Arc::new(Metrics::new()),
+            CacheRules::from(&settings.cache),
+            FetchLimits::from(&settings.fetch),
+            room,
+            Vec::new(),
+        );
+        (
+            store,
+            fetcher,
+            clock,
+            TrustedIssuers::from_settings(&settings).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn concurrent_lookups_of_a_failing_dynamic_issuer_cause_one_fetch() {
+        let (store, issuer, _clock, trusted) = open_store(4, Duration::from_millis(50));
+        let policy = trusted.lookup("https://down.example").unwrap();
+
+        let lookups = (0..50).map(|_| store.get_key(&policy, "k"));
+        let results = futures_util::future::join_all(lookups).await;
+
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Err(KeysError::Unavailable { .. })))
+        );
+        assert_eq!(issuer.fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn evicting_an_issuer_while_its_fetch_is_in_flight_does_not_start_a_second_one() {
+        let (store, issuer, _clock, trusted) = open_store(1, Duration::from_millis(100));
+        let down = trusted.lookup("https://down.example").unwrap();
+
+        let first = store.get_key(&down, "k");
+        let second = async {
+            while issuer.fetches.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+            store.inner.dynamic.evict(&down.issuer);
+            store.get_key(&down, "k").await
+        };
+        let (first, second) = tokio::join!(first, second);
+
+        assert!(first.is_err() && second.is_err());
+        assert_eq!(issuer.fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failing_dynamic_issuer_stays_backed_off_after_its_entry_is_evicted() {
+        let (store, issuer, clock, trusted) = open_store(1, Duration::ZERO);
+        let down = trusted.lookup("https://down.example").unwrap();
+        assert!(store.get_key(&down, "k").await.is_err());
+        assert_eq!(issuer.fetches.load(Ordering::SeqCst), 1);
+
+        store.inner.dynamic.evict(&down.issuer);
+        let answer = store.get_key(&down, "k").await;
+
+        let Err(KeysError::Unavailable { retry_after, cause }) = answer else {
+            panic!("expected keys_unavailable, got {answer:?}");
+        };
+        assert!(retry_after > Duration::ZERO);
+        assert!(cause.to_string().contains("HTTP 500"), "{cause}");
+        assert_eq!(issuer.fetches.load(Ordering::SeqCst), 1, "still backed off");
+
+        clock.advance(FAILURE_BACKOFF_INITIAL);
+        store.inner.dynamic.evict(&down.issuer);
+        assert!(store.get_key(&down, "k").await.is_err());
+        assert_eq!(
+            issuer.fetches.load(Ordering::SeqCst),
+            2,
+            "retried once the backoff passed"
+        );
+        assert_eq!(
+            store
+                .inner
+                .dynamic
+                .remembered_failure(&down.issuer)
+                .map(|f| f.consecutive_failures),
+            Some(2),
+            "and the next backoff is longer"
+        );
+    }
 
     #[test]
     fn backoff_doubles_is_jittered_and_is_bounded() {

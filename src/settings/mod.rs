@@ -580,10 +580,22 @@ impl Settings {
                 ),
             );
         }
+        if self.allow_any_issuer && self.cache.max_issuers <= self.issuers.len() as u64 {
+            return bad(
+                "cache.max_issuers",
+                format!(
+                    "({}) leaves no room for issuers admitted by allow_any_issuer: it must be larger than the number of [[issuers]] ({})",
+                    self.cache.max_issuers,
+                    self.issuers.len()
+                ),
+            );
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, issuer) in self.issuers.iter().enumerate() {
             let key = |field: &str| format!("issuers[{i}].{field}");
-            let example = pattern_example(&issuer.issuer).map_err(|p| (key("issuer"), p))?;
+            let example = crate::issuer::IssuerPattern::parse(&issuer.issuer)
+                .map_err(|p| (key("issuer"), p))?
+                .map_or_else(|| issuer.issuer.clone(), |p| p.example());
             check_url(&example, self.fetch.https_only).map_err(|p| (key("issuer"), p))?;
             if !seen.insert(issuer.issuer.as_str()) {
                 return Err((
@@ -835,41 +847,6 @@ pub fn check_url(value: &str, https_only: bool) -> Result<url::Url, String> {
         return Err(format!("{value:?} must not carry credentials"));
     }
     Ok(url)
-}
-
-/// An issuer pattern with every `{placeholder}` replaced by `x`, to check it as a URL. Refuses
-/// unbalanced braces, empty or non-alphanumeric placeholder names, and placeholders in the
-/// scheme or host (a pattern must pin its host).
-fn pattern_example(issuer: &str) -> Result<String, String> {
-    let mut example = String::with_capacity(issuer.len());
-    let mut rest = issuer;
-    while let Some(open) = rest.find('{') {
-        let close = rest[open..]
-            .find('}')
-            .ok_or_else(|| format!("{issuer:?} has an unclosed '{{'"))?
-            + open;
-        let name = &rest[open + 1..close];
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(format!("{issuer:?} has a bad placeholder {{{name}}}"));
-        }
-        example.push_str(&rest[..open]);
-        example.push('x');
-        rest = &rest[close + 1..];
-    }
-    if rest.contains('}') {
-        return Err(format!("{issuer:?} has an unmatched '}}'"));
-    }
-    example.push_str(rest);
-    let path_start = issuer.find("://").map_or(0, |i| i + 3);
-    let host_end = issuer[path_start..]
-        .find('/')
-        .map_or(issuer.len(), |i| path_start + i);
-    if issuer[..host_end].contains('{') {
-        return Err(format!(
-            "{issuer:?}: placeholders may only appear in the path"
-        ));
-    }
-    Ok(example)
 }
 
 /// An RFC 9110 field name: one or more token characters.

@@ -119,3 +119,84 @@ async fn duplicate_members_and_deep_nesting_are_malformed_without_a_fetch() {
     }
     assert_eq!(issuer.total_hits(), before);
 }
+
+/// A JWS made without any private key: `signature` over `header.payload` is computed by
+/// `forge` from the signing input alone.
+fn forged_token(
+    header: &serde_json::Value,
+    payload: &serde_json::Value,
+    forge: impl Fn(&[u8]) -> Vec<u8>,
+) -> String {
+    let b64 = |value: &serde_json::Value| URL_SAFE_NO_PAD.encode(value.to_string());
+    let signing_input = format!("{}.{}", b64(header), b64(payload));
+    let signature = forge(signing_input.as_bytes());
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+#[actix_web::test]
+async fn keys_that_make_forgery_trivial_are_skipped_so_a_keyless_admin_token_fails() {
+    let good = TestKey::rs256();
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let modulus = URL_SAFE_NO_PAD
+        .decode(good.jwk()["n"].as_str().unwrap())
+        .unwrap();
+    let issuer = TestIssuer::start_with_jwks(json!({"keys": [
+        good.jwk(),
+        {"kty": "OKP", "crv": "Ed25519", "kid": "ed-identity", "x": URL_SAFE_NO_PAD.encode(identity)},
+        {"kty": "OKP", "crv": "Ed25519", "kid": "ed-zero", "x": URL_SAFE_NO_PAD.encode([0u8; 32])},
+        {"kty": "RSA", "kid": "rsa-e1", "n": good.jwk()["n"], "e": URL_SAFE_NO_PAD.encode([1u8])},
+    ]}))
+    .await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let mut payload = claims(&issuer.base);
+    payload["sub"] = json!("admin");
+
+    // Against the identity point, R = identity and S = 0 satisfy [S]B = R + [k]A for any k.
+    let ed_identity = forged_token(
+        &json!({"alg": "EdDSA", "typ": "JWT", "kid": "ed-identity"}),
+        &payload,
+        |_| [&identity[..], &[0u8; 32]].concat(),
+    );
+    // With e = 1 the RSA signature is the PKCS#1 v1.5 encoded digest itself.
+    let rsa_e1 = forged_token(
+        &json!({"alg": "RS256", "typ": "JWT", "kid": "rsa-e1"}),
+        &payload,
+        |input| {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, input);
+            let digest_info: &[u8] = &[
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x01, 0x05, 0x00, 0x04, 0x20,
+            ];
+            let tail = [digest_info, digest.as_ref()].concat();
+            let mut encoded = vec![0xff; modulus.len()];
+            encoded[0] = 0x00;
+            encoded[1] = 0x01;
+            encoded[modulus.len() - tail.len() - 1] = 0x00;
+            encoded[modulus.len() - tail.len()..].copy_from_slice(&tail);
+            encoded
+        },
+    );
+
+    for (name, token) in [("ed-identity", ed_identity), ("rsa-e1", rsa_e1)] {
+        let answer = app.verify(&token).await;
+        assert_eq!(
+            (answer.status, answer.reason()),
+            (401, "unknown_kid"),
+            "{name}: {:?}",
+            answer.body
+        );
+    }
+    assert_eq!(
+        app.metric(
+            "jwtgate_jwks_keys_skipped_total",
+            &[("issuer", &issuer.base), ("reason", "weak_key")]
+        )
+        .await,
+        3.0
+    );
+    assert_eq!(
+        app.verify(&good.sign(&claims(&issuer.base))).await.status,
+        200
+    );
+}

@@ -90,7 +90,9 @@ async fn a_forced_refresh_applies_an_emergency_rotation_at_once() {
         .await;
 
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.body["refreshed"][0]["result"], "ok");
+    assert_eq!(answer.body["results"][0]["result"], "ok");
+    assert_eq!(answer.body["refreshed"], serde_json::json!([issuer.base]));
+    assert_eq!(answer.body["failed"], serde_json::json!([]));
     assert_eq!(
         app.verify(&old_token).await.reason(),
         "unknown_kid",
@@ -101,6 +103,82 @@ async fn a_forced_refresh_applies_an_emergency_rotation_at_once() {
         200
     );
     assert_eq!(issuer.jwks_hits(), 2);
+}
+
+#[actix_web::test]
+async fn tarpit_tenants_cannot_stall_the_emergency_refresh_of_a_configured_issuer() {
+    let key = TestKey::rs256();
+    let (configured, tarpit) = (
+        TestIssuer::start(&[&key]).await,
+        TestIssuer::start(&[&key]).await,
+    );
+    let mut settings = settings_for(&[&configured, &tarpit]);
+    settings.issuers[1].issuer = format!("{}/{{tenant}}", tarpit.base);
+    settings.fetch.timeout_secs = 1;
+    settings.admin.token = ADMIN_TOKEN.into();
+    let (app, verifier) = spawn_app_cold(settings).await;
+    crate::helpers::wait_for(|| {
+        verifier
+            .keys()
+            .issuer_status(&configured.base)
+            .is_some_and(|s| s.keys > 0)
+    })
+    .await;
+    let tenants: Vec<String> = (0..27).map(|i| format!("{}/t{i}", tarpit.base)).collect();
+    let tokens: Vec<String> = tenants.iter().map(|iss| key.sign(&claims(iss))).collect();
+    let admitted = futures_util::future::join_all(tokens.iter().map(|t| app.verify(t))).await;
+    assert!(admitted.iter().all(|a| a.status == 200));
+    tarpit.set(|b| b.jwks_delay = Duration::from_secs(30));
+    let rotated = TestKey::rs256_rotated();
+    configured.publish(&[&rotated]);
+
+    let started = std::time::Instant::now();
+    let answer = app
+        .request(Method::POST, "/issuers/refresh", Some(ADMIN_TOKEN))
+        .await;
+    let elapsed = started.elapsed();
+
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let limit = Duration::from_secs_f64(answer.body["time_limit_secs"].as_f64().unwrap());
+    assert_eq!(
+        limit,
+        Duration::from_secs(3),
+        "two fetch timeouts of 1 s + 0.5 s grace"
+    );
+    assert!(
+        elapsed < limit + Duration::from_millis(1500),
+        "the call took {elapsed:?}"
+    );
+    let first = &answer.body["results"][0];
+    assert_eq!(
+        (&first["issuer"], &first["configured"], &first["result"]),
+        (
+            &serde_json::json!(configured.base),
+            &serde_json::json!(true),
+            &serde_json::json!("ok")
+        ),
+        "configured issuers go first"
+    );
+    assert_eq!(
+        answer.body["refreshed"],
+        serde_json::json!([configured.base])
+    );
+    let (failed, timed_out) = (
+        answer.body["failed"].as_array().unwrap(),
+        answer.body["timed_out"].as_array().unwrap(),
+    );
+    assert_eq!(failed.len() + timed_out.len(), tenants.len());
+    assert!(
+        timed_out.len() >= 3,
+        "8 at a time, 1 s each: the fourth round cannot start in 3 s ({timed_out:?})"
+    );
+    assert_eq!(
+        app.verify(&rotated.sign(&claims(&configured.base)))
+            .await
+            .status,
+        200,
+        "the configured issuer's rotation is applied"
+    );
 }
 
 #[actix_web::test]
@@ -148,6 +226,37 @@ async fn an_issuer_pattern_admits_each_tenant_with_its_own_discovery_check() {
         "keys_unavailable",
         "every tenant passes the discovery issuer check"
     );
+}
+
+#[actix_web::test]
+async fn an_issuer_pattern_instance_cannot_make_jwtgate_fetch_outside_the_pattern() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let mut settings = settings_for(&[&issuer]);
+    settings.issuers[0].issuer = format!("{}/t/{{tenant}}/v2", issuer.base);
+    let app = spawn_app_cold(settings).await.0;
+
+    for tenant in ["..", ".", "%2e%2e", "%2E", "a%2F..", "a@b", "a\\b"] {
+        let iss = format!("{}/t/{tenant}/v2", issuer.base);
+        // Whatever is served outside the pattern would vouch for this iss.
+        issuer.set(|b| {
+            b.discovery = Some(serde_json::json!({
+                "issuer": iss,
+                "jwks_uri": format!("{}/jwks", issuer.base),
+            }))
+        });
+
+        let answer = app.verify(&key.sign(&claims(&iss))).await;
+
+        assert_eq!(
+            (answer.status, answer.reason()),
+            (401, "untrusted_issuer"),
+            "{iss}: {:?}",
+            answer.body
+        );
+    }
+    assert_eq!(issuer.hits("/v2/.well-known/openid-configuration"), 0);
+    assert_eq!(issuer.total_hits(), 0, "nothing was fetched at all");
 }
 
 #[actix_web::test]

@@ -253,3 +253,46 @@ async fn the_last_good_keys_serve_while_refreshing_fails_until_stale_if_error_ru
     let answer = app.verify(&token).await;
     assert_eq!((answer.status, answer.reason()), (503, "keys_unavailable"));
 }
+
+#[actix_web::test]
+async fn concurrent_tokens_of_a_failing_open_issuer_cost_one_fetch_then_back_off() {
+    let key = TestKey::rs256();
+    let issuer = TestIssuer::start(&[&key]).await;
+    issuer.set(|b| b.status = 500);
+    let app = spawn_app(settings_for(&[])).await;
+    let token = key.sign(&claims(&issuer.base));
+
+    let answers = join_all((0..20).map(|_| app.verify(&token))).await;
+
+    assert!(answers.iter().all(|a| a.reason() == "keys_unavailable"));
+    assert_eq!(issuer.discovery_hits(), 1, "single-flight, then backoff");
+    app.clock.advance(jwtgate::keys::FAILURE_BACKOFF_INITIAL);
+    assert_eq!(app.verify(&token).await.reason(), "keys_unavailable");
+    assert_eq!(
+        issuer.discovery_hits(),
+        2,
+        "retried once the backoff passed"
+    );
+}
+
+#[test]
+fn an_open_issuer_list_without_room_for_dynamic_issuers_is_refused_at_startup() {
+    let toml = |max_issuers: u64| {
+        format!(
+            "allow_any_issuer = true\n[cache]\nmax_issuers = {max_issuers}\n\
+             [[issuers]]\nissuer = \"https://a.example\"\naudiences = [\"api\"]\n\
+             [[issuers]]\nissuer = \"https://b.example\"\naudiences = [\"api\"]\n"
+        )
+    };
+
+    let refused = jwtgate::settings::Settings::from_toml(&toml(2));
+
+    match refused {
+        Err(jwtgate::settings::SettingsError::Invalid { key, problem, .. }) => {
+            assert_eq!(key, "cache.max_issuers");
+            assert!(problem.contains("allow_any_issuer"), "{problem}");
+        }
+        other => panic!("expected cache.max_issuers to be refused, got {other:?}"),
+    }
+    assert!(jwtgate::settings::Settings::from_toml(&toml(3)).is_ok());
+}
