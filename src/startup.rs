@@ -117,6 +117,10 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let issuers =
             TrustedIssuers::from_settings(&settings).context("building the issuer allow-list")?;
+        let skips = crate::keys::SkipReason::ALL.map(crate::keys::SkipReason::label);
+        for policy in issuers.configured() {
+            metrics.init_issuer(&policy.label, &crate::verify::REASON_CODES, &skips);
+        }
         let limits = FetchLimits::from(&settings.fetch);
         let fetcher = match deps.fetcher {
             Some(fetcher) => fetcher,

@@ -137,6 +137,19 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// Every skip reason, for metrics created before the first skip.
+    pub const ALL: [SkipReason; 9] = [
+        SkipReason::MissingKid,
+        SkipReason::NotForSigning,
+        SkipReason::Symmetric,
+        SkipReason::Unsupported,
+        SkipReason::Malformed,
+        SkipReason::WeakKey,
+        SkipReason::NoAllowedAlgorithm,
+        SkipReason::DuplicateKid,
+        SkipReason::TooManyKeys,
+    ];
+
     /// The stable label used in metrics and logs.
     pub fn label(self) -> &'static str {
         match self {

@@ -126,6 +126,53 @@ fn settings_ttl() -> u64 {
 }
 
 #[actix_web::test]
+async fn every_metric_the_dashboard_and_the_alerts_use_exists_from_the_first_scrape_of_a_quiet_instance()
+ {
+    let dashboard = std::fs::read_to_string(repo_file(DASHBOARD)).unwrap();
+    let alerts = std::fs::read_to_string(repo_file(ALERTS)).unwrap();
+    let issuer = TestIssuer::start(&[&TestKey::rs256()]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+
+    let scrape = app.get("/metrics").await.body;
+    let scrape = scrape.as_str().expect("text exposition");
+
+    let exported = sample_names(scrape);
+    let labelled_by_issuer = [
+        "jwtgate_verifications_total",
+        "jwtgate_fetches_total",
+        "jwtgate_jwks_keys_skipped_total",
+        "jwtgate_stale_keys_served_total",
+    ];
+    for name in labelled_by_issuer {
+        assert!(exported.contains(name), "{name} missing before any traffic");
+    }
+    let used: BTreeSet<String> = metric_names_in(&dashboard)
+        .into_iter()
+        .chain(metric_names_in(&alerts))
+        .filter(|name| labelled_by_issuer.contains(&name.as_str()))
+        .collect();
+    assert!(
+        !used.is_empty(),
+        "the dashboard and alerts use issuer series"
+    );
+    let issuer_label = format!("issuer=\"{}\"", issuer.base);
+    for series in [
+        "jwtgate_jwks_keys_skipped_total{",
+        "jwtgate_stale_keys_served_total{",
+        "jwtgate_verifications_total{",
+    ] {
+        assert!(
+            scrape
+                .lines()
+                .any(|l| l.starts_with(series) && l.contains(&issuer_label) && l.ends_with(" 0")),
+            "no zero {series}..}} series for the configured issuer in\n{scrape}"
+        );
+    }
+    assert!(scrape.contains("reason=\"weak_key\""), "{scrape}");
+    assert!(scrape.contains("reason=\"keys_unavailable\""), "{scrape}");
+}
+
+#[actix_web::test]
 async fn every_metric_the_dashboard_and_the_alerts_use_is_exported_by_a_running_instance() {
     let dashboard = std::fs::read_to_string(repo_file(DASHBOARD)).unwrap();
     let alerts = std::fs::read_to_string(repo_file(ALERTS)).unwrap();
