@@ -126,7 +126,7 @@ pub enum SkipReason {
     /// A key that makes forgery easy or cannot be a real key: an RSA key under
     /// [`MIN_RSA_BITS`], with an even modulus, or with an exponent that is even or under 3
     /// (`e = 1` makes the signature equal the padded message); an Ed25519 key of small order
-    /// (`8·A` = identity, see [`ED25519_SMALL_ORDER_Y`]) or with a non-canonical `y >= p`.
+    /// (`8·A` = identity, the 14 known encodings) or with a non-canonical `y >= p`.
     WeakKey,
     /// None of the key's algorithms is allowed for this issuer.
     NoAllowedAlgorithm,
