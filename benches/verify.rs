@@ -35,13 +35,9 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt as _;
 use serde_json::json;
 
-use jwtgate::clock::{Clock, SystemClock};
-use jwtgate::fetch::{
-    CacheHeaders, FetchError, FetchFuture, FetchLimits, FetchRequest, Fetched, JsonFetcher,
-};
-use jwtgate::issuer::TrustedIssuers;
-use jwtgate::keys::{CacheRules, KeyStore};
-use jwtgate::metrics::Metrics;
+use jwtgate::clock::SystemClock;
+use jwtgate::core::Core;
+use jwtgate::fetch::{CacheHeaders, FetchError, FetchFuture, FetchRequest, Fetched, JsonFetcher};
 use jwtgate::settings::{CacheSettings, Settings};
 use jwtgate::verify::{Rejected, TokenCache, Verified, Verifier};
 use test_keys::TestKey;
@@ -123,28 +119,15 @@ audiences = ["{AUDIENCE}"]
     .expect("the bench settings are valid")
 }
 
-/// A verifier wired the way `startup` wires it, with an empty key cache.
-fn verifier(settings: &Settings) -> Verifier {
-    let issuers = TrustedIssuers::from_settings(settings).expect("the bench issuer is valid");
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let keys = KeyStore::new(
-        Arc::new(InMemoryIssuer::serving(&signing_keys())),
-        clock.clone(),
-        Arc::new(Metrics::new()),
-        CacheRules::from(&settings.cache),
-        FetchLimits::from(&settings.fetch),
-        settings.cache.max_issuers,
-        issuers.configured().map(|p| p.issuer.clone()),
-    );
-    let verifier = Verifier::new(issuers, keys);
-    if settings.cache.verified_tokens == 0 {
-        return verifier;
-    }
-    verifier.with_token_cache(TokenCache::new(
-        settings.cache.verified_tokens,
-        Duration::from_secs(settings.cache.verified_token_ttl_secs),
-        clock,
-    ))
+/// The verification core as `serve` builds it ([`Core::build`]), over the in-memory issuer,
+/// with an empty key cache (its preload starts with the runtime). Must run inside a runtime.
+fn core(settings: &Settings) -> Core {
+    Core::build(
+        settings.core_config(),
+        Some(Arc::new(InMemoryIssuer::serving(&signing_keys()))),
+        Arc::new(SystemClock),
+    )
+    .expect("the bench core builds")
 }
 
 /// A valid token signed with `key`, valid for an hour.
@@ -160,12 +143,12 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime starts")
 }
 
-/// A verifier whose key cache already holds the issuer's keys (fetched by one verify).
-fn warm_verifier(rt: &tokio::runtime::Runtime, settings: &Settings) -> Verifier {
-    let verifier = verifier(settings);
-    rt.block_on(verifier.verify(&token(&TestKey::rs256())))
+/// A core whose key cache already holds the issuer's keys (fetched by one verify).
+fn warm_core(rt: &tokio::runtime::Runtime, settings: &Settings) -> Core {
+    let core = core(settings);
+    rt.block_on(core.verifier.verify(&token(&TestKey::rs256())))
         .expect("the first token fetches the keys and verifies");
-    verifier
+    core
 }
 
 /// Verifies without an executor: with the keys cached nothing waits, and the bench would
@@ -180,13 +163,14 @@ fn verify_now(verifier: &Verifier, raw: &str) -> Result<Verified, Rejected> {
 fn verify_each_algorithm_with_cached_keys(c: &mut Criterion) {
     let rt = runtime();
     let _context = rt.enter();
-    let verifier = warm_verifier(&rt, &settings(0));
+    let core = warm_core(&rt, &settings(0));
+    let verifier = &*core.verifier;
     let mut group = c.benchmark_group("verify");
     for key in signing_keys() {
         let token = token(&key);
-        verify_now(&verifier, &token).expect("the token is valid");
+        verify_now(verifier, &token).expect("the token is valid");
         group.bench_function(format!("{:?}", key.alg), |b| {
-            b.iter(|| verify_now(&verifier, black_box(&token)))
+            b.iter(|| verify_now(verifier, black_box(&token)))
         });
     }
     group.finish();
@@ -195,7 +179,8 @@ fn verify_each_algorithm_with_cached_keys(c: &mut Criterion) {
 fn reject_invalid_tokens(c: &mut Criterion) {
     let rt = runtime();
     let _context = rt.enter();
-    let verifier = warm_verifier(&rt, &settings(0));
+    let core = warm_core(&rt, &settings(0));
+    let verifier = &*core.verifier;
     let rs256 = TestKey::rs256();
     let valid = token(&rs256);
     let mut bad_signature = valid.clone();
@@ -227,10 +212,10 @@ fn reject_invalid_tokens(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("reject");
     for (reason, token) in cases {
-        let rejected = verify_now(&verifier, &token).expect_err("the token is refused");
+        let rejected = verify_now(verifier, &token).expect_err("the token is refused");
         assert_eq!(rejected.rejection.reason(), reason);
         group.bench_function(reason, |b| {
-            b.iter(|| verify_now(&verifier, black_box(&token)))
+            b.iter(|| verify_now(verifier, black_box(&token)))
         });
     }
     group.finish();
@@ -243,9 +228,12 @@ fn fetch_keys_for_the_first_token_of_an_issuer(c: &mut Criterion) {
     let mut group = c.benchmark_group("key_cache");
     group.bench_function("first_token_of_an_issuer_fetches_its_keys", |b| {
         b.iter_batched(
-            || verifier(&settings),
-            |verifier| {
-                rt.block_on(verifier.verify(black_box(&token)))
+            || {
+                let _context = rt.enter();
+                core(&settings)
+            },
+            |core| {
+                rt.block_on(core.verifier.verify(black_box(&token)))
                     .expect("the token is valid")
             },
             BatchSize::SmallInput,
@@ -263,7 +251,8 @@ fn verified_token_cache(c: &mut Criterion) {
     let rt = runtime();
     let _context = rt.enter();
     let capacity = CacheSettings::default().verified_tokens;
-    let verifier = warm_verifier(&rt, &settings(capacity));
+    let core = warm_core(&rt, &settings(capacity));
+    let verifier = &*core.verifier;
     let cache = verifier
         .token_cache()
         .expect("the verified-token cache is on");
@@ -273,17 +262,17 @@ fn verified_token_cache(c: &mut Criterion) {
 
     // A repeated token: hashed, found, its key checked as still current, claims re-read.
     cache.invalidate(&digest);
-    assert!(!verify_now(&verifier, &token).expect("valid").from_cache);
-    assert!(verify_now(&verifier, &token).expect("valid").from_cache);
+    assert!(!verify_now(verifier, &token).expect("valid").from_cache);
+    assert!(verify_now(verifier, &token).expect("valid").from_cache);
     group.bench_function("hit/RS256", |b| {
-        b.iter(|| verify_now(&verifier, black_box(&token)))
+        b.iter(|| verify_now(verifier, black_box(&token)))
     });
 
     // A token not in the cache: hashed, looked up, then the full verify, then remembered.
     group.bench_function("miss_then_key_lookup/RS256", |b| {
         b.iter_batched(
             || cache.invalidate(&digest),
-            |()| verify_now(&verifier, black_box(&token)),
+            |()| verify_now(verifier, black_box(&token)),
             BatchSize::PerIteration,
         )
     });

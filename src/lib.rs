@@ -30,6 +30,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod core;
 pub mod dev;
 pub mod fetch;
 pub mod header_alias;

@@ -1,4 +1,5 @@
-//! [`Application::build`]: settings in, a bound and wired server out.
+//! [`Application::build`]: settings in, the core built ([`Core::build`]), then a bound and wired
+//! HTTP server around it.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -10,21 +11,20 @@ use anyhow::Context as _;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::clock::{Clock, SystemClock};
-use crate::fetch::{AwcFetcher, FetchLimits, JsonFetcher};
+use crate::core::{Core, TaskGuard};
+use crate::fetch::JsonFetcher;
 use crate::http::admin::AdminState;
 use crate::http::lifecycle::Lifecycle;
 use crate::http::{AppState, routes};
-use crate::issuer::TrustedIssuers;
-use crate::keys::{CacheRules, KeyStore};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::verify::{TokenCache, Verifier};
+use crate::verify::Verifier;
 
 /// Seams for tests and embedders: where time comes from and how documents are fetched.
 pub struct Dependencies {
     /// The clock the key cache reads.
     pub clock: Arc<dyn Clock>,
-    /// The fetcher; `None` starts the default [`AwcFetcher`].
+    /// The fetcher; `None` starts the default [`crate::fetch::AwcFetcher`].
     pub fetcher: Option<Arc<dyn JsonFetcher>>,
 }
 
@@ -37,28 +37,19 @@ impl Default for Dependencies {
     }
 }
 
-/// Logs one line for a configured issuer once its startup preload is done: the kids and age
-/// of its keys, or why it has none (and what that means for `/verify`).
-fn report_preload(verifier: &Verifier, policy: &crate::issuer::IssuerPolicy) {
-    let Some(status) = verifier.keys().issuer_status(&policy.issuer) else {
-        return;
-    };
-    if status.keys > 0 {
-        tracing::info!(
-            issuer = %policy.label,
-            kids = %status.kids.join(","),
-            age_secs = status.age.map_or(0, |age| age.as_secs()),
-            "issuer keys loaded"
-        );
-    } else {
-        let why = status.last_error.map_or_else(
-            || "the JWK set has no usable key".to_string(),
-            |e| e.to_string(),
-        );
+/// Logs the configuration choices that weaken verification, once at startup.
+fn warn_about_risky_settings(settings: &Settings) {
+    if settings.allow_any_issuer {
         tracing::warn!(
-            issuer = %policy.label,
-            error = %why,
-            "issuer keys not loaded: its tokens get 503 keys_unavailable until a fetch succeeds"
+            "allow_any_issuer is on: any issuer that serves OIDC discovery is trusted, so anyone who runs \
+             an issuer can mint tokens jwtgate accepts. Configure [[issuers]] instead unless you mean it."
+        );
+    }
+    for issuer in settings.issuers.iter().filter(|i| i.allow_any_audience) {
+        tracing::warn!(
+            issuer = %issuer.issuer,
+            "allow_any_audience is on: this issuer's tokens are accepted whatever their aud, \
+             including tokens it minted for other services"
         );
     }
 }
@@ -84,6 +75,8 @@ pub struct Application {
     signals: Option<Signals>,
     verifier: Arc<Verifier>,
     metrics: Arc<Metrics>,
+    /// The core's background tasks, stopped when the server stops.
+    tasks: TaskGuard,
 }
 
 impl Application {
@@ -95,57 +88,18 @@ impl Application {
         Self::build_with(settings, Dependencies::default())
     }
 
-    /// Builds everything, binds the listener (port 0 picks a free one) and starts preloading
-    /// the configured issuers' keys in the background. Must run inside a tokio runtime.
+    /// Builds the core ([`Core::build`]: it starts preloading the configured issuers' keys),
+    /// then binds the listener (port 0 picks a free one). Must run inside a tokio runtime.
     ///
     /// # Errors
-    /// The listener cannot be bound, or the fetch thread cannot start.
+    /// The core cannot be built, or the listener cannot be bound.
     pub fn build_with(settings: Settings, deps: Dependencies) -> anyhow::Result<Self> {
-        if settings.allow_any_issuer {
-            tracing::warn!(
-                "allow_any_issuer is on: any issuer that serves OIDC discovery is trusted, so anyone who runs \
-                 an issuer can mint tokens jwtgate accepts. Configure [[issuers]] instead unless you mean it."
-            );
-        }
-        for issuer in settings.issuers.iter().filter(|i| i.allow_any_audience) {
-            tracing::warn!(
-                issuer = %issuer.issuer,
-                "allow_any_audience is on: this issuer's tokens are accepted whatever their aud, \
-                 including tokens it minted for other services"
-            );
-        }
-        let metrics = Arc::new(Metrics::new());
-        let issuers =
-            TrustedIssuers::from_settings(&settings).context("building the issuer allow-list")?;
-        let skips = crate::keys::SkipReason::ALL.map(crate::keys::SkipReason::label);
-        for policy in issuers.configured() {
-            metrics.init_issuer(&policy.label, &crate::verify::REASON_CODES, &skips);
-        }
-        let limits = FetchLimits::from(&settings.fetch);
-        let fetcher = match deps.fetcher {
-            Some(fetcher) => fetcher,
-            None => {
-                Arc::new(AwcFetcher::spawn(limits.clone()).context("starting the fetch thread")?)
-            }
-        };
-        let keys = KeyStore::new(
-            fetcher,
-            deps.clock.clone(),
-            metrics.clone(),
-            CacheRules::from(&settings.cache),
-            limits,
-            settings.cache.max_issuers,
-            issuers.configured().map(|p| p.issuer.clone()),
-        );
-        let mut verifier = Verifier::new(issuers, keys);
-        if settings.cache.verified_tokens > 0 {
-            verifier = verifier.with_token_cache(TokenCache::new(
-                settings.cache.verified_tokens,
-                Duration::from_secs(settings.cache.verified_token_ttl_secs),
-                deps.clock.clone(),
-            ));
-        }
-        let verifier = Arc::new(verifier);
+        warn_about_risky_settings(&settings);
+        let Core {
+            verifier,
+            metrics,
+            tasks,
+        } = Core::build(settings.core_config(), deps.fetcher, deps.clock)?;
 
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("binding server.bind = {}", settings.server.bind))?;
@@ -153,7 +107,7 @@ impl Application {
         let state = AppState {
             verifier: verifier.clone(),
             metrics: metrics.clone(),
-            rules: Arc::new(crate::http::RequestRules::from(&settings)),
+            rules: Arc::new(settings.request_rules()),
         };
         let lifecycle = web::Data::new(Lifecycle::default());
         let admin = web::Data::new(AdminState::new(&settings.admin.token));
@@ -193,16 +147,6 @@ impl Application {
             drain: Duration::from_secs(settings.server.drain_secs),
         };
 
-        for policy in verifier.issuers().configured() {
-            let (verifier, policy) = (verifier.clone(), policy.clone());
-            tokio::spawn(async move {
-                verifier.keys().preload(&policy).await;
-                report_preload(&verifier, &policy);
-            });
-        }
-        verifier
-            .keys()
-            .spawn_refresher(verifier.issuers().configured().cloned().collect());
         tracing::info!(
             port,
             issuers = verifier.issuers().configured().count(),
@@ -215,6 +159,7 @@ impl Application {
             signals,
             verifier,
             metrics,
+            tasks,
         })
     }
 
@@ -271,7 +216,9 @@ impl Application {
                 }
             });
         }
-        self.server.await
+        let served = self.server.await;
+        self.tasks.shutdown().await;
+        served
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::output::{Spinner, Style, human_duration, sanitize};
-use super::{EXIT_INVALID, EXIT_OK, local_application};
+use super::{EXIT_INVALID, EXIT_OK, local_core};
 use crate::issuer::KeySource;
 use crate::settings::{ENV_PREFIX, ENV_SEPARATOR, Settings};
 
@@ -55,14 +55,14 @@ pub fn effective_settings(settings: &Settings) -> String {
 /// Fetches every configured issuer's discovery document and JWK set once, through the same key
 /// cache `serve` uses, and reports what each one gave.
 async fn probe_issuers(settings: Settings, style: Style) -> u8 {
-    let app = match local_application(settings) {
-        Ok(app) => app,
+    let core = match local_core(&settings) {
+        Ok(core) => core,
         Err(e) => {
             errln!("jwtgate check-config: {e:#}");
             return EXIT_INVALID;
         }
     };
-    let verifier = app.verifier();
+    let verifier = &core.verifier;
     let policies: Vec<_> = verifier.issuers().configured().cloned().collect();
     if policies.is_empty() {
         outln!("No [[issuers]] to probe (allow_any_issuer admits issuers as tokens arrive).");

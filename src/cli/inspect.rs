@@ -10,12 +10,11 @@ use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use serde_json::{Map, Value, json};
 
 use super::output::{Spinner, Style, relative, sanitize, unix_now, utc_date};
-use super::{ColorChoice, EXIT_INVALID, EXIT_OK, local_application};
+use super::{ColorChoice, EXIT_INVALID, EXIT_OK, local_core};
 use crate::issuer::KeySource;
 use crate::settings::Settings;
-use crate::startup::Application;
 use crate::token::UnverifiedToken;
-use crate::verify::KeyInfo;
+use crate::verify::{KeyInfo, Verifier};
 
 /// Claims shown with a UTC date and a relative time.
 const TIME_CLAIMS: [&str; 3] = ["iat", "nbf", "exp"];
@@ -155,18 +154,19 @@ async fn inspect(raw: &str, trust: &Trust<'_>, reach: Reach) -> Result<Value, St
         Trust::Config(path) => json!({"source": "config", "config": path.display().to_string()}),
         Trust::TokensIssuer => json!({"source": "token", "issuer": iss}),
     };
-    let app = local_application(settings).map_err(|e| format!("{e:#}"))?;
+    let core = local_core(&settings).map_err(|e| format!("{e:#}"))?;
+    let verifier = &core.verifier;
     let (verdict, key) = {
         let _spinner = Spinner::start(&format!(
             "fetching the keys of {}",
             sanitize(iss.as_deref().unwrap_or("the issuer"))
         ));
-        let verdict = app.verifier().verify(raw).await;
-        let key = app.verifier().key_for_token(raw).await.ok();
+        let verdict = verifier.verify(raw).await;
+        let key = verifier.key_for_token(raw).await.ok();
         (verdict, key)
     };
     if let Some(iss) = &iss {
-        report["issuer"] = issuer_report(&app, iss);
+        report["issuer"] = issuer_report(verifier, iss);
     }
     report["key"] = key.as_ref().map_or(Value::Null, key_report);
     report["verdict"] = match verdict {
@@ -199,15 +199,15 @@ fn trusting(iss: &str, reach: Reach) -> Result<Settings, String> {
     }))
 }
 
-fn issuer_report(app: &Application, iss: &str) -> Value {
-    let Ok(policy) = app.verifier().issuers().lookup(iss) else {
+fn issuer_report(verifier: &Verifier, iss: &str) -> Value {
+    let Ok(policy) = verifier.issuers().lookup(iss) else {
         return json!({"iss": iss, "trusted": false});
     };
     let (discovery, mut jwks) = match &policy.key_source {
         KeySource::Discovery(url) => (Some(url.to_string()), None),
         KeySource::Static(url) => (None, Some(url.to_string())),
     };
-    let status = app.verifier().keys().issuer_status(iss);
+    let status = verifier.keys().issuer_status(iss);
     if let Some(uri) = status.as_ref().and_then(|s| s.jwks_uri.as_ref()) {
         jwks = Some(uri.to_string());
     }

@@ -225,12 +225,14 @@ fn settings_from_json(value: serde_json::Value) -> Result<Settings, String> {
     Ok(settings)
 }
 
-/// The service wired for a one-shot tool (`inspect`, `check-config --probe`): the same
-/// verifier and key cache as `serve`, its listener on a free loopback port that nobody uses.
-fn local_application(mut settings: Settings) -> anyhow::Result<Application> {
-    settings.server.bind = "127.0.0.1:0".into();
-    settings.server.workers = 1;
-    Application::build(settings)
+/// The verification core for a one-shot tool (`inspect`, `check-config --probe`): the same
+/// verifier and key cache as `serve`, without a server.
+fn local_core(settings: &Settings) -> Result<crate::core::Core, crate::core::CoreError> {
+    crate::core::Core::build(
+        settings.core_config(),
+        None,
+        std::sync::Arc::new(crate::clock::SystemClock),
+    )
 }
 
 /// `jwtgate [--config PATH]`: load settings, start logging, serve until a signal.

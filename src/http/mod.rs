@@ -8,6 +8,8 @@ pub mod error;
 pub mod lifecycle;
 pub mod token_source;
 
+pub use token_source::TokenSource;
+
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +21,6 @@ use serde_json::{Value, json};
 
 use crate::header_alias::{IDENTITY_HEADER_PREFIX, alias_starts_with, same_alias};
 use crate::metrics::Metrics;
-use crate::settings::{Settings, TokenSource};
 use crate::verify::{Rejected, Rejection, Verified, Verifier};
 use error::{Endpoint, rejection_response};
 
@@ -61,30 +62,6 @@ pub struct RequestRules {
     pub claim_headers: Vec<HeaderName>,
     /// Refuse requests that already carry an identity header.
     pub refuse_identity_headers: bool,
-}
-
-impl From<&Settings> for RequestRules {
-    fn from(settings: &Settings) -> Self {
-        let verify = &settings.verify;
-        let mut claim_headers: Vec<HeaderName> = settings
-            .issuers
-            .iter()
-            .flat_map(|issuer| issuer.headers.values())
-            // Settings validation has already refused invalid names.
-            .filter_map(|name| HeaderName::try_from(name.as_str()).ok())
-            .collect();
-        claim_headers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        claim_headers.dedup();
-        Self {
-            token_sources: verify.token_sources.clone(),
-            refuse_identity_headers: verify.refuse_identity_headers,
-            payload_header: verify
-                .payload_header
-                .as_deref()
-                .and_then(|name| HeaderName::try_from(name).ok()),
-            claim_headers,
-        }
-    }
 }
 
 /// What every handler shares. Cheap to clone.
@@ -455,9 +432,9 @@ headers = { tenant = "X-Auth-Tenant" }
 "#;
 
     fn rules_and_policy(iss: &str) -> (RequestRules, Arc<crate::issuer::IssuerPolicy>) {
-        let settings = Settings::from_toml(TWO_ISSUERS).unwrap();
-        let issuers = crate::issuer::TrustedIssuers::from_settings(&settings).unwrap();
-        (RequestRules::from(&settings), issuers.lookup(iss).unwrap())
+        let settings = crate::settings::Settings::from_toml(TWO_ISSUERS).unwrap();
+        let issuers = crate::issuer::TrustedIssuers::new(settings.trust_config()).unwrap();
+        (settings.request_rules(), issuers.lookup(iss).unwrap())
     }
 
     fn answer_headers(claims: Value, iss: &str) -> Vec<(String, String)> {

@@ -10,9 +10,96 @@
 use std::borrow::Cow;
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderName};
+use serde::{Deserialize, Serialize};
 
-use crate::settings::TokenSource;
+/// One place a request may carry its token, written `header:<Name>[:<Scheme>]`,
+/// `cookie:<name>` or `query:<name>` in `[verify].token_sources`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum TokenSource {
+    /// A request header. With a scheme (`header:Authorization:Bearer`) the value must be
+    /// `<Scheme> <token>`, the scheme matched case-insensitively; without one the whole value is
+    /// the token.
+    Header {
+        /// Header name.
+        name: HeaderName,
+        /// Authentication scheme, if the value carries one.
+        scheme: Option<String>,
+    },
+    /// A cookie of the `Cookie` request header.
+    Cookie {
+        /// Cookie name (case-sensitive).
+        name: String,
+    },
+    /// A query parameter of the request, or of the original request a proxy describes in
+    /// `X-Forwarded-Uri` (Traefik) or `X-Original-URI` (nginx).
+    Query {
+        /// Parameter name (case-sensitive).
+        name: String,
+    },
+}
+
+impl std::fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSource::Header {
+                name,
+                scheme: Some(scheme),
+            } => write!(f, "header:{name}:{scheme}"),
+            TokenSource::Header { name, scheme: None } => write!(f, "header:{name}"),
+            TokenSource::Cookie { name } => write!(f, "cookie:{name}"),
+            TokenSource::Query { name } => write!(f, "query:{name}"),
+        }
+    }
+}
+
+impl Serialize for TokenSource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl TryFrom<String> for TokenSource {
+    type Error = String;
+
+    fn try_from(spec: String) -> Result<Self, Self::Error> {
+        let bad = |why: &str| {
+            Err(format!(
+                "token source {spec:?} {why}; write header:<Name>[:<Scheme>], cookie:<name> or query:<name>"
+            ))
+        };
+        let (kind, rest) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
+        let plain_name = |name: &str| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        };
+        match kind {
+            "header" => {
+                let (name, scheme) = match rest.split_once(':') {
+                    Some((name, scheme)) => (name, Some(scheme)),
+                    None => (rest, None),
+                };
+                let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+                    return bad("has no valid header name");
+                };
+                if scheme.is_some_and(|s| HeaderName::from_bytes(s.as_bytes()).is_err()) {
+                    return bad("has an empty or invalid scheme");
+                }
+                Ok(Self::Header {
+                    name,
+                    scheme: scheme.map(str::to_string),
+                })
+            }
+            "cookie" if plain_name(rest) => Ok(Self::Cookie { name: rest.into() }),
+            "query" if plain_name(rest) => Ok(Self::Query { name: rest.into() }),
+            "cookie" | "query" => bad("has no valid name (letters, digits, - _ . ~)"),
+            _ => bad("has an unknown kind"),
+        }
+    }
+}
 
 /// Headers in which proxies pass the original request URI, in the order they are consulted.
 pub const ORIGINAL_URI_HEADERS: [&str; 2] = ["x-forwarded-uri", "x-original-uri"];
@@ -22,7 +109,7 @@ pub fn find_token<'r>(req: &'r HttpRequest, sources: &[TokenSource]) -> Option<C
     sources.iter().find_map(|source| match source {
         TokenSource::Header { name, scheme } => req
             .headers()
-            .get_all(name.as_str())
+            .get_all(name)
             .filter_map(|v| v.to_str().ok())
             .find_map(|value| header_token(value, scheme.as_deref()))
             .map(Cow::Borrowed),

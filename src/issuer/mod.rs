@@ -12,7 +12,62 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, Validation};
 use url::Url;
 
-use crate::settings::{IssuerSettings, Settings, check_url};
+mod url_rules;
+
+pub use url_rules::{check_url, discovery_url};
+
+/// The asymmetric algorithms jwtgate verifies: every one the crypto backend offers.
+pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// Which issuers are trusted and how: built once from the configuration.
+#[derive(Debug, Clone)]
+pub struct TrustConfig {
+    /// The configured issuers (exact or patterns), in order.
+    pub issuers: Vec<IssuerConfig>,
+    /// Admit any issuer that is an acceptable URL, with the defaults below.
+    pub allow_any_issuer: bool,
+    /// Refuse `http://` issuers and key URLs.
+    pub https_only: bool,
+    /// Algorithms accepted at all (and by issuers admitted without configuration).
+    pub algorithms: Vec<Algorithm>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// Policies of admitted (pattern or open) issuers kept at most.
+    pub max_admitted: u64,
+}
+
+/// One configured issuer: an exact `iss` or a pattern, and its policy.
+#[derive(Debug, Clone, Default)]
+pub struct IssuerConfig {
+    /// The exact `iss`, or a pattern with `{placeholder}` path segments.
+    pub issuer: String,
+    /// Any one must be in the token's `aud`; empty means not checked.
+    pub audiences: Vec<String>,
+    /// The discovery path appended to the issuer ([`DEFAULT_CONFIG_PATH`] when `None`).
+    pub config_path: Option<String>,
+    /// A fixed JWK set URL: no discovery.
+    pub jwks_uri: Option<Url>,
+    /// If set, the only hosts the JWK set may come from.
+    pub jwks_hosts: Option<Vec<String>>,
+    /// Narrows [`TrustConfig::algorithms`] for this issuer.
+    pub algorithms: Option<Vec<Algorithm>>,
+    /// Claims that must be present (non-null).
+    pub required_claims: Vec<String>,
+    /// Scopes that must all be granted.
+    pub required_scopes: Vec<String>,
+    /// (claim, response header) pairs sent on success.
+    pub headers: Vec<(String, String)>,
+}
 
 /// The discovery path appended to an issuer (OpenID Connect Discovery 1.0 §4).
 pub const DEFAULT_CONFIG_PATH: &str = "/.well-known/openid-configuration";
@@ -252,7 +307,7 @@ impl IssuerPolicy {
         key_source: KeySource,
         algorithms: Vec<Algorithm>,
         leeway_secs: u64,
-        extra: Option<&IssuerSettings>,
+        extra: Option<&IssuerConfig>,
     ) -> Self {
         let audiences = extra.map(|e| e.audiences.clone()).unwrap_or_default();
         let mut validation = Validation::new(algorithms[0]);
@@ -283,14 +338,7 @@ impl IssuerPolicy {
             audiences,
             required_claims: extra.map(|e| e.required_claims.clone()).unwrap_or_default(),
             required_scopes: extra.map(|e| e.required_scopes.clone()).unwrap_or_default(),
-            headers: extra
-                .map(|e| {
-                    e.headers
-                        .iter()
-                        .map(|(c, h)| (c.clone(), h.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            headers: extra.map(|e| e.headers.clone()).unwrap_or_default(),
             jwks_hosts: extra.and_then(|e| e.jwks_hosts.clone()),
             validation,
         }
@@ -310,7 +358,7 @@ impl IssuerPolicy {
 #[derive(Debug)]
 pub struct TrustedIssuers {
     configured: HashMap<Arc<str>, Arc<IssuerPolicy>>,
-    patterns: Vec<(IssuerPattern, IssuerSettings)>,
+    patterns: Vec<(IssuerPattern, IssuerConfig)>,
     /// Policies built for pattern matches and `allow_any_issuer`, so each is built once.
     admitted: moka::sync::Cache<Arc<str>, Arc<IssuerPolicy>>,
     allow_any: bool,
@@ -320,54 +368,52 @@ pub struct TrustedIssuers {
 }
 
 impl TrustedIssuers {
-    /// Builds the allow-list from validated settings.
+    /// Builds the allow-list.
     ///
     /// # Errors
-    /// An issuer or `jwks_uri` that is not an acceptable URL (settings validation already
-    /// refuses these; this keeps the type safe on its own).
-    pub fn from_settings(settings: &Settings) -> Result<Self, IssuerError> {
+    /// An issuer, pattern or discovery URL that is not acceptable (configuration validation
+    /// already refuses these; this keeps the type safe on its own).
+    pub fn new(config: TrustConfig) -> Result<Self, IssuerError> {
         let mut configured = HashMap::new();
         let mut patterns = Vec::new();
-        for entry in &settings.issuers {
+        for entry in config.issuers {
             if let Some(pattern) =
                 IssuerPattern::parse(&entry.issuer).map_err(IssuerError::Untrusted)?
             {
-                patterns.push((pattern, entry.clone()));
+                patterns.push((pattern, entry));
                 continue;
             }
-            let https_only = settings.fetch.https_only;
+            check_url(&entry.issuer, config.https_only).map_err(IssuerError::Untrusted)?;
             let key_source = match &entry.jwks_uri {
-                Some(uri) => {
-                    KeySource::Static(check_url(uri, https_only).map_err(IssuerError::Untrusted)?)
-                }
+                Some(uri) => KeySource::Static(uri.clone()),
                 None => KeySource::Discovery(discovery_url(
                     &entry.issuer,
                     entry.config_path.as_deref().unwrap_or(DEFAULT_CONFIG_PATH),
-                    https_only,
+                    config.https_only,
                 )?),
             };
             let algorithms = entry
                 .algorithms
                 .clone()
-                .unwrap_or_else(|| settings.verify.algorithms.clone());
+                .unwrap_or_else(|| config.algorithms.clone());
             let policy = IssuerPolicy::new(
                 &entry.issuer,
                 true,
                 key_source,
                 algorithms,
-                settings.verify.leeway_secs,
-                Some(entry),
+                config.leeway_secs,
+                Some(&entry),
             );
             configured.insert(policy.issuer.clone(), Arc::new(policy));
         }
         Ok(Self {
             configured,
             patterns,
-            admitted: moka::sync::Cache::new(settings.cache.max_issuers),
-            allow_any: settings.allow_any_issuer,
-            https_only: settings.fetch.https_only,
-            algorithms: settings.verify.algorithms.clone(),
-            leeway_secs: settings.verify.leeway_secs,
+            admitted: moka::sync::Cache::new(config.max_admitted),
+            allow_any: config.allow_any_issuer,
+            https_only: config.https_only,
+            algorithms: config.algorithms,
+            leeway_secs: config.leeway_secs,
         })
     }
 
@@ -394,9 +440,7 @@ impl TrustedIssuers {
                 .find(|(p, _)| p.matches(unverified_iss))
         {
             let key_source = match &entry.jwks_uri {
-                Some(uri) => KeySource::Static(
-                    check_url(uri, self.https_only).map_err(IssuerError::Untrusted)?,
-                ),
+                Some(uri) => KeySource::Static(uri.clone()),
                 None => {
                     let url = discovery_url(
                         unverified_iss,
@@ -469,23 +513,33 @@ impl TrustedIssuers {
     }
 }
 
-/// pyjwt-key-fetcher's rule: the issuer with every trailing `/` removed, then `config_path`.
-/// The issuer has no query or fragment (checked), so concatenation cannot misplace the path.
-pub fn discovery_url(
-    issuer: &str,
-    config_path: &str,
-    https_only: bool,
-) -> Result<Url, IssuerError> {
-    let joined = format!("{}{}", issuer.trim_end_matches('/'), config_path);
-    check_url(&joined, https_only).map_err(IssuerError::Untrusted)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn settings(toml: &str) -> Settings {
-        Settings::from_toml(toml).unwrap()
+    /// Trust in `issuers` (each with audience `api`), the defaults otherwise.
+    fn trust(issuers: &[&str]) -> TrustedIssuers {
+        trust_with(issuers.iter().map(|i| issuer(i)).collect(), false)
+    }
+
+    fn issuer(iss: &str) -> IssuerConfig {
+        IssuerConfig {
+            issuer: iss.into(),
+            audiences: vec!["api".into()],
+            ..IssuerConfig::default()
+        }
+    }
+
+    fn trust_with(issuers: Vec<IssuerConfig>, allow_any_issuer: bool) -> TrustedIssuers {
+        TrustedIssuers::new(TrustConfig {
+            issuers,
+            allow_any_issuer,
+            https_only: true,
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            leeway_secs: 60,
+            max_admitted: 32,
+        })
+        .unwrap()
     }
 
     #[test]
@@ -508,10 +562,7 @@ mod tests {
 
     #[test]
     fn only_configured_issuers_are_trusted_by_default() {
-        let trusted = TrustedIssuers::from_settings(&settings(
-            "[[issuers]]\nissuer = \"https://a\"\naudiences = [\"api\"]",
-        ))
-        .unwrap();
+        let trusted = trust(&["https://a"]);
         assert!(trusted.lookup("https://a").unwrap().configured);
         assert!(
             trusted.lookup("https://a/").is_err(),
@@ -522,7 +573,7 @@ mod tests {
 
     #[test]
     fn allow_any_issuer_admits_urls_with_default_policy_and_the_other_label() {
-        let trusted = TrustedIssuers::from_settings(&settings("allow_any_issuer = true")).unwrap();
+        let trusted = trust_with(Vec::new(), true);
         let policy = trusted.lookup("https://any.example").unwrap();
         assert!(!policy.configured);
         assert_eq!(&*policy.label, OTHER_ISSUER_LABEL);
@@ -608,8 +659,7 @@ mod tests {
 
     #[test]
     fn a_pattern_instance_cannot_fetch_outside_the_pattern() {
-        let s = settings("[[issuers]]\nissuer = \"https://login.example.com/t/{tenant}/v2\"");
-        let trusted = TrustedIssuers::from_settings(&s).unwrap();
+        let trusted = trust(&["https://login.example.com/t/{tenant}/v2"]);
         for iss in [
             "https://login.example.com/t/../v2",
             "https://login.example.com/t/./v2",
@@ -627,10 +677,7 @@ mod tests {
 
     #[test]
     fn a_pattern_match_gets_the_patterns_policy_and_label() {
-        let s = settings(
-            "[[issuers]]\nissuer = \"https://login.example.com/{tenant}/v2.0\"\naudiences = [\"api\"]",
-        );
-        let trusted = TrustedIssuers::from_settings(&s).unwrap();
+        let trusted = trust(&["https://login.example.com/{tenant}/v2.0"]);
         let policy = trusted.lookup("https://login.example.com/t1/v2.0").unwrap();
         assert_eq!(&*policy.issuer, "https://login.example.com/t1/v2.0");
         assert_eq!(&*policy.label, "https://login.example.com/{tenant}/v2.0");
@@ -649,10 +696,13 @@ mod tests {
 
     #[test]
     fn a_static_jwks_uri_skips_discovery() {
-        let s = settings(
-            "[[issuers]]\nissuer = \"https://a\"\naudiences = [\"api\"]\njwks_uri = \"https://keys.a/jwks\"",
+        let trusted = trust_with(
+            vec![IssuerConfig {
+                jwks_uri: Some(Url::parse("https://keys.a/jwks").unwrap()),
+                ..issuer("https://a")
+            }],
+            false,
         );
-        let trusted = TrustedIssuers::from_settings(&s).unwrap();
         assert_eq!(
             trusted.lookup("https://a").unwrap().key_source,
             KeySource::Static(Url::parse("https://keys.a/jwks").unwrap())

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use url::Url;
 
-use crate::settings::check_url;
+use crate::issuer::check_url;
 
 /// Why a discovery document is not usable.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

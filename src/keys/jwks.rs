@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use crate::settings::DEFAULT_ALGORITHMS;
+use crate::issuer::DEFAULT_ALGORITHMS;
 
 /// Smallest RSA modulus accepted, in bits (NIST SP 800-131A; aws-lc refuses smaller ones).
 pub const MIN_RSA_BITS: usize = 2048;

@@ -57,7 +57,6 @@ use crate::fetch::{
 };
 use crate::issuer::{IssuerPolicy, KeySource};
 use crate::metrics::Metrics;
-use crate::settings::CacheSettings;
 
 use dynamic::DynamicIssuers;
 use failures::FailureRecord;
@@ -152,14 +151,16 @@ pub struct CacheRules {
     pub stale_if_error: Duration,
 }
 
-impl From<&CacheSettings> for CacheRules {
-    fn from(s: &CacheSettings) -> Self {
+impl Default for CacheRules {
+    /// The documented defaults of `[cache]`: pyjwt-key-fetcher's 3600 s lifetime and 300 s
+    /// refetch window, `max-age` clamped to 60 s - 1 day, stale keys served up to 1 day.
+    fn default() -> Self {
         Self {
-            ttl: Duration::from_secs(s.ttl_secs),
-            min_ttl: Duration::from_secs(s.min_ttl_secs),
-            max_ttl: Duration::from_secs(s.max_ttl_secs),
-            min_refresh_interval: Duration::from_secs(s.min_refresh_interval_secs),
-            stale_if_error: Duration::from_secs(s.stale_if_error_secs),
+            ttl: Duration::from_secs(3600),
+            min_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(86_400),
+            min_refresh_interval: Duration::from_secs(300),
+            stale_if_error: Duration::from_secs(86_400),
         }
     }
 }
@@ -822,8 +823,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::fetch::FetchFuture;
-    use crate::issuer::TrustedIssuers;
-    use crate::settings::Settings;
+    use crate::issuer::{DEFAULT_ALGORITHMS, TrustConfig, TrustedIssuers};
 
     /// An issuer that is down: every fetch fails with HTTP 500 after `delay`.
     struct DownIssuer {
@@ -849,7 +849,6 @@ mod tests {
         room: u64,
         delay: Duration,
     ) -> (KeyStore, Arc<DownIssuer>, Arc<ManualClock>, TrustedIssuers) {
-        let settings = Settings::from_toml("allow_any_issuer = true").unwrap();
         let fetcher = Arc::new(DownIssuer {
             fetches: AtomicUsize::new(0),
             delay,
@@ -859,8 +858,8 @@ mod tests {
             fetcher.clone(),
             clock.clone(),
             Arc::new(Metrics::new()),
-            CacheRules::from(&settings.cache),
-            FetchLimits::from(&settings.fetch),
+            CacheRules::default(),
+            FetchLimits::default(),
             room,
             Vec::new(),
         );
@@ -868,7 +867,15 @@ mod tests {
             store,
             fetcher,
             clock,
-            TrustedIssuers::from_settings(&settings).unwrap(),
+            TrustedIssuers::new(TrustConfig {
+                issuers: Vec::new(),
+                allow_any_issuer: true,
+                https_only: true,
+                algorithms: DEFAULT_ALGORITHMS.to_vec(),
+                leeway_secs: 60,
+                max_admitted: 32,
+            })
+            .unwrap(),
         )
     }
 
@@ -962,7 +969,7 @@ mod tests {
 
     #[test]
     fn a_sets_lifetime_follows_max_age_within_the_bounds() {
-        let rules = CacheRules::from(&CacheSettings::default());
+        let rules = CacheRules::default();
         let headers = |cc: &str| CacheHeaders::parse(Some(cc), None);
         assert_eq!(
             rules.lifetime(&CacheHeaders::default()),

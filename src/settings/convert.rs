@@ -1,0 +1,115 @@
+//! The validated settings as the typed configuration of each part: the core's
+//! ([`CoreConfig`]) and the HTTP layer's ([`RequestRules`]). Built once, at startup.
+
+use std::time::Duration;
+
+use actix_web::http::header::HeaderName;
+
+use super::{CacheSettings, FetchSettings, IssuerSettings, Settings};
+use crate::core::{CoreConfig, TokenCacheConfig};
+use crate::fetch::FetchLimits;
+use crate::http::RequestRules;
+use crate::issuer::{IssuerConfig, TrustConfig};
+use crate::keys::CacheRules;
+
+impl Settings {
+    /// The core's configuration. The settings must be valid ([`Settings::validate`]; every
+    /// loader validates).
+    pub fn core_config(&self) -> CoreConfig {
+        CoreConfig {
+            trust: self.trust_config(),
+            cache: CacheRules::from(&self.cache),
+            max_issuers: self.cache.max_issuers,
+            fetch: FetchLimits::from(&self.fetch),
+            token_cache: (self.cache.verified_tokens > 0).then(|| TokenCacheConfig {
+                capacity: self.cache.verified_tokens,
+                ttl: Duration::from_secs(self.cache.verified_token_ttl_secs),
+            }),
+        }
+    }
+
+    /// Which issuers are trusted, and how.
+    pub fn trust_config(&self) -> TrustConfig {
+        TrustConfig {
+            issuers: self.issuers.iter().map(IssuerConfig::from).collect(),
+            allow_any_issuer: self.allow_any_issuer,
+            https_only: self.fetch.https_only,
+            algorithms: self.verify.algorithms.clone(),
+            leeway_secs: self.verify.leeway_secs,
+            max_admitted: self.cache.max_issuers,
+        }
+    }
+
+    /// How `/verify` and `/key` read requests and shape answers.
+    pub fn request_rules(&self) -> RequestRules {
+        // Validation has refused every invalid name: nothing is dropped here.
+        let mut claim_headers: Vec<HeaderName> = self
+            .issuers
+            .iter()
+            .flat_map(|issuer| issuer.headers.values())
+            .filter_map(|name| HeaderName::try_from(name.as_str()).ok())
+            .collect();
+        claim_headers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        claim_headers.dedup();
+        RequestRules {
+            token_sources: self.verify.token_sources.clone(),
+            refuse_identity_headers: self.verify.refuse_identity_headers,
+            payload_header: self
+                .verify
+                .payload_header
+                .as_deref()
+                .and_then(|name| HeaderName::try_from(name).ok()),
+            claim_headers,
+        }
+    }
+}
+
+impl From<&IssuerSettings> for IssuerConfig {
+    fn from(entry: &IssuerSettings) -> Self {
+        Self {
+            issuer: entry.issuer.clone(),
+            audiences: entry.audiences.clone(),
+            config_path: entry.config_path.clone(),
+            // Validation has checked the URL.
+            jwks_uri: entry
+                .jwks_uri
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok()),
+            jwks_hosts: entry.jwks_hosts.clone(),
+            algorithms: entry.algorithms.clone(),
+            required_claims: entry.required_claims.clone(),
+            required_scopes: entry.required_scopes.clone(),
+            headers: entry
+                .headers
+                .iter()
+                .map(|(claim, header)| (claim.clone(), header.clone()))
+                .collect(),
+        }
+    }
+}
+
+impl From<&CacheSettings> for CacheRules {
+    fn from(s: &CacheSettings) -> Self {
+        Self {
+            ttl: Duration::from_secs(s.ttl_secs),
+            min_ttl: Duration::from_secs(s.min_ttl_secs),
+            max_ttl: Duration::from_secs(s.max_ttl_secs),
+            min_refresh_interval: Duration::from_secs(s.min_refresh_interval_secs),
+            stale_if_error: Duration::from_secs(s.stale_if_error_secs),
+        }
+    }
+}
+
+impl From<&FetchSettings> for FetchLimits {
+    fn from(s: &FetchSettings) -> Self {
+        Self {
+            timeout: Duration::from_secs(s.timeout_secs),
+            connect_timeout: Duration::from_secs(s.connect_timeout_secs.min(s.timeout_secs)),
+            max_body_bytes: s.max_body_bytes,
+            https_only: s.https_only,
+            allow_private_addresses: s.allow_private_addresses,
+            max_redirects: s.max_redirects,
+            allowed_networks: s.allowed_networks.iter().map(|n| n.0).collect(),
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The settings' rules, as specifications.
+
+use actix_web::http::header::HeaderName;
+
+use super::*;
+
+const MINIMAL: &str = r#"
+    [[issuers]]
+    issuer = "https://accounts.example.com"
+    audiences = ["my-api"]
+"#;
+
+fn invalid_key(toml: &str) -> String {
+    match Settings::from_toml(toml) {
+        Err(SettingsError::Invalid { key, .. }) => key,
+        other => panic!("expected an invalid key, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_minimal_file_gets_the_documented_defaults() {
+    let s = Settings::from_toml(MINIMAL).unwrap();
+    assert_eq!(s.cache.max_issuers, 32);
+    assert_eq!(s.cache.ttl_secs, 3600);
+    assert_eq!(s.cache.min_refresh_interval_secs, 300);
+    assert_eq!(s.verify.leeway_secs, 60);
+    assert_eq!(s.verify.algorithms, DEFAULT_ALGORITHMS.to_vec());
+    assert!(s.fetch.https_only);
+    assert!(!s.allow_any_issuer);
+    assert_eq!(s.server.bind, "127.0.0.1:8080");
+}
+
+#[test]
+fn identity_headers_must_be_x_auth_names_that_jwtgate_does_not_send_itself() {
+    for name in [
+        "Connection",
+        "Upgrade",
+        "Transfer-Encoding",
+        "Content-Length",
+        "TE",
+        "Trailer",
+        "Keep-Alive",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "Host",
+        "Set-Cookie",
+        "Cookie",
+        "Authorization",
+        "X-Auth-Issuer",
+        "X-Auth-Subject",
+        "x_auth_subject",
+        "X.Auth.Issuer",
+        "X-Forwarded-For",
+        "x-forwarded-host",
+        "Forwarded",
+        "X-Real-IP",
+        "X-Original-URI",
+        "Content-Type",
+        "WWW-Authenticate",
+    ] {
+        let claim = format!(
+            "[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = {{ role = \"{name}\" }}"
+        );
+        assert_eq!(invalid_key(&claim), "issuers[0].headers.role", "{name}");
+        let payload = format!("[verify]\npayload_header = \"{name}\"\n{MINIMAL}");
+        assert_eq!(invalid_key(&payload), "verify.payload_header", "{name}");
+    }
+    let fine = "[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = { role = \"X-Auth-Role\" }";
+    assert!(Settings::from_toml(fine).is_ok());
+}
+
+#[test]
+fn two_claims_cannot_share_a_header_in_any_spelling() {
+    let toml = "[verify]\npayload_header = \"X-Auth-Payload\"\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = { a = \"X-Auth-Role\", b = \"x-auth-role\" }";
+    assert!(invalid_key(toml).starts_with("issuers[0].headers."));
+    let toml = "[verify]\npayload_header = \"X-Auth-Payload\"\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nheaders = { a = \"x-auth-payload\" }";
+    assert_eq!(invalid_key(toml), "issuers[0].headers.a");
+}
+
+#[test]
+fn every_duration_and_size_has_an_upper_bound() {
+    for (section, key, value) in [
+        ("cache", "min_refresh_interval_secs", "9223372036854775807"),
+        ("cache", "ttl_secs", "31536001"),
+        ("cache", "stale_if_error_secs", "31536001"),
+        ("cache", "max_ttl_secs", "31536001"),
+        ("cache", "verified_token_ttl_secs", "31536001"),
+        ("server", "drain_secs", "3601"),
+        ("server", "shutdown_timeout_secs", "3601"),
+        ("fetch", "timeout_secs", "3601"),
+        ("fetch", "connect_timeout_secs", "3601"),
+        ("fetch", "max_body_bytes", "16777217"),
+        ("fetch", "max_redirects", "11"),
+        ("verify", "leeway_secs", "3601"),
+    ] {
+        let toml = format!("[{section}]\n{key} = {value}\n{MINIMAL}");
+        assert_eq!(invalid_key(&toml), format!("{section}.{key}"));
+    }
+    let at_the_bound = format!(
+        "[cache]\nmin_refresh_interval_secs = 31536000\nmax_ttl_secs = 31536000\n{MINIMAL}"
+    );
+    assert!(Settings::from_toml(&at_the_bound).is_ok());
+}
+
+#[test]
+fn an_issuer_must_list_audiences_or_say_explicitly_that_any_will_do() {
+    assert_eq!(
+        invalid_key("[[issuers]]\nissuer = \"https://x\""),
+        "issuers[0].audiences"
+    );
+    assert_eq!(
+        invalid_key("[[issuers]]\nissuer = \"https://x\"\naudiences = []"),
+        "issuers[0].audiences"
+    );
+    assert!(
+        Settings::from_toml("[[issuers]]\nissuer = \"https://x\"\nallow_any_audience = true")
+            .is_ok()
+    );
+    assert_eq!(
+        invalid_key(
+            "[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nallow_any_audience = true"
+        ),
+        "issuers[0].allow_any_audience"
+    );
+}
+
+#[test]
+fn an_unknown_key_is_an_error_that_names_it() {
+    let err = Settings::from_toml("[cache]\nmax_issuer = 3\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("max_issuer"), "{err}");
+}
+
+#[test]
+fn an_empty_issuer_list_without_allow_any_issuer_is_an_error() {
+    assert_eq!(invalid_key(""), "issuers");
+    assert!(Settings::from_toml("allow_any_issuer = true").is_ok());
+}
+
+#[test]
+fn a_zero_cache_size_is_an_error() {
+    assert_eq!(
+        invalid_key(&format!("[cache]\nmax_issuers = 0\n{MINIMAL}")),
+        "cache.max_issuers"
+    );
+}
+
+#[test]
+fn a_malformed_issuer_url_is_an_error_naming_the_entry() {
+    assert_eq!(
+        invalid_key("[[issuers]]\nissuer = \"not a url\""),
+        "issuers[0].issuer"
+    );
+    assert_eq!(
+        invalid_key("[[issuers]]\nissuer = \"https://x/?q=1\""),
+        "issuers[0].issuer"
+    );
+}
+
+#[test]
+fn an_http_issuer_is_refused_unless_https_only_is_off() {
+    assert_eq!(
+        invalid_key("[[issuers]]\nissuer = \"http://x\""),
+        "issuers[0].issuer"
+    );
+    assert!(
+        Settings::from_toml(
+            "[fetch]\nhttps_only = false\n[[issuers]]\nissuer = \"http://x\"\naudiences = [\"a\"]"
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn symmetric_algorithms_are_refused() {
+    let err =
+        Settings::from_toml(&format!("[verify]\nalgorithms = [\"HS256\"]\n{MINIMAL}")).unwrap_err();
+    assert!(err.to_string().contains("verify.algorithms"), "{err}");
+}
+
+#[test]
+fn an_issuer_cannot_widen_the_global_algorithms() {
+    let toml = "[verify]\nalgorithms = [\"RS256\"]\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nalgorithms = [\"ES256\"]";
+    assert_eq!(invalid_key(toml), "issuers[0].algorithms");
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let dir = std::env::temp_dir().join(format!("jwtgate-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("jwtgate.toml");
+    std::fs::write(&file, MINIMAL).unwrap();
+    let env = HashMap::from([
+        (
+            "JWTGATE__SERVER__BIND".to_string(),
+            "0.0.0.0:9000".to_string(),
+        ),
+        ("JWTGATE__CACHE__TTL_SECS".to_string(), "60".to_string()),
+        (
+            "JWTGATE__VERIFY__ALGORITHMS".to_string(),
+            "RS256,ES256".to_string(),
+        ),
+    ]);
+    let s = Settings::load_with_env(&file, Some(env)).unwrap();
+    assert_eq!(s.server.bind, "0.0.0.0:9000");
+    assert_eq!(s.cache.ttl_secs, 60);
+    assert_eq!(
+        s.verify.algorithms,
+        vec![Algorithm::RS256, Algorithm::ES256]
+    );
+
+    let env = HashMap::from([("JWTGATE__CACHE__MAX_ISSUERS".to_string(), "0".to_string())]);
+    let err = Settings::load_with_env(&file, Some(env))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cache.max_issuers") && err.contains("jwtgate.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn token_sources_are_parsed_and_a_bad_one_is_an_error_naming_the_key() {
+    let s = Settings::from_toml(&format!(
+        "[verify]\ntoken_sources = [\"header:X-Token\", \"header:Authorization:DPoP\", \"cookie:jwt\", \"query:t\"]\n{MINIMAL}"
+    ))
+    .unwrap();
+    assert_eq!(
+        s.verify.token_sources,
+        vec![
+            TokenSource::Header {
+                name: HeaderName::from_static("x-token"),
+                scheme: None
+            },
+            TokenSource::Header {
+                name: HeaderName::from_static("authorization"),
+                scheme: Some("DPoP".into())
+            },
+            TokenSource::Cookie { name: "jwt".into() },
+            TokenSource::Query { name: "t".into() },
+        ]
+    );
+    for bad in [
+        "body:x",
+        "header:",
+        "header:X:",
+        "cookie:",
+        "query:a b",
+        "query",
+    ] {
+        let err = Settings::from_toml(&format!("[verify]\ntoken_sources = [\"{bad}\"]\n{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("token_sources"), "{bad}: {err}");
+    }
+    assert_eq!(
+        invalid_key(&format!("[verify]\ntoken_sources = []\n{MINIMAL}")),
+        "verify.token_sources"
+    );
+}
+
+#[test]
+fn the_default_token_sources_are_the_documented_ones_and_no_payload_header_is_sent() {
+    let s = Settings::from_toml(MINIMAL).unwrap();
+    assert_eq!(s.verify.token_sources.len(), DEFAULT_TOKEN_SOURCES.len());
+    assert_eq!(
+        s.verify.token_sources[0],
+        TokenSource::Header {
+            name: HeaderName::from_static("authorization"),
+            scheme: Some("Bearer".into())
+        }
+    );
+    assert_eq!(s.verify.payload_header, None);
+    assert_eq!(
+        invalid_key(&format!(
+            "[verify]\npayload_header = \"X Payload\"\n{MINIMAL}"
+        )),
+        "verify.payload_header"
+    );
+}
+
+#[test]
+fn token_sources_can_be_overridden_from_the_environment_as_a_list() {
+    let dir = std::env::temp_dir().join(format!("jwtgate-sources-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("jwtgate.toml");
+    std::fs::write(&file, MINIMAL).unwrap();
+    let env = HashMap::from([(
+        "JWTGATE__VERIFY__TOKEN_SOURCES".to_string(),
+        "cookie:session,query:jwt".to_string(),
+    )]);
+    let s = Settings::load_with_env(&file, Some(env)).unwrap();
+    assert_eq!(
+        s.verify.token_sources,
+        vec![
+            TokenSource::Cookie {
+                name: "session".into()
+            },
+            TokenSource::Query { name: "jwt".into() },
+        ]
+    );
+}
+
+#[test]
+fn the_shipped_config_file_documents_every_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut documented = std::collections::HashSet::new();
+    let mut section = String::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(header) = line.strip_prefix('[') {
+            section = header.trim_matches(['[', ']']).to_string();
+            continue;
+        }
+        let line = line.trim_start_matches('#').trim_start();
+        if let Some((key, _)) = line.split_once('=')
+            && !key.trim().is_empty()
+            && key
+                .trim()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_')
+        {
+            documented.insert(format!("{section}.{}", key.trim()));
+        }
+    }
+    let mut settings = Settings::from_toml("allow_any_issuer = true").unwrap();
+    settings.issuers.push(IssuerSettings {
+        issuer: "https://a.example".into(),
+        audiences: Vec::new(),
+        allow_any_audience: false,
+        config_path: Some("/x".into()),
+        jwks_uri: Some("https://a.example/k".into()),
+        jwks_hosts: Some(Vec::new()),
+        algorithms: Some(Vec::new()),
+        required_claims: Vec::new(),
+        required_scopes: Vec::new(),
+        headers: BTreeMap::new(),
+    });
+    let value = serde_json::to_value(&settings).unwrap();
+    let mut missing = Vec::new();
+    for (key, value) in value.as_object().unwrap() {
+        let (section, fields) = match value {
+            serde_json::Value::Object(fields) => (key.as_str(), fields.clone()),
+            serde_json::Value::Array(entries) => {
+                (key.as_str(), entries[0].as_object().unwrap().clone())
+            }
+            _ => (
+                "",
+                serde_json::Map::from_iter([(key.clone(), value.clone())]),
+            ),
+        };
+        for field in fields.keys() {
+            if !documented.contains(&format!("{section}.{field}")) {
+                missing.push(format!("{section}.{field}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "config/jwtgate.toml does not document {missing:?}"
+    );
+}
+
+#[test]
+fn the_shipped_config_file_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+    Settings::load_with_env(&path, Some(HashMap::new())).unwrap();
+}

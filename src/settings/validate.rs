@@ -1,0 +1,314 @@
+//! [`Settings::validate`]: the rules serde cannot express, each failure naming its key.
+
+use jsonwebtoken::Algorithm;
+
+use super::{DEFAULT_ALGORITHMS, MIN_ADMIN_TOKEN_BYTES, Settings, check_url};
+
+impl Settings {
+    /// Checks the rules serde cannot express. On failure returns the key and what is wrong.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, problem: String| Err((key.to_string(), problem));
+        if self.cache.max_issuers == 0 {
+            return bad("cache.max_issuers", "must be at least 1".into());
+        }
+        if self.cache.ttl_secs == 0 {
+            return bad("cache.ttl_secs", "must be at least 1".into());
+        }
+        if self.fetch.timeout_secs == 0 {
+            return bad("fetch.timeout_secs", "must be at least 1".into());
+        }
+        if !self.admin.token.is_empty() && self.admin.token.expose().len() < MIN_ADMIN_TOKEN_BYTES {
+            return bad(
+                "admin.token",
+                format!(
+                    "must be at least {MIN_ADMIN_TOKEN_BYTES} characters (or empty to turn the admin endpoints off)"
+                ),
+            );
+        }
+        if self.fetch.connect_timeout_secs == 0 {
+            return bad("fetch.connect_timeout_secs", "must be at least 1".into());
+        }
+        if self.cache.min_ttl_secs == 0 || self.cache.min_ttl_secs > self.cache.max_ttl_secs {
+            return bad(
+                "cache.min_ttl_secs",
+                "must be at least 1 and at most cache.max_ttl_secs".into(),
+            );
+        }
+        if self.fetch.max_body_bytes == 0 {
+            return bad("fetch.max_body_bytes", "must be at least 1".into());
+        }
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad(
+                "server.bind",
+                format!(
+                    "{:?} is not an address such as 127.0.0.1:8080",
+                    self.server.bind
+                ),
+            );
+        }
+        validate_algorithms("verify.algorithms", &self.verify.algorithms)?;
+        if self.verify.token_sources.is_empty() {
+            return bad(
+                "verify.token_sources",
+                "must list at least one source, such as \"header:Authorization:Bearer\"".into(),
+            );
+        }
+        if let Some(name) = &self.verify.payload_header {
+            check_identity_header(name).map_err(|p| ("verify.payload_header".to_string(), p))?;
+        }
+        self.check_bounds()?;
+        if self.issuers.is_empty() && !self.allow_any_issuer {
+            return bad(
+                "issuers",
+                "is empty: configure at least one [[issuers]] entry, or set allow_any_issuer = true".into(),
+            );
+        }
+        if self.issuers.len() as u64 > self.cache.max_issuers {
+            return bad(
+                "cache.max_issuers",
+                format!(
+                    "({}) is smaller than the number of configured issuers ({}): their keys would evict each other",
+                    self.cache.max_issuers,
+                    self.issuers.len()
+                ),
+            );
+        }
+        if self.allow_any_issuer && self.cache.max_issuers <= self.issuers.len() as u64 {
+            return bad(
+                "cache.max_issuers",
+                format!(
+                    "({}) leaves no room for issuers admitted by allow_any_issuer: it must be larger than the number of [[issuers]] ({})",
+                    self.cache.max_issuers,
+                    self.issuers.len()
+                ),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            let key = |field: &str| format!("issuers[{i}].{field}");
+            let example = crate::issuer::IssuerPattern::parse(&issuer.issuer)
+                .map_err(|p| (key("issuer"), p))?
+                .map_or_else(|| issuer.issuer.clone(), |p| p.example());
+            check_url(&example, self.fetch.https_only).map_err(|p| (key("issuer"), p))?;
+            if !seen.insert(issuer.issuer.as_str()) {
+                return Err((
+                    key("issuer"),
+                    format!("{:?} is configured twice", issuer.issuer),
+                ));
+            }
+            if let Some(uri) = &issuer.jwks_uri {
+                check_url(uri, self.fetch.https_only).map_err(|p| (key("jwks_uri"), p))?;
+            }
+            if let Some(hosts) = &issuer.jwks_hosts {
+                if let Some(host) = hosts
+                    .iter()
+                    .find(|h| h.is_empty() || h.contains(['/', ':', ' ']))
+                {
+                    return Err((key("jwks_hosts"), format!("{host:?} is not a host name")));
+                }
+                let static_host = issuer
+                    .jwks_uri
+                    .as_deref()
+                    .and_then(|u| url::Url::parse(u).ok());
+                if let Some(host) = static_host
+                    .as_ref()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    && !hosts.contains(&host)
+                {
+                    return Err((
+                        key("jwks_hosts"),
+                        format!("does not include jwks_uri's host {host:?}"),
+                    ));
+                }
+            }
+            if let Some(path) = &issuer.config_path
+                && !path.starts_with('/')
+            {
+                return Err((key("config_path"), format!("{path:?} must start with '/'")));
+            }
+            if let Some(algorithms) = &issuer.algorithms {
+                validate_algorithms(&key("algorithms"), algorithms)?;
+                if let Some(alg) = algorithms
+                    .iter()
+                    .find(|a| !self.verify.algorithms.contains(a))
+                {
+                    return Err((
+                        key("algorithms"),
+                        format!("{alg:?} is not in verify.algorithms"),
+                    ));
+                }
+            }
+            let mut names = std::collections::HashSet::new();
+            if let Some(payload) = &self.verify.payload_header {
+                names.insert(crate::header_alias::alias_form(payload));
+            }
+            for (claim, header) in &issuer.headers {
+                let claim_key = format!("{}.{claim}", key("headers"));
+                check_identity_header(header).map_err(|p| (claim_key.clone(), p))?;
+                if !names.insert(crate::header_alias::alias_form(header)) {
+                    return Err((
+                        claim_key,
+                        format!(
+                            "{header:?} is already sent for another claim or as verify.payload_header"
+                        ),
+                    ));
+                }
+            }
+            if issuer.audiences.iter().any(String::is_empty) {
+                return Err((key("audiences"), "contains an empty string".into()));
+            }
+            match (issuer.audiences.is_empty(), issuer.allow_any_audience) {
+                (true, false) => {
+                    return Err((
+                        key("audiences"),
+                        "is empty: list the audiences this service accepts (any token the issuer \
+                         minted for another service would pass), or set allow_any_audience = true"
+                            .into(),
+                    ));
+                }
+                (false, true) => {
+                    return Err((
+                        key("allow_any_audience"),
+                        "is true but audiences are listed: choose one".into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Longest any cache or refresh duration may be (one year): far beyond any sensible value, and
+/// far below what would overflow a clock reading plus the duration.
+pub const MAX_CACHE_DURATION_SECS: u64 = 365 * 24 * 3600;
+
+/// Longest fetch timeout, drain or shutdown wait (one hour).
+pub const MAX_WAIT_SECS: u64 = 3600;
+
+/// Largest `verify.leeway_secs` (one hour): more would keep expired tokens alive for longer than
+/// any clock skew explains.
+pub const MAX_LEEWAY_SECS: u64 = 3600;
+
+/// Largest `fetch.max_body_bytes` (16 MiB; real JWK sets are a few KiB).
+pub const MAX_FETCH_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most redirect hops `fetch.max_redirects` may allow.
+pub const MAX_REDIRECTS: u8 = 10;
+
+impl Settings {
+    /// Upper bounds of every duration and size, so no setting can overflow a deadline
+    /// (`Instant + Duration`) or exhaust memory.
+    fn check_bounds(&self) -> Result<(), (String, String)> {
+        let cache = &self.cache;
+        let durations = [
+            ("server.drain_secs", self.server.drain_secs, MAX_WAIT_SECS),
+            (
+                "server.shutdown_timeout_secs",
+                self.server.shutdown_timeout_secs,
+                MAX_WAIT_SECS,
+            ),
+            ("cache.ttl_secs", cache.ttl_secs, MAX_CACHE_DURATION_SECS),
+            (
+                "cache.min_refresh_interval_secs",
+                cache.min_refresh_interval_secs,
+                MAX_CACHE_DURATION_SECS,
+            ),
+            (
+                "cache.stale_if_error_secs",
+                cache.stale_if_error_secs,
+                MAX_CACHE_DURATION_SECS,
+            ),
+            (
+                "cache.min_ttl_secs",
+                cache.min_ttl_secs,
+                MAX_CACHE_DURATION_SECS,
+            ),
+            (
+                "cache.max_ttl_secs",
+                cache.max_ttl_secs,
+                MAX_CACHE_DURATION_SECS,
+            ),
+            (
+                "cache.verified_token_ttl_secs",
+                cache.verified_token_ttl_secs,
+                MAX_CACHE_DURATION_SECS,
+            ),
+            ("fetch.timeout_secs", self.fetch.timeout_secs, MAX_WAIT_SECS),
+            (
+                "fetch.connect_timeout_secs",
+                self.fetch.connect_timeout_secs,
+                MAX_WAIT_SECS,
+            ),
+            (
+                "verify.leeway_secs",
+                self.verify.leeway_secs,
+                MAX_LEEWAY_SECS,
+            ),
+        ];
+        if let Some((key, value, max)) = durations.iter().find(|(_, value, max)| value > max) {
+            return Err((
+                key.to_string(),
+                format!("is {value}; at most {max} is allowed"),
+            ));
+        }
+        if self.fetch.max_body_bytes > MAX_FETCH_BODY_BYTES {
+            return Err((
+                "fetch.max_body_bytes".into(),
+                format!(
+                    "is {}; at most {MAX_FETCH_BODY_BYTES} is allowed",
+                    self.fetch.max_body_bytes
+                ),
+            ));
+        }
+        if self.fetch.max_redirects > MAX_REDIRECTS {
+            return Err((
+                "fetch.max_redirects".into(),
+                format!(
+                    "is {}; at most {MAX_REDIRECTS} is allowed",
+                    self.fetch.max_redirects
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The identity headers jwtgate always sends itself, which no claim may take over.
+const RESERVED_HEADERS: &[&str] = &["x-auth-issuer", "x-auth-subject"];
+
+/// Checks a configured identity header name: `X-Auth-` then letters, digits and dashes (so never a
+/// framing, hop-by-hop, credential or routing header: a signed claim can never become
+/// `Connection: upgrade`), and not one jwtgate sends itself (see [`RESERVED_HEADERS`]).
+fn check_identity_header(name: &str) -> Result<(), String> {
+    let lower = name.to_ascii_lowercase();
+    let plain = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let prefix = crate::header_alias::IDENTITY_HEADER_PREFIX;
+    if !plain || !lower.starts_with(prefix) || lower.len() == prefix.len() {
+        return Err(format!(
+            "{name:?} must be X-Auth- followed by letters, digits and dashes: the shipped proxy \
+             examples strip every client spelling of X-Auth-* headers, and no other name is \
+             protected from forgery"
+        ));
+    }
+    if RESERVED_HEADERS.contains(&lower.as_str()) {
+        return Err(format!("{name:?} is reserved: jwtgate sends it itself"));
+    }
+    Ok(())
+}
+
+fn validate_algorithms(key: &str, algorithms: &[Algorithm]) -> Result<(), (String, String)> {
+    if algorithms.is_empty() {
+        return Err((key.to_string(), "must list at least one algorithm".into()));
+    }
+    if let Some(alg) = algorithms.iter().find(|a| !DEFAULT_ALGORITHMS.contains(a)) {
+        return Err((
+            key.to_string(),
+            format!(
+                "{alg:?} is not allowed: symmetric (HS*) keys cannot come from a public JWK set; \
+                 use RS*, PS*, ES256, ES384 or EdDSA"
+            ),
+        ));
+    }
+    Ok(())
+}
