@@ -39,7 +39,7 @@ use jwtgate::clock::SystemClock;
 use jwtgate::core::Core;
 use jwtgate::fetch::{CacheHeaders, FetchError, FetchFuture, FetchRequest, Fetched, JsonFetcher};
 use jwtgate::settings::{CacheSettings, Settings};
-use jwtgate::verify::{Rejected, TokenCache, Verified, Verifier};
+use jwtgate::verify::{AttributedRejection, TokenCache, Verified, Verifier};
 use test_keys::TestKey;
 
 /// The one trusted issuer. Never contacted: [`InMemoryIssuer`] answers for it.
@@ -153,7 +153,7 @@ fn warm_core(rt: &tokio::runtime::Runtime, settings: &Settings) -> Core {
 
 /// Verifies without an executor: with the keys cached nothing waits, and the bench would
 /// otherwise time the executor too.
-fn verify_now(verifier: &Verifier, raw: &str) -> Result<Verified, Rejected> {
+fn verify_now(verifier: &Verifier, raw: &str) -> Result<Verified, AttributedRejection> {
     verifier
         .verify(raw)
         .now_or_never()

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::fetch::{AwcFetcher, FetchLimits, JsonFetcher};
-use crate::issuer::{IssuerError, IssuerPolicy, TrustConfig, TrustedIssuers};
+use crate::issuer::{IssuerPolicy, TrustConfig, TrustConfigError, TrustedIssuers};
 use crate::keys::{CacheRules, KeyStore, REFRESHER_TICK, SkipReason};
 use crate::metrics::Metrics;
 use crate::verify::{REASON_CODES, TokenCache, Verifier};
@@ -47,7 +47,7 @@ pub struct TokenCacheConfig {
 pub enum CoreError {
     /// An issuer of the configuration cannot be trusted as written.
     #[error("building the issuer allow-list")]
-    Issuers(#[source] IssuerError),
+    Issuers(#[source] TrustConfigError),
     /// The fetch thread could not start.
     #[error("starting the fetch thread")]
     Fetcher(#[source] std::io::Error),

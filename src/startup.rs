@@ -101,7 +101,7 @@ impl Application {
             tasks,
         } = Core::build(settings.core_config(), deps.fetcher, deps.clock)?;
 
-        let listener = TcpListener::bind(&settings.server.bind)
+        let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding server.bind = {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
         let state = AppState {

@@ -45,7 +45,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use jsonwebtoken::Algorithm;
 
-use crate::settings::{DEFAULT_CONFIG_PATH, Settings};
+use crate::settings::{DEFAULT_CONFIG_FILE, Settings};
 use crate::startup::Application;
 
 pub use check_config::effective_settings;
@@ -169,7 +169,7 @@ where
     let code = match cli.command {
         None => block_on(serve(top.as_deref())),
         Some(Command::CheckConfig { config, probe }) => {
-            let path = config.or(top).unwrap_or_else(|| DEFAULT_CONFIG_PATH.into());
+            let path = config.or(top).unwrap_or_else(|| DEFAULT_CONFIG_FILE.into());
             block_on(check_config::run(&path, probe))
         }
         Some(Command::Inspect {
@@ -237,7 +237,7 @@ fn local_core(settings: &Settings) -> Result<crate::core::Core, crate::core::Cor
 
 /// `jwtgate [--config PATH]`: load settings, start logging, serve until a signal.
 async fn serve(config: Option<&Path>) -> u8 {
-    let path = config.unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
+    let path = config.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
     let settings = match Settings::load(path) {
         Ok(settings) => settings,
         Err(e) => {

@@ -4,8 +4,8 @@
 //! itself whether a redirect may be followed (each hop re-checked against its policy).
 //! [`AwcFetcher`] is the real implementation; tests may plug in their own. Every implementation
 //! must answer within its timeout, never return more than its body limit, and never connect to
-//! an address [`is_forbidden_address`] refuses unless private addresses are allowed. The key
-//! cache also wraps every call in its own timeout, so a misbehaving fetcher cannot make a
+//! an address the private-address guard (`addresses.rs`) refuses unless private addresses are
+//! allowed. The key cache also wraps every call in its own timeout, so a misbehaving fetcher cannot make a
 //! request wait forever.
 
 mod addresses;

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::header_alias::{IDENTITY_HEADER_PREFIX, alias_starts_with, same_alias};
 use crate::metrics::Metrics;
-use crate::verify::{Rejected, Rejection, Verified, Verifier};
+use crate::verify::{AttributedRejection, Rejection, Verified, Verifier};
 use error::{Endpoint, rejection_response};
 
 /// Header naming the verified token's issuer.
@@ -100,9 +100,11 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         forged,
         token_source::find_token(&req, &state.rules.token_sources),
     ) {
-        (Some(name), _) => Err(Rejected::from(Rejection::ForgedIdentityHeader(name))),
+        (Some(name), _) => Err(AttributedRejection::from(Rejection::ForgedIdentityHeader(
+            name,
+        ))),
         (None, Some(token)) => state.verifier.verify(&token).await,
-        (None, None) => Err(Rejected::from(Rejection::MissingToken)),
+        (None, None) => Err(AttributedRejection::from(Rejection::MissingToken)),
     };
     let metrics = &state.metrics;
     if state.verifier.token_cache().is_some()

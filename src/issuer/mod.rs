@@ -53,7 +53,7 @@ pub struct IssuerConfig {
     pub issuer: String,
     /// Any one must be in the token's `aud`; empty means not checked.
     pub audiences: Vec<String>,
-    /// The discovery path appended to the issuer ([`DEFAULT_CONFIG_PATH`] when `None`).
+    /// The discovery path appended to the issuer ([`DEFAULT_DISCOVERY_PATH`] when `None`).
     pub config_path: Option<String>,
     /// A fixed JWK set URL: no discovery.
     pub jwks_uri: Option<Url>,
@@ -70,7 +70,7 @@ pub struct IssuerConfig {
 }
 
 /// The discovery path appended to an issuer (OpenID Connect Discovery 1.0 §4).
-pub const DEFAULT_CONFIG_PATH: &str = "/.well-known/openid-configuration";
+pub const DEFAULT_DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// Longest `iss` considered at all under `allow_any_issuer`; longer ones are untrusted.
 pub const MAX_ISSUER_BYTES: usize = 1024;
@@ -255,6 +255,17 @@ pub enum IssuerError {
     Untrusted(String),
 }
 
+/// Why a configured issuer cannot be trusted as written: a configuration problem, never a
+/// token's (settings validation refuses these first; this keeps the type safe on its own).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("issuer {issuer:?} cannot be trusted as configured: {problem}")]
+pub struct TrustConfigError {
+    /// The issuer (or pattern) as configured.
+    pub issuer: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
 impl IssuerError {
     /// The stable reason code.
     pub fn reason(&self) -> &'static str {
@@ -371,26 +382,30 @@ impl TrustedIssuers {
     /// Builds the allow-list.
     ///
     /// # Errors
-    /// An issuer, pattern or discovery URL that is not acceptable (configuration validation
-    /// already refuses these; this keeps the type safe on its own).
-    pub fn new(config: TrustConfig) -> Result<Self, IssuerError> {
+    /// An issuer, pattern or discovery URL that is not acceptable.
+    pub fn new(config: TrustConfig) -> Result<Self, TrustConfigError> {
         let mut configured = HashMap::new();
         let mut patterns = Vec::new();
         for entry in config.issuers {
-            if let Some(pattern) =
-                IssuerPattern::parse(&entry.issuer).map_err(IssuerError::Untrusted)?
-            {
+            let invalid = |problem: String| TrustConfigError {
+                issuer: entry.issuer.clone(),
+                problem,
+            };
+            if let Some(pattern) = IssuerPattern::parse(&entry.issuer).map_err(invalid)? {
                 patterns.push((pattern, entry));
                 continue;
             }
-            check_url(&entry.issuer, config.https_only).map_err(IssuerError::Untrusted)?;
+            check_url(&entry.issuer, config.https_only).map_err(invalid)?;
+            let discovery_path = entry
+                .config_path
+                .as_deref()
+                .unwrap_or(DEFAULT_DISCOVERY_PATH);
             let key_source = match &entry.jwks_uri {
                 Some(uri) => KeySource::Static(uri.clone()),
-                None => KeySource::Discovery(discovery_url(
-                    &entry.issuer,
-                    entry.config_path.as_deref().unwrap_or(DEFAULT_CONFIG_PATH),
-                    config.https_only,
-                )?),
+                None => KeySource::Discovery(
+                    discovery_url(&entry.issuer, discovery_path, config.https_only)
+                        .map_err(|e| invalid(e.to_string()))?,
+                ),
             };
             let algorithms = entry
                 .algorithms
@@ -444,7 +459,10 @@ impl TrustedIssuers {
                 None => {
                     let url = discovery_url(
                         unverified_iss,
-                        entry.config_path.as_deref().unwrap_or(DEFAULT_CONFIG_PATH),
+                        entry
+                            .config_path
+                            .as_deref()
+                            .unwrap_or(DEFAULT_DISCOVERY_PATH),
                         self.https_only,
                     )?;
                     if !pattern.keeps_under(unverified_iss, &url) {
@@ -484,7 +502,7 @@ impl TrustedIssuers {
         check_url(unverified_iss, self.https_only).map_err(IssuerError::Untrusted)?;
         let source = KeySource::Discovery(discovery_url(
             unverified_iss,
-            DEFAULT_CONFIG_PATH,
+            DEFAULT_DISCOVERY_PATH,
             self.https_only,
         )?);
         Ok(IssuerPolicy::new(
@@ -546,15 +564,15 @@ mod tests {
     fn the_discovery_url_trims_trailing_slashes_and_appends_the_path() {
         let url = |iss, path| discovery_url(iss, path, true).unwrap().to_string();
         assert_eq!(
-            url("https://b/", DEFAULT_CONFIG_PATH),
+            url("https://b/", DEFAULT_DISCOVERY_PATH),
             "https://b/.well-known/openid-configuration"
         );
         assert_eq!(
-            url("https://b///", DEFAULT_CONFIG_PATH),
+            url("https://b///", DEFAULT_DISCOVERY_PATH),
             "https://b/.well-known/openid-configuration"
         );
         assert_eq!(
-            url("https://b/tenant/v2.0/", DEFAULT_CONFIG_PATH),
+            url("https://b/tenant/v2.0/", DEFAULT_DISCOVERY_PATH),
             "https://b/tenant/v2.0/.well-known/openid-configuration"
         );
         assert_eq!(url("https://b/t", "/custom"), "https://b/t/custom");

@@ -70,11 +70,7 @@ impl From<&IssuerSettings> for IssuerConfig {
             issuer: entry.issuer.clone(),
             audiences: entry.audiences.clone(),
             config_path: entry.config_path.clone(),
-            // Validation has checked the URL.
-            jwks_uri: entry
-                .jwks_uri
-                .as_deref()
-                .and_then(|u| url::Url::parse(u).ok()),
+            jwks_uri: entry.jwks_uri.clone(),
             jwks_hosts: entry.jwks_hosts.clone(),
             algorithms: entry.algorithms.clone(),
             required_claims: entry.required_claims.clone(),

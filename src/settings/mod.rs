@@ -22,7 +22,7 @@ pub use network::IpNetwork;
 pub use secret::Secret;
 
 /// The default configuration file, relative to the working directory.
-pub const DEFAULT_CONFIG_PATH: &str = "config/jwtgate.toml";
+pub const DEFAULT_CONFIG_FILE: &str = "config/jwtgate.toml";
 
 /// Prefix of environment overrides: `JWTGATE__SERVER__BIND=0.0.0.0:9000`.
 pub const ENV_PREFIX: &str = "JWTGATE";
@@ -90,7 +90,7 @@ pub struct Settings {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
     /// Address to listen on; port 0 picks a free port (used by the tests).
-    pub bind: String,
+    pub bind: std::net::SocketAddr,
     /// Number of actix-web worker threads; 0 means one per core.
     pub workers: usize,
     /// On SIGTERM, keep serving (with `/readyz` answering 503) this long before closing the
@@ -103,7 +103,7 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
-            bind: "127.0.0.1:8080".into(),
+            bind: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
             workers: 0,
             drain_secs: 5,
             shutdown_timeout_secs: 30,
@@ -290,7 +290,7 @@ pub struct IssuerSettings {
     pub config_path: Option<String>,
     /// Static JWK set URL: no discovery (pyjwt-key-fetcher's `static_issuer_config`).
     #[serde(default)]
-    pub jwks_uri: Option<String>,
+    pub jwks_uri: Option<url::Url>,
     /// If set, the JWK set (and any redirect to it) may only come from these hosts.
     #[serde(default)]
     pub jwks_hosts: Option<Vec<String>>,

@@ -27,7 +27,7 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(s.verify.algorithms, DEFAULT_ALGORITHMS.to_vec());
     assert!(s.fetch.https_only);
     assert!(!s.allow_any_issuer);
-    assert_eq!(s.server.bind, "127.0.0.1:8080");
+    assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
 }
 
 #[test]
@@ -203,7 +203,7 @@ fn environment_variables_override_the_file() {
         ),
     ]);
     let s = Settings::load_with_env(&file, Some(env)).unwrap();
-    assert_eq!(s.server.bind, "0.0.0.0:9000");
+    assert_eq!(s.server.bind.to_string(), "0.0.0.0:9000");
     assert_eq!(s.cache.ttl_secs, 60);
     assert_eq!(
         s.verify.algorithms,
@@ -304,7 +304,7 @@ fn token_sources_can_be_overridden_from_the_environment_as_a_list() {
 
 #[test]
 fn the_shipped_config_file_documents_every_key() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_FILE);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut documented = std::collections::HashSet::new();
     let mut section = String::new();
@@ -330,7 +330,7 @@ fn the_shipped_config_file_documents_every_key() {
         audiences: Vec::new(),
         allow_any_audience: false,
         config_path: Some("/x".into()),
-        jwks_uri: Some("https://a.example/k".into()),
+        jwks_uri: Some("https://a.example/k".parse().unwrap()),
         jwks_hosts: Some(Vec::new()),
         algorithms: Some(Vec::new()),
         required_claims: Vec::new(),
@@ -364,6 +364,6 @@ fn the_shipped_config_file_documents_every_key() {
 
 #[test]
 fn the_shipped_config_file_is_valid() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_FILE);
     Settings::load_with_env(&path, Some(HashMap::new())).unwrap();
 }

@@ -112,17 +112,18 @@ impl Rejection {
     }
 }
 
-/// A rejection, with the issuer it was attributed to (for metrics), when one was trusted.
+/// A [`Rejection`] with the issuer it is attributed to (for metrics), when one was trusted: what
+/// a failed verification returns.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{rejection}")]
-pub struct Rejected {
+pub struct AttributedRejection {
     /// Why.
     pub rejection: Rejection,
     /// The trusted issuer's policy, if the token got that far.
     pub issuer: Option<Arc<IssuerPolicy>>,
 }
 
-impl From<Rejection> for Rejected {
+impl From<Rejection> for AttributedRejection {
     fn from(rejection: Rejection) -> Self {
         Self {
             rejection,
@@ -200,9 +201,9 @@ impl Verifier {
 
     /// Verifies a raw token completely.
     #[tracing::instrument(level = "debug", skip_all, fields(issuer))]
-    pub async fn verify(&self, raw: &str) -> Result<Verified, Rejected> {
+    pub async fn verify(&self, raw: &str) -> Result<Verified, AttributedRejection> {
         let Some(cache) = &self.tokens else {
-            return self.verify_fully(raw).await;
+            return self.verify_signed(raw).await.map(|(verified, _)| verified);
         };
         let digest = TokenCache::digest(raw);
         if let Some(hit) = cache.get(&digest) {
@@ -227,16 +228,14 @@ impl Verifier {
         Ok(verified)
     }
 
-    /// Verifies a raw token completely (signature and claims), bypassing the token cache.
-    pub async fn verify_fully(&self, raw: &str) -> Result<Verified, Rejected> {
-        self.verify_signed(raw).await.map(|(verified, _)| verified)
-    }
-
-    async fn verify_signed(&self, raw: &str) -> Result<(Verified, Arc<VerifyingKey>), Rejected> {
+    async fn verify_signed(
+        &self,
+        raw: &str,
+    ) -> Result<(Verified, Arc<VerifyingKey>), AttributedRejection> {
         let token = UnverifiedToken::parse(raw).map_err(Rejection::from)?;
         let alg = parse_alg(token.unverified_alg())?;
         let policy = self.trusted_policy(&token)?;
-        let attribute = |rejection: Rejection| Rejected {
+        let attribute = |rejection: Rejection| AttributedRejection {
             rejection,
             issuer: Some(policy.clone()),
         };
@@ -298,10 +297,10 @@ impl Verifier {
     }
 
     /// The key a token names, without verifying the token (expired tokens still get a key).
-    pub async fn key_for_token(&self, raw: &str) -> Result<KeyInfo, Rejected> {
+    pub async fn key_for_token(&self, raw: &str) -> Result<KeyInfo, AttributedRejection> {
         let token = UnverifiedToken::parse(raw).map_err(Rejection::from)?;
         let policy = self.trusted_policy(&token)?;
-        let kid = token.unverified_kid().ok_or_else(|| Rejected {
+        let kid = token.unverified_kid().ok_or_else(|| AttributedRejection {
             rejection: missing_kid(),
             issuer: Some(policy.clone()),
         })?;
@@ -309,25 +308,32 @@ impl Verifier {
     }
 
     /// The key with `kid` of issuer `iss` (pyjwt-key-fetcher's `get_key_by_iss_and_kid`).
-    pub async fn key_by_id(&self, iss: &str, kid: &str) -> Result<KeyInfo, Rejected> {
+    pub async fn key_by_id(&self, iss: &str, kid: &str) -> Result<KeyInfo, AttributedRejection> {
         let policy = self.issuers.lookup(iss).map_err(Rejection::from)?;
         self.key_for(policy, kid).await
     }
 
-    async fn key_for(&self, policy: Arc<IssuerPolicy>, kid: &str) -> Result<KeyInfo, Rejected> {
+    async fn key_for(
+        &self,
+        policy: Arc<IssuerPolicy>,
+        kid: &str,
+    ) -> Result<KeyInfo, AttributedRejection> {
         match self.keys.get_key(&policy, kid).await {
             Ok(key) => Ok(KeyInfo {
                 issuer: policy.issuer.clone(),
                 key,
             }),
-            Err(e) => Err(Rejected {
+            Err(e) => Err(AttributedRejection {
                 rejection: e.into(),
                 issuer: Some(policy),
             }),
         }
     }
 
-    fn trusted_policy(&self, token: &UnverifiedToken<'_>) -> Result<Arc<IssuerPolicy>, Rejected> {
+    fn trusted_policy(
+        &self,
+        token: &UnverifiedToken<'_>,
+    ) -> Result<Arc<IssuerPolicy>, AttributedRejection> {
         let iss = token
             .unverified_issuer()
             .ok_or_else(|| Rejection::MissingClaim("iss".into()))?;

@@ -102,7 +102,7 @@ async fn a_static_jwks_uri_skips_discovery() {
     let key = TestKey::rs256();
     let issuer = TestIssuer::start(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
-    settings.issuers[0].jwks_uri = Some(format!("{}/jwks", issuer.base));
+    settings.issuers[0].jwks_uri = Some(format!("{}/jwks", issuer.base).parse().unwrap());
     let app = spawn_app(settings).await;
 
     assert_eq!(
