@@ -6,24 +6,31 @@
 //! 401/403/503 with an RFC 6750 challenge and a stable reason code.
 //!
 //! # Layout
-//! - [`settings`]: typed settings from TOML and `JWTGATE__*` variables, validated at startup.
+//! From the edge inwards; a module may only use those below it (`main` -> `cli` -> `startup` ->
+//! `http` -> `core` -> `verify` -> `keys` -> `fetch`, `issuer` -> `token`, `clock`, `metrics`).
+//! - [`cli`]: the command line (`serve`, `check-config`, `inspect`, `dev`, `completions`).
+//! - [`settings`]: the file and `JWTGATE__*` variables, validated once and turned into each
+//!   part's typed configuration ([`core::CoreConfig`], [`http::RequestRules`]).
 //! - [`telemetry`]: tracing-subscriber setup.
-//! - [`startup`]: [`startup::Application`] wires everything and binds the listener.
-//! - [`metrics`]: the Prometheus registry and every metric.
-//! - [`clock`]: the time seam the key cache reads.
-//! - [`token`]: [`token::UnverifiedToken`], the one place a token is decoded unverified.
-//! - [`issuer`]: the allow-list, issuer patterns, and each issuer's policy.
-//! - [`fetch`]: the [`fetch::JsonFetcher`] trait and its awc implementation.
+//! - [`startup`]: [`startup::Application`]: the core, then the HTTP server around it.
+//! - [`http`]: actix-web routes and the one mapping of rejections to HTTP.
 //! - [`header_alias`]: header names as backends read them (`X_Auth_User` is `X-Auth-User`).
+//! - [`core`]: [`core::Core::build`]: verifier, key cache, metrics and the guard owning their
+//!   background tasks, without a server (used by `serve`, the CLI, benches and tests).
+//! - [`verify`]: [`verify::Verifier`], token to verified claims or a [`verify::Rejection`].
 //! - [`keys`]: the key cache (discovery, JWK sets, refresh rules, single-flight, the bounded
 //!   cache of dynamic issuers, the emergency refresh).
-//! - [`verify`]: [`verify::Verifier`], token to verified claims or a [`verify::Rejection`].
-//! - [`http`]: actix-web routes and the mapping of rejections to HTTP.
-//! - [`cli`]: the command line (`serve`, `check-config`, `inspect`, `dev`, `completions`).
+//! - [`fetch`]: the [`fetch::JsonFetcher`] trait, every outbound limit, the private-address
+//!   guard, and the awc implementation.
+//! - [`issuer`]: the allow-list, issuer patterns, URL rules and each issuer's policy.
+//! - [`token`]: [`token::UnverifiedToken`], the one place a token is decoded unverified.
+//! - [`clock`]: the time seam the key cache reads.
+//! - [`metrics`]: the Prometheus registry and every metric.
 //! - [`dev`]: an in-process OpenID Connect issuer with a fresh key, for `jwtgate dev`, tests
 //!   and benchmarks.
 //!
-//! The core (`token`, `issuer`, `fetch` traits, `keys`, `verify`) never imports actix-web.
+//! The core (`token`, `issuer`, `fetch`'s trait and limits, `keys`, `verify`) imports neither
+//! actix-web, awc nor `settings`: it takes its own small config structs.
 
 // Standard output and error go through the CLI's own macros, which never panic on a closed pipe.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
