@@ -1,0 +1,106 @@
+//! [`InMemoryFetcher`]: a [`JsonFetcher`] without sockets, for benches and tests of the core
+//! that are not about HTTP.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+
+use super::{DISCOVERY_PATH, DevKey, JWKS_PATH, lock};
+use crate::fetch::{CacheHeaders, FetchError, FetchFuture, FetchRequest, Fetched, JsonFetcher};
+
+/// What one URL answers.
+#[derive(Debug, Clone)]
+enum Answer {
+    Document {
+        body: Vec<u8>,
+        caching: CacheHeaders,
+    },
+    Status(u16),
+}
+
+/// Answers GETs from documents held in memory, at once, like an issuer on a fast network;
+/// counts the requests per URL. A URL it holds nothing for answers `404`; a request whose
+/// `If-None-Match` equals the document's `ETag` answers `304`. Shared by reference (`Arc`): the
+/// documents can change while a key cache uses it.
+#[derive(Debug, Default)]
+pub struct InMemoryFetcher {
+    answers: Mutex<HashMap<String, Answer>>,
+    hits: Mutex<HashMap<String, usize>>,
+}
+
+impl InMemoryFetcher {
+    /// A fetcher that holds nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A fetcher serving issuer `issuer` (a URL without trailing slash) with `keys`: see
+    /// [`InMemoryFetcher::publish`].
+    pub fn serving(issuer: &str, keys: &[&DevKey]) -> Self {
+        let fetcher = Self::new();
+        fetcher.publish(issuer, keys);
+        fetcher
+    }
+
+    /// Serves `issuer`'s discovery document at `<issuer>`[`DISCOVERY_PATH`] (naming its JWK set
+    /// at `<issuer>`[`JWKS_PATH`]) and `keys` as that set, replacing what was there.
+    pub fn publish(&self, issuer: &str, keys: &[&DevKey]) {
+        let jwks_uri = format!("{issuer}{JWKS_PATH}");
+        self.set_document(
+            &format!("{issuer}{DISCOVERY_PATH}"),
+            &json!({ "issuer": issuer, "jwks_uri": jwks_uri }),
+            CacheHeaders::default(),
+        );
+        self.set_document(
+            &jwks_uri,
+            &json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }),
+            CacheHeaders::default(),
+        );
+    }
+
+    /// Answers `url` with `200`, this JSON body and these caching headers.
+    pub fn set_document(&self, url: &str, body: &Value, caching: CacheHeaders) {
+        let body = body.to_string().into_bytes();
+        lock(&self.answers).insert(url.into(), Answer::Document { body, caching });
+    }
+
+    /// Answers `url` with this status (`FetchError::Status`).
+    pub fn set_status(&self, url: &str, status: u16) {
+        lock(&self.answers).insert(url.into(), Answer::Status(status));
+    }
+
+    /// Requests seen for `url`.
+    pub fn hits(&self, url: &str) -> usize {
+        lock(&self.hits).get(url).copied().unwrap_or(0)
+    }
+}
+
+impl JsonFetcher for InMemoryFetcher {
+    fn get_json<'a>(&'a self, request: FetchRequest<'a>) -> FetchFuture<'a> {
+        let url = request.url.as_str();
+        *lock(&self.hits).entry(url.into()).or_default() += 1;
+        let answer = match lock(&self.answers).get(url) {
+            Some(Answer::Document { caching, .. })
+                if caching.etag.is_some() && caching.etag.as_deref() == request.if_none_match =>
+            {
+                Ok(Fetched::NotModified {
+                    caching: caching.clone(),
+                })
+            }
+            Some(Answer::Document { body, caching }) => Ok(Fetched::Document {
+                body: body.clone(),
+                caching: caching.clone(),
+            }),
+            Some(Answer::Status(status)) => Err(FetchError::Status {
+                url: url.into(),
+                status: *status,
+            }),
+            None => Err(FetchError::Status {
+                url: url.into(),
+                status: 404,
+            }),
+        };
+        Box::pin(std::future::ready(answer))
+    }
+}
