@@ -104,3 +104,76 @@ impl JsonFetcher for InMemoryFetcher {
         Box::pin(std::future::ready(answer))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt as _;
+    use url::Url;
+
+    use super::*;
+
+    fn get(fetcher: &InMemoryFetcher, url: &str, if_none_match: Option<&str>) -> Fetched {
+        let url = Url::parse(url).unwrap();
+        let request = FetchRequest {
+            url: &url,
+            if_none_match,
+        };
+        match fetcher.get_json(request).now_or_never() {
+            Some(Ok(fetched)) => fetched,
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_issuer_in_memory_answers_its_documents_at_once_and_counts_each_request() {
+        let issuer = "https://issuer.example";
+        let fetcher = InMemoryFetcher::serving(issuer, &[&DevKey::es256()]);
+
+        let Fetched::Document { body, .. } = get(&fetcher, &format!("{issuer}{JWKS_PATH}"), None)
+        else {
+            panic!("a document");
+        };
+        let jwks: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(jwks["keys"][0]["kid"], "ec-256");
+        assert!(matches!(
+            get(&fetcher, &format!("{issuer}{DISCOVERY_PATH}"), None),
+            Fetched::Document { .. }
+        ));
+        assert_eq!(fetcher.hits(&format!("{issuer}{JWKS_PATH}")), 1);
+    }
+
+    #[test]
+    fn a_matching_etag_answers_304_and_unknown_or_failing_urls_answer_their_status() {
+        let fetcher = InMemoryFetcher::new();
+        let caching = CacheHeaders {
+            etag: Some("\"v1\"".into()),
+            ..CacheHeaders::default()
+        };
+        fetcher.set_document("https://a.example/jwks", &json!({"keys": []}), caching);
+        fetcher.set_status("https://b.example/jwks", 503);
+
+        assert!(matches!(
+            get(&fetcher, "https://a.example/jwks", Some("\"v1\"")),
+            Fetched::NotModified { .. }
+        ));
+        assert!(matches!(
+            get(&fetcher, "https://a.example/jwks", Some("\"v0\"")),
+            Fetched::Document { .. }
+        ));
+        for (url, expected) in [
+            ("https://b.example/jwks", 503),
+            ("https://c.example/jwks", 404),
+        ] {
+            let url = Url::parse(url).unwrap();
+            let request = FetchRequest {
+                url: &url,
+                if_none_match: None,
+            };
+            match fetcher.get_json(request).now_or_never() {
+                Some(Err(FetchError::Status { status, .. })) => assert_eq!(status, expected),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert_eq!(fetcher.hits("https://a.example/jwks"), 2);
+    }
+}
