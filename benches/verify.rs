@@ -16,17 +16,9 @@
 //! ```
 //!
 //! Results land in `target/criterion/`. `cargo test --all-targets` runs every bench once as a
-//! smoke test, without timing. Everything is in memory: an in-memory [`JsonFetcher`] serves the
-//! issuer, so no socket is opened and nothing here measures HTTP (`scripts/loadtest.sh` does).
+//! smoke test, without timing. Everything is in memory: the test kit's [`InMemoryFetcher`] serves
+//! the issuer, so no socket is opened and nothing here measures HTTP (`scripts/loadtest.sh` does).
 
-#[path = "../tests/api/test_keys.rs"]
-#[expect(
-    dead_code,
-    reason = "the benches use part of the shared test-keys module"
-)]
-mod test_keys;
-
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,12 +29,11 @@ use serde_json::json;
 
 use jwtgate::clock::SystemClock;
 use jwtgate::core::Core;
-use jwtgate::fetch::{CacheHeaders, FetchError, FetchFuture, FetchRequest, Fetched, JsonFetcher};
+use jwtgate::dev::{DevKey, InMemoryFetcher, claims, unsigned_token};
 use jwtgate::settings::{CacheSettings, Settings};
 use jwtgate::verify::{AttributedRejection, TokenCache, Verified, Verifier};
-use test_keys::TestKey;
 
-/// The one trusted issuer. Never contacted: [`InMemoryIssuer`] answers for it.
+/// The one trusted issuer. Never contacted: an [`InMemoryFetcher`] answers for it.
 const ISSUER: &str = "https://issuer.bench.example";
 
 /// The audience the issuer's tokens carry and jwtgate requires.
@@ -55,52 +46,14 @@ const WARM_UP: Duration = Duration::from_secs(2);
 const MEASUREMENT: Duration = Duration::from_secs(4);
 
 /// The issuer's signing keys: one per algorithm, each under its own kid.
-fn signing_keys() -> Vec<TestKey> {
+fn signing_keys() -> Vec<DevKey> {
     vec![
-        TestKey::rs256(),
-        TestKey::ps256().with_kid("rsa-1-pss"),
-        TestKey::es256(),
-        TestKey::es384(),
-        TestKey::eddsa(),
+        DevKey::rs256(),
+        DevKey::ps256().with_kid("rsa-1-pss"),
+        DevKey::es256(),
+        DevKey::es384(),
+        DevKey::eddsa(),
     ]
-}
-
-/// Serves a discovery document and a JWK set from memory, like a [`JsonFetcher`] talking to a
-/// real issuer that answers at once.
-struct InMemoryIssuer {
-    documents: HashMap<String, Vec<u8>>,
-}
-
-impl InMemoryIssuer {
-    fn serving(keys: &[TestKey]) -> Self {
-        let jwks_uri = format!("{ISSUER}/jwks");
-        let discovery = json!({ "issuer": ISSUER, "jwks_uri": jwks_uri });
-        let jwks = json!({ "keys": keys.iter().map(TestKey::jwk).collect::<Vec<_>>() });
-        let documents = HashMap::from([
-            (
-                format!("{ISSUER}/.well-known/openid-configuration"),
-                discovery.to_string().into_bytes(),
-            ),
-            (jwks_uri, jwks.to_string().into_bytes()),
-        ]);
-        Self { documents }
-    }
-}
-
-impl JsonFetcher for InMemoryIssuer {
-    fn get_json<'a>(&'a self, request: FetchRequest<'a>) -> FetchFuture<'a> {
-        let answer = match self.documents.get(request.url.as_str()) {
-            Some(body) => Ok(Fetched::Document {
-                body: body.clone(),
-                caching: CacheHeaders::default(),
-            }),
-            None => Err(FetchError::Status {
-                url: request.url.to_string(),
-                status: 404,
-            }),
-        };
-        Box::pin(std::future::ready(answer))
-    }
 }
 
 /// Settings trusting [`ISSUER`] for [`AUDIENCE`], with `verified_tokens` cached tokens
@@ -124,15 +77,18 @@ audiences = ["{AUDIENCE}"]
 fn core(settings: &Settings) -> Core {
     Core::build(
         settings.core_config(),
-        Some(Arc::new(InMemoryIssuer::serving(&signing_keys()))),
+        Some(Arc::new(InMemoryFetcher::serving(
+            ISSUER,
+            &signing_keys().iter().collect::<Vec<_>>(),
+        ))),
         Arc::new(SystemClock),
     )
     .expect("the bench core builds")
 }
 
 /// A valid token signed with `key`, valid for an hour.
-fn token(key: &TestKey) -> String {
-    key.sign(&test_keys::claims(ISSUER))
+fn token(key: &DevKey) -> String {
+    key.sign(&claims(ISSUER))
 }
 
 /// A current-thread runtime: the key cache may spawn background refreshes.
@@ -146,7 +102,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// A core whose key cache already holds the issuer's keys (fetched by one verify).
 fn warm_core(rt: &tokio::runtime::Runtime, settings: &Settings) -> Core {
     let core = core(settings);
-    rt.block_on(core.verifier.verify(&token(&TestKey::rs256())))
+    rt.block_on(core.verifier.verify(&token(&DevKey::rs256())))
         .expect("the first token fetches the keys and verifies");
     core
 }
@@ -169,7 +125,7 @@ fn verify_each_algorithm_with_cached_keys(c: &mut Criterion) {
     for key in signing_keys() {
         let token = token(&key);
         verify_now(verifier, &token).expect("the token is valid");
-        group.bench_function(format!("{:?}", key.alg), |b| {
+        group.bench_function(format!("{:?}", key.alg()), |b| {
             b.iter(|| verify_now(verifier, black_box(&token)))
         });
     }
@@ -181,7 +137,7 @@ fn reject_invalid_tokens(c: &mut Criterion) {
     let _context = rt.enter();
     let core = warm_core(&rt, &settings(0));
     let verifier = &*core.verifier;
-    let rs256 = TestKey::rs256();
+    let rs256 = DevKey::rs256();
     let valid = token(&rs256);
     let mut bad_signature = valid.clone();
     // Change one signature character well inside the signature (the last one may hold only
@@ -196,7 +152,7 @@ fn reject_invalid_tokens(c: &mut Criterion) {
     let cases = [
         (
             "malformed",
-            test_keys::unsigned_token(
+            unsigned_token(
                 &json!({"alg": "RS256", "kid": "rsa-1"}),
                 &json!("a payload that is not a JSON object"),
                 b"signature",
@@ -204,7 +160,7 @@ fn reject_invalid_tokens(c: &mut Criterion) {
         ),
         (
             "untrusted_issuer",
-            rs256.sign(&test_keys::claims("https://unknown.bench.example")),
+            rs256.sign(&claims("https://unknown.bench.example")),
         ),
         // Inside the refetch window, an unknown kid fails fast without a fetch.
         ("unknown_kid", token(&rs256.with_kid("not-in-the-jwk-set"))),
@@ -224,7 +180,7 @@ fn reject_invalid_tokens(c: &mut Criterion) {
 fn fetch_keys_for_the_first_token_of_an_issuer(c: &mut Criterion) {
     let rt = runtime();
     let settings = settings(0);
-    let token = token(&TestKey::rs256());
+    let token = token(&DevKey::rs256());
     let mut group = c.benchmark_group("key_cache");
     group.bench_function("first_token_of_an_issuer_fetches_its_keys", |b| {
         b.iter_batched(
@@ -256,7 +212,7 @@ fn verified_token_cache(c: &mut Criterion) {
     let cache = verifier
         .token_cache()
         .expect("the verified-token cache is on");
-    let token = token(&TestKey::rs256());
+    let token = token(&DevKey::rs256());
     let digest = TokenCache::digest(&token);
     let mut group = c.benchmark_group("token_cache");
 

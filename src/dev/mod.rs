@@ -1,29 +1,56 @@
-//! An in-process OpenID Connect issuer for demos, tests and benchmarks: `jwtgate dev` runs one.
+//! The in-process OpenID Connect issuer and the test kit: `jwtgate dev`, the unit tests, the
+//! integration and end-to-end tests, the benches and the fuzz targets all use this one.
 //!
-//! [`DevIssuer`] listens on a loopback socket and serves a discovery document and a JWK set for
-//! one key pair generated fresh at start ([`DevKey`], aws-lc-rs), and mints tokens signed with
-//! it, in process ([`DevIssuer::mint`]) or over HTTP (`GET /mint`). Nothing is written to disk:
-//! the private key lives in memory and dies with the process.
+//! Always compiled (`jwtgate dev` needs it):
+//! - [`DevIssuer`]: an issuer on a real loopback socket serving a discovery document and a JWK
+//!   set, and minting tokens in process ([`DevIssuer::mint`]) or over HTTP (`GET /mint`);
+//!   how it answers is its [`IssuerBehaviour`];
+//! - [`DevKey`]: a signing key pair with its public JWK, generated fresh at start
+//!   ([`DevKey::generate`], aws-lc-rs). Nothing is written to disk: the private key lives in
+//!   memory and dies with the process.
+//!
+//! With the `test-helpers` feature (the crate's own tests, benches and fuzz targets turn it on
+//! through a dev-dependency on themselves), the test kit:
+//! - `DevIssuer::serving` / `serving_jwks` (an issuer for fixed keys or a hand-made JWK set),
+//!   `set` (change its behaviour: status, delays, raw body, redirect, discovery document,
+//!   `Cache-Control`, `ETag`), `publish` (rotate keys), and request counters per path;
+//! - the fixed test keys `DevKey::{rs256, rs256_rotated, ps256, es256, es384, eddsa}`
+//!   (`tests/keys/`), with `with_kid`, `with_alg`, `jwk_without_alg`, `sign` and
+//!   `public_key_bytes`;
+//! - `claims`, `now`, `unsigned_token`, `hs256_token`: tokens relative to now, hand-made and
+//!   forged;
+//! - `InMemoryFetcher`: a [`crate::fetch::JsonFetcher`] without sockets.
 //!
 //! It is a development tool, not an identity provider: `/mint` signs whatever `sub` and `aud`
 //! it is asked for, so it only ever binds to a loopback address.
 
-use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpResponse, HttpServer, web};
-use aws_lc_rs::encoding::AsDer;
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use jsonwebtoken::Algorithm;
+
+mod issuer;
+mod key;
+
+pub use issuer::{DevIssuer, IssuerBehaviour, MintRequest};
+pub use key::DevKey;
+
+#[cfg(any(test, feature = "test-helpers"))]
+mod in_memory;
+#[cfg(any(test, feature = "test-helpers"))]
+mod tokens;
+
+#[cfg(any(test, feature = "test-helpers"))]
+pub use in_memory::InMemoryFetcher;
+#[cfg(any(test, feature = "test-helpers"))]
+pub use tokens::{claims, hs256_token, now, unsigned_token};
 
 /// Path of the discovery document the issuer serves (OpenID Connect Discovery 1.0 §4).
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// A second discovery path the issuer answers, for issuers configured with their own
+/// `config_path`.
+pub const CUSTOM_DISCOVERY_PATH: &str = "/custom-discovery";
 
 /// Path of the JWK set the issuer serves.
 pub const JWKS_PATH: &str = "/jwks";
@@ -42,12 +69,6 @@ pub const DEFAULT_TTL_SECS: u64 = 3600;
 
 /// Longest lifetime `/mint` grants: one day, so a pasted dev token cannot live on for long.
 pub const MAX_TTL_SECS: u64 = 86_400;
-
-/// Random bytes in a minted token's `jti` (96 bits: unique enough for any dev session).
-const JTI_BYTES: usize = 12;
-
-/// Characters of the key's RFC 7638 thumbprint used in its `kid` (48 bits: distinct per run).
-const KID_THUMBPRINT_CHARS: usize = 8;
 
 /// Why the dev issuer could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -80,284 +101,17 @@ pub enum DevError {
     Ttl(u64),
 }
 
-/// A signing key pair generated at start, with its public JWK.
-pub struct DevKey {
-    alg: Algorithm,
-    kid: String,
-    encoding: EncodingKey,
-    jwk: Value,
-}
-
-impl std::fmt::Debug for DevKey {
-    // Never print the private key.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DevKey")
-            .field("alg", &self.alg)
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
-impl DevKey {
-    /// Generates a fresh key pair for `alg`: RSA 2048 for RS*/PS*, P-256 for ES256, P-384 for
-    /// ES384, Ed25519 for EdDSA. Its `kid` is `dev-` and the start of its RFC 7638 thumbprint.
-    ///
-    /// # Errors
-    /// `alg` is symmetric or unknown, or the crypto library fails.
-    pub fn generate(alg: Algorithm) -> Result<Self, DevError> {
-        let failed = |_| DevError::KeyGeneration(alg);
-        let pkcs8: Vec<u8> = match alg {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => {
-                let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-                    .map_err(failed)?;
-                let der: aws_lc_rs::encoding::Pkcs8V1Der<'_> = pair.as_der().map_err(failed)?;
-                der.as_ref().to_vec()
-            }
-            Algorithm::ES256 | Algorithm::ES384 => {
-                let curve = if alg == Algorithm::ES256 {
-                    &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING
-                } else {
-                    &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED_SIGNING
-                };
-                let pair = aws_lc_rs::signature::EcdsaKeyPair::generate(curve).map_err(failed)?;
-                pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec()
-            }
-            Algorithm::EdDSA => {
-                let pair = aws_lc_rs::signature::Ed25519KeyPair::generate().map_err(failed)?;
-                pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec()
-            }
-            other => return Err(DevError::UnsupportedAlgorithm(other)),
-        };
-        // jsonwebtoken reads PKCS#8 through PEM for every family (its RSA DER path wants PKCS#1).
-        let pem = format!(
-            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-            STANDARD.encode(&pkcs8)
-        );
-        let encoding = match alg {
-            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem.as_bytes()),
-            Algorithm::EdDSA => EncodingKey::from_ed_pem(pem.as_bytes()),
-            _ => EncodingKey::from_rsa_pem(pem.as_bytes()),
-        }
-        .map_err(DevError::Sign)?;
-        let public = Jwk::from_encoding_key(&encoding, alg).map_err(DevError::Sign)?;
-        let thumbprint = public
-            .thumbprint(ThumbprintHash::SHA256)
-            .map_err(DevError::Sign)?;
-        let kid = format!("dev-{}", &thumbprint[..KID_THUMBPRINT_CHARS]);
-        let mut jwk = serde_json::to_value(&public).map_err(|e| DevError::Sign(e.into()))?;
-        jwk["kid"] = json!(kid);
-        jwk["use"] = json!("sig");
-        Ok(Self {
-            alg,
-            kid,
-            encoding,
-            jwk,
-        })
-    }
-
-    /// The algorithm tokens are signed with.
-    pub fn alg(&self) -> Algorithm {
-        self.alg
-    }
-
-    /// The key id in every token's header and in the JWK set.
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// The public JWK (with `kid`, `use: sig` and `alg`).
-    pub fn jwk(&self) -> &Value {
-        &self.jwk
-    }
-
-    /// Signs `claims` with a header carrying `alg`, `typ: JWT` and the `kid`.
-    ///
-    /// # Errors
-    /// The signature could not be made.
-    pub fn sign(&self, claims: &Map<String, Value>) -> Result<String, DevError> {
-        let mut header = Header::new(self.alg);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(DevError::Sign)
-    }
-}
-
-/// What a minted token says.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MintRequest {
-    /// The `sub` claim.
-    pub sub: String,
-    /// The `aud` claim.
-    pub aud: String,
-    /// Seconds from now until `exp`.
-    pub ttl: u64,
-    /// An optional `scope` claim (space-separated).
-    pub scope: Option<String>,
-}
-
-impl Default for MintRequest {
-    fn default() -> Self {
-        Self {
-            sub: DEFAULT_SUBJECT.into(),
-            aud: DEFAULT_AUDIENCE.into(),
-            ttl: DEFAULT_TTL_SECS,
-            scope: None,
-        }
-    }
-}
-
-struct Shared {
-    issuer: String,
-    key: DevKey,
-}
-
-/// A running dev issuer. Dropping it does not stop the server; call [`DevIssuer::stop`].
-pub struct DevIssuer {
-    shared: Arc<Shared>,
-    handle: ServerHandle,
-}
-
-impl DevIssuer {
-    /// Generates a key for `alg` and starts serving on `addr` (port 0 picks a free port) on one
-    /// worker of the current actix system. The issuer identifier is `http://<addr>`. Signals
-    /// are left to the caller's server.
-    ///
-    /// # Errors
-    /// `addr` is not loopback, the key cannot be generated, or the port cannot be bound.
-    pub fn start(addr: SocketAddr, alg: Algorithm) -> Result<Self, DevError> {
-        if !addr.ip().is_loopback() {
-            return Err(DevError::NotLoopback(addr));
-        }
-        let key = DevKey::generate(alg)?;
-        let bind = |source| DevError::Bind { addr, source };
-        let listener = TcpListener::bind(addr).map_err(bind)?;
-        let local = listener.local_addr().map_err(bind)?;
-        let shared = Arc::new(Shared {
-            issuer: format!("http://{local}"),
-            key,
-        });
-        let data = web::Data::new(shared.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route(DISCOVERY_PATH, web::get().to(discovery))
-                .route(JWKS_PATH, web::get().to(jwks))
-                .route(MINT_PATH, web::get().to(mint))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .map_err(bind)?
-        .run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
-        Ok(Self { shared, handle })
-    }
-
-    /// The issuer identifier (`iss`): `http://127.0.0.1:<port>`.
-    pub fn issuer(&self) -> &str {
-        &self.shared.issuer
-    }
-
-    /// The URL of the discovery document.
-    pub fn discovery_url(&self) -> String {
-        format!("{}{DISCOVERY_PATH}", self.shared.issuer)
-    }
-
-    /// The URL of the JWK set.
-    pub fn jwks_url(&self) -> String {
-        format!("{}{JWKS_PATH}", self.shared.issuer)
-    }
-
-    /// The URL that mints a token for `request` over HTTP.
-    pub fn mint_url(&self, request: &MintRequest) -> String {
-        let mut url = url::Url::parse(&format!("{}{MINT_PATH}", self.shared.issuer))
-            .expect("the issuer is a valid URL");
-        url.query_pairs_mut()
-            .append_pair("sub", &request.sub)
-            .append_pair("aud", &request.aud)
-            .append_pair("ttl", &request.ttl.to_string());
-        if let Some(scope) = &request.scope {
-            url.query_pairs_mut().append_pair("scope", scope);
-        }
-        url.into()
-    }
-
-    /// The signing key.
-    pub fn key(&self) -> &DevKey {
-        &self.shared.key
-    }
-
-    /// Mints a token: `iss`, `sub`, `aud`, `iat`, `nbf`, `exp` (now + ttl), a random `jti`,
-    /// and `scope` when asked for.
-    ///
-    /// # Errors
-    /// The ttl is out of range, or signing fails.
-    pub fn mint(&self, request: &MintRequest) -> Result<String, DevError> {
-        self.shared.mint(request)
-    }
-
-    /// Stops the server and waits for it to finish.
-    pub async fn stop(self) {
-        self.handle.stop(true).await;
-    }
-}
-
-impl Shared {
-    fn mint(&self, request: &MintRequest) -> Result<String, DevError> {
-        if request.ttl == 0 || request.ttl > MAX_TTL_SECS {
-            return Err(DevError::Ttl(request.ttl));
-        }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let mut jti = [0u8; JTI_BYTES];
-        aws_lc_rs::rand::fill(&mut jti).map_err(|_| DevError::KeyGeneration(self.key.alg))?;
-        let mut claims = Map::new();
-        claims.insert("iss".into(), json!(self.issuer));
-        claims.insert("sub".into(), json!(request.sub));
-        claims.insert("aud".into(), json!(request.aud));
-        claims.insert("iat".into(), json!(now));
-        claims.insert("nbf".into(), json!(now));
-        claims.insert("exp".into(), json!(now + request.ttl));
-        claims.insert("jti".into(), json!(URL_SAFE_NO_PAD.encode(jti)));
-        if let Some(scope) = &request.scope {
-            claims.insert("scope".into(), json!(scope));
-        }
-        self.key.sign(&claims)
-    }
-}
-
-async fn discovery(shared: web::Data<Arc<Shared>>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "issuer": shared.issuer,
-        "jwks_uri": format!("{}{JWKS_PATH}", shared.issuer),
-        "id_token_signing_alg_values_supported": [shared.key.alg],
-    }))
-}
-
-async fn jwks(shared: web::Data<Arc<Shared>>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "keys": [shared.key.jwk] }))
-}
-
-async fn mint(shared: web::Data<Arc<Shared>>, request: web::Query<MintRequest>) -> HttpResponse {
-    match shared.mint(&request) {
-        Ok(token) => HttpResponse::Ok()
-            .content_type("text/plain")
-            .body(token + "\n"),
-        Err(e) => HttpResponse::BadRequest()
-            .content_type("text/plain")
-            .body(format!("{e}\n")),
-    }
+/// Locks `mutex`, going on after a panic elsewhere: the issuer's and the fetcher's maps hold
+/// plain values, never left half-changed.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
 mod tests {
+    use jsonwebtoken::jwk::Jwk;
+    use serde_json::{Map, Value, json};
+
     use super::*;
 
     #[test]
@@ -370,8 +124,8 @@ mod tests {
             let mut claims = Map::new();
             claims.insert("sub".into(), json!("a"));
             claims.insert("exp".into(), json!(u32::MAX));
-            let token = key.sign(&claims).unwrap();
-            let jwk: Jwk = serde_json::from_value(key.jwk().clone()).unwrap();
+            let token = key.try_sign(&claims).unwrap();
+            let jwk: Jwk = serde_json::from_value(key.jwk()).unwrap();
             let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
             let mut validation = jsonwebtoken::Validation::new(alg);
             validation.validate_aud = false;
@@ -395,5 +149,37 @@ mod tests {
             DevIssuer::start(addr, Algorithm::ES256),
             Err(DevError::NotLoopback(_))
         ));
+    }
+
+    #[test]
+    fn the_fixed_test_keys_sign_tokens_their_public_jwks_verify_and_publish_no_private_part() {
+        for key in [
+            DevKey::rs256(),
+            DevKey::rs256_rotated(),
+            DevKey::ps256(),
+            DevKey::es256(),
+            DevKey::es384(),
+            DevKey::eddsa(),
+            DevKey::rs256().with_alg(Algorithm::RS512),
+        ] {
+            let token = key.sign(&claims("https://issuer.example"));
+            let jwk: Jwk = serde_json::from_value(key.jwk()).unwrap();
+            let mut validation = jsonwebtoken::Validation::new(key.alg());
+            validation.set_audience(&["my-api"]);
+            jsonwebtoken::decode::<Value>(
+                &token,
+                &jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap(),
+                &validation,
+            )
+            .unwrap_or_else(|e| panic!("{:?}: {e}", key.alg()));
+            assert_eq!(key.jwk()["kid"], key.kid());
+            assert!(
+                key.jwk().get("d").is_none(),
+                "{:?}: no private member",
+                key.alg()
+            );
+        }
+        assert_eq!(DevKey::rs256().with_kid("other").jwk()["kid"], "other");
+        assert!(DevKey::es256().jwk_without_alg().get("alg").is_none());
     }
 }

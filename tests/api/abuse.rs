@@ -7,20 +7,20 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
-use crate::helpers::{TestIssuer, settings_for, spawn_app};
-use crate::test_keys::{TestKey, claims};
+use crate::helpers::{settings_for, spawn_app};
+use jwtgate::dev::{DevIssuer, DevKey, claims};
 
 const MIN_REFRESH: Duration = Duration::from_secs(300);
 
 #[actix_web::test]
 async fn a_random_kid_flood_costs_at_most_one_jwks_fetch_per_refresh_interval() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
     let flood = |round: u32| {
         let app = &app;
         let key = key.clone();
-        let iss = issuer.base.clone();
+        let iss = issuer.issuer().to_string();
         async move {
             for i in 0..100 {
                 let token = key.with_kid(&format!("r{round}-{i}")).sign(&claims(&iss));
@@ -46,13 +46,13 @@ async fn a_random_kid_flood_costs_at_most_one_jwks_fetch_per_refresh_interval() 
 
 #[actix_web::test]
 async fn a_random_issuer_flood_causes_no_fetch_at_all() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
     let before = issuer.total_hits();
 
     for i in 0..100 {
-        let iss = format!("{}/tenant-{i}", issuer.base);
+        let iss = format!("{}/tenant-{i}", issuer.issuer());
         assert_eq!(
             app.verify(&key.sign(&claims(&iss))).await.reason(),
             "untrusted_issuer"
@@ -64,14 +64,14 @@ async fn a_random_issuer_flood_causes_no_fetch_at_all() {
 
 #[actix_web::test]
 async fn an_embedded_jwk_header_is_ignored() {
-    let (key, attacker) = (TestKey::rs256(), TestKey::rs256_rotated());
-    let issuer = TestIssuer::start(&[&key]).await;
+    let (key, attacker) = (DevKey::rs256(), DevKey::rs256_rotated());
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
     let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
-    header.kid = Some(key.kid.clone());
+    header.kid = Some(key.kid().to_string());
     header.jwk = Some(serde_json::from_value(attacker.jwk()).unwrap());
     let forged =
-        jsonwebtoken::encode(&header, &claims(&issuer.base), &attacker_encoding_key()).unwrap();
+        jsonwebtoken::encode(&header, &claims(issuer.issuer()), &attacker_encoding_key()).unwrap();
 
     assert_eq!(app.verify(&forged).await.reason(), "bad_signature");
 }
@@ -82,23 +82,23 @@ fn attacker_encoding_key() -> jsonwebtoken::EncodingKey {
 
 #[actix_web::test]
 async fn duplicate_members_and_deep_nesting_are_malformed_without_a_fetch() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
     let before = issuer.total_hits();
     let b64 = |text: &str| URL_SAFE_NO_PAD.encode(text);
-    let header = b64(&json!({"alg": "RS256", "kid": key.kid}).to_string());
+    let header = b64(&json!({"alg": "RS256", "kid": key.kid()}).to_string());
     let duplicate_iss = format!(
         r#"{{"iss":"https://evil.example","iss":"{}","exp":9999999999}}"#,
-        issuer.base
+        issuer.issuer()
     );
     let deep = format!(
         r#"{{"iss":"{}","x":{}1{}}}"#,
-        issuer.base,
+        issuer.issuer(),
         "[".repeat(3000),
         "]".repeat(3000)
     );
-    let duplicate_alg = format!(r#"{{"alg":"none","alg":"RS256","kid":"{}"}}"#, key.kid);
+    let duplicate_alg = format!(r#"{{"alg":"none","alg":"RS256","kid":"{}"}}"#, key.kid());
 
     for token in [
         format!("{header}.{}.c2ln", b64(&duplicate_iss)),
@@ -106,7 +106,7 @@ async fn duplicate_members_and_deep_nesting_are_malformed_without_a_fetch() {
         format!(
             "{}.{}.c2ln",
             b64(&duplicate_alg),
-            b64(&json!({"iss": issuer.base}).to_string())
+            b64(&json!({"iss": issuer.issuer()}).to_string())
         ),
     ] {
         let answer = app.verify(&token).await;
@@ -135,13 +135,13 @@ fn forged_token(
 
 #[actix_web::test]
 async fn keys_that_make_forgery_trivial_are_skipped_so_a_keyless_admin_token_fails() {
-    let good = TestKey::rs256();
+    let good = DevKey::rs256();
     let mut identity = [0u8; 32];
     identity[0] = 1;
     let modulus = URL_SAFE_NO_PAD
         .decode(good.jwk()["n"].as_str().unwrap())
         .unwrap();
-    let issuer = TestIssuer::start_with_jwks(json!({"keys": [
+    let issuer = DevIssuer::serving_jwks(json!({"keys": [
         good.jwk(),
         {"kty": "OKP", "crv": "Ed25519", "kid": "ed-identity", "x": URL_SAFE_NO_PAD.encode(identity)},
         {"kty": "OKP", "crv": "Ed25519", "kid": "ed-zero", "x": URL_SAFE_NO_PAD.encode([0u8; 32])},
@@ -149,7 +149,7 @@ async fn keys_that_make_forgery_trivial_are_skipped_so_a_keyless_admin_token_fai
     ]}))
     .await;
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let mut payload = claims(&issuer.base);
+    let mut payload = claims(issuer.issuer());
     payload["sub"] = json!("admin");
 
     // Against the identity point, R = identity and S = 0 satisfy [S]B = R + [k]A for any k.
@@ -190,13 +190,15 @@ async fn keys_that_make_forgery_trivial_are_skipped_so_a_keyless_admin_token_fai
     assert_eq!(
         app.metric(
             "jwtgate_jwks_keys_skipped_total",
-            &[("issuer", &issuer.base), ("reason", "weak_key")]
+            &[("issuer", issuer.issuer()), ("reason", "weak_key")]
         )
         .await,
         3.0
     );
     assert_eq!(
-        app.verify(&good.sign(&claims(&issuer.base))).await.status,
+        app.verify(&good.sign(&claims(issuer.issuer())))
+            .await
+            .status,
         200
     );
 }

@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use awc::http::Method;
 
-use crate::helpers::{TestIssuer, settings_for, spawn_app, spawn_app_cold};
-use crate::test_keys::{TestKey, claims};
+use crate::helpers::{settings_for, spawn_app, spawn_app_cold};
+use jwtgate::dev::{DevIssuer, DevKey, claims};
 
 const ADMIN_TOKEN: &str = "an-admin-token-of-some-length";
 
 #[actix_web::test]
 async fn admin_endpoints_do_not_exist_unless_a_token_is_configured() {
-    let issuer = TestIssuer::start(&[&TestKey::rs256()]).await;
+    let issuer = DevIssuer::serving(&[&DevKey::rs256()]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
 
     assert_eq!(app.get("/issuers").await.status, 404);
@@ -25,8 +25,8 @@ async fn admin_endpoints_do_not_exist_unless_a_token_is_configured() {
 
 #[actix_web::test]
 async fn issuers_lists_the_cache_to_the_admin_only_and_never_key_material() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
     settings.admin.token = ADMIN_TOKEN.into();
     let app = spawn_app(settings).await;
@@ -52,7 +52,7 @@ async fn issuers_lists_the_cache_to_the_admin_only_and_never_key_material() {
 
     assert_eq!(answer.status, 200);
     let entry = &answer.body["issuers"][0];
-    assert_eq!(entry["issuer"], issuer.base.as_str());
+    assert_eq!(entry["issuer"], issuer.issuer());
     assert_eq!(entry["key_ids"], serde_json::json!(["rsa-1"]));
     assert_eq!(
         (entry["last_fetch"].as_str(), entry["stale"].as_bool()),
@@ -68,12 +68,12 @@ async fn issuers_lists_the_cache_to_the_admin_only_and_never_key_material() {
 
 #[actix_web::test]
 async fn a_forced_refresh_applies_an_emergency_rotation_at_once() {
-    let (old, new) = (TestKey::rs256(), TestKey::es256());
-    let issuer = TestIssuer::start(&[&old]).await;
+    let (old, new) = (DevKey::rs256(), DevKey::es256());
+    let issuer = DevIssuer::serving(&[&old]).await;
     let mut settings = settings_for(&[&issuer]);
     settings.admin.token = ADMIN_TOKEN.into();
     let app = spawn_app(settings).await;
-    let old_token = old.sign(&claims(&issuer.base));
+    let old_token = old.sign(&claims(issuer.issuer()));
     assert_eq!(app.verify(&old_token).await.status, 200);
     issuer.publish(&[&new]);
 
@@ -91,7 +91,10 @@ async fn a_forced_refresh_applies_an_emergency_rotation_at_once() {
 
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body["results"][0]["result"], "ok");
-    assert_eq!(answer.body["refreshed"], serde_json::json!([issuer.base]));
+    assert_eq!(
+        answer.body["refreshed"],
+        serde_json::json!([issuer.issuer()])
+    );
     assert_eq!(answer.body["failed"], serde_json::json!([]));
     assert_eq!(
         app.verify(&old_token).await.reason(),
@@ -99,7 +102,7 @@ async fn a_forced_refresh_applies_an_emergency_rotation_at_once() {
         "the revoked key stops at once"
     );
     assert_eq!(
-        app.verify(&new.sign(&claims(&issuer.base))).await.status,
+        app.verify(&new.sign(&claims(issuer.issuer()))).await.status,
         200
     );
     assert_eq!(issuer.jwks_hits(), 2);
@@ -107,29 +110,31 @@ async fn a_forced_refresh_applies_an_emergency_rotation_at_once() {
 
 #[actix_web::test]
 async fn tarpit_tenants_cannot_stall_the_emergency_refresh_of_a_configured_issuer() {
-    let key = TestKey::rs256();
+    let key = DevKey::rs256();
     let (configured, tarpit) = (
-        TestIssuer::start(&[&key]).await,
-        TestIssuer::start(&[&key]).await,
+        DevIssuer::serving(&[&key]).await,
+        DevIssuer::serving(&[&key]).await,
     );
     let mut settings = settings_for(&[&configured, &tarpit]);
-    settings.issuers[1].issuer = format!("{}/{{tenant}}", tarpit.base);
+    settings.issuers[1].issuer = format!("{}/{{tenant}}", tarpit.issuer());
     settings.fetch.timeout_secs = 1;
     settings.admin.token = ADMIN_TOKEN.into();
     let (app, verifier) = spawn_app_cold(settings).await;
     crate::helpers::wait_for(|| {
         verifier
             .keys()
-            .issuer_status(&configured.base)
+            .issuer_status(configured.issuer())
             .is_some_and(|s| s.keys > 0)
     })
     .await;
-    let tenants: Vec<String> = (0..27).map(|i| format!("{}/t{i}", tarpit.base)).collect();
+    let tenants: Vec<String> = (0..27)
+        .map(|i| format!("{}/t{i}", tarpit.issuer()))
+        .collect();
     let tokens: Vec<String> = tenants.iter().map(|iss| key.sign(&claims(iss))).collect();
     let admitted = futures_util::future::join_all(tokens.iter().map(|t| app.verify(t))).await;
     assert!(admitted.iter().all(|a| a.status == 200));
     tarpit.set(|b| b.jwks_delay = Duration::from_secs(30));
-    let rotated = TestKey::rs256_rotated();
+    let rotated = DevKey::rs256_rotated();
     configured.publish(&[&rotated]);
 
     let started = std::time::Instant::now();
@@ -153,7 +158,7 @@ async fn tarpit_tenants_cannot_stall_the_emergency_refresh_of_a_configured_issue
     assert_eq!(
         (&first["issuer"], &first["configured"], &first["result"]),
         (
-            &serde_json::json!(configured.base),
+            &serde_json::json!(configured.issuer()),
             &serde_json::json!(true),
             &serde_json::json!("ok")
         ),
@@ -161,7 +166,7 @@ async fn tarpit_tenants_cannot_stall_the_emergency_refresh_of_a_configured_issue
     );
     assert_eq!(
         answer.body["refreshed"],
-        serde_json::json!([configured.base])
+        serde_json::json!([configured.issuer()])
     );
     let (failed, timed_out) = (
         answer.body["failed"].as_array().unwrap(),
@@ -173,7 +178,7 @@ async fn tarpit_tenants_cannot_stall_the_emergency_refresh_of_a_configured_issue
         "8 at a time, 1 s each: the fourth round cannot start in 3 s ({timed_out:?})"
     );
     assert_eq!(
-        app.verify(&rotated.sign(&claims(&configured.base)))
+        app.verify(&rotated.sign(&claims(configured.issuer())))
             .await
             .status,
         200,
@@ -183,15 +188,15 @@ async fn tarpit_tenants_cannot_stall_the_emergency_refresh_of_a_configured_issue
 
 #[actix_web::test]
 async fn an_issuer_pattern_admits_each_tenant_with_its_own_discovery_check() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
-    let pattern = format!("{}/{{tenant}}/v2.0", issuer.base);
+    let pattern = format!("{}/{{tenant}}/v2.0", issuer.issuer());
     settings.issuers[0].issuer = pattern.clone();
     let app = spawn_app_cold(settings).await.0;
 
     for tenant in ["contoso", "fabrikam"] {
-        let iss = format!("{}/{tenant}/v2.0", issuer.base);
+        let iss = format!("{}/{tenant}/v2.0", issuer.issuer());
         let answer = app.verify(&key.sign(&claims(&iss))).await;
         assert_eq!(answer.status, 200, "{tenant}: {:?}", answer.body);
         assert_eq!(
@@ -200,7 +205,7 @@ async fn an_issuer_pattern_admits_each_tenant_with_its_own_discovery_check() {
         );
     }
     assert_eq!(
-        app.verify(&key.sign(&claims(&format!("{}/a/b/v2.0", issuer.base))))
+        app.verify(&key.sign(&claims(&format!("{}/a/b/v2.0", issuer.issuer()))))
             .await
             .reason(),
         "untrusted_issuer"
@@ -219,7 +224,7 @@ async fn an_issuer_pattern_admits_each_tenant_with_its_own_discovery_check() {
             Some(serde_json::json!({"issuer": "https://impostor.example", "jwks_uri": "x"}))
     });
     let answer = app
-        .verify(&key.sign(&claims(&format!("{}/other/v2.0", issuer.base))))
+        .verify(&key.sign(&claims(&format!("{}/other/v2.0", issuer.issuer()))))
         .await;
     assert_eq!(
         answer.reason(),
@@ -230,19 +235,19 @@ async fn an_issuer_pattern_admits_each_tenant_with_its_own_discovery_check() {
 
 #[actix_web::test]
 async fn an_issuer_pattern_instance_cannot_make_jwtgate_fetch_outside_the_pattern() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
-    settings.issuers[0].issuer = format!("{}/t/{{tenant}}/v2", issuer.base);
+    settings.issuers[0].issuer = format!("{}/t/{{tenant}}/v2", issuer.issuer());
     let app = spawn_app_cold(settings).await.0;
 
     for tenant in ["..", ".", "%2e%2e", "%2E", "a%2F..", "a@b", "a\\b"] {
-        let iss = format!("{}/t/{tenant}/v2", issuer.base);
+        let iss = format!("{}/t/{tenant}/v2", issuer.issuer());
         // Whatever is served outside the pattern would vouch for this iss.
         issuer.set(|b| {
             b.discovery = Some(serde_json::json!({
                 "issuer": iss,
-                "jwks_uri": format!("{}/jwks", issuer.base),
+                "jwks_uri": format!("{}/jwks", issuer.issuer()),
             }))
         });
 
@@ -261,13 +266,13 @@ async fn an_issuer_pattern_instance_cannot_make_jwtgate_fetch_outside_the_patter
 
 #[actix_web::test]
 async fn shutdown_drains_readiness_first_and_finishes_in_flight_requests() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     issuer.set(|b| b.jwks_delay = Duration::from_millis(1500));
     let mut settings = settings_for(&[&issuer]);
     settings.server.drain_secs = 1;
     let (app, _) = spawn_app_cold(settings).await;
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
 
     let in_flight = app.verify(&token);
     let shutdown = async {

@@ -5,8 +5,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::helpers::TestIssuer;
-use crate::test_keys::{TestKey, claims};
+use jwtgate::dev::{DevIssuer, DevKey, claims};
 
 fn write_config(name: &str, toml: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("jwtgate-binary-{}", std::process::id()));
@@ -59,14 +58,14 @@ fn a_usage_error_exits_with_code_2() {
 
 #[actix_web::test]
 async fn the_binary_serves_and_its_debug_json_logs_never_contain_a_token_or_claims() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let path = write_config(
         "json-logs.toml",
         &format!(
             "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[log]\nformat = \"json\"\nlevel = \"debug\"\n\
              [fetch]\nhttps_only = false\nallow_private_addresses = true\n[[issuers]]\nissuer = \"{}\"\naudiences = [\"my-api\"]\n",
-            issuer.base
+            issuer.issuer()
         ),
     );
     let mut child = serve(&path);
@@ -89,10 +88,10 @@ async fn the_binary_serves_and_its_debug_json_logs_never_contain_a_token_or_clai
         }
     };
 
-    let token = key.sign(&claims(&issuer.base));
-    let forged = TestKey::rs256_rotated()
-        .with_kid(&key.kid)
-        .sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
+    let forged = DevKey::rs256_rotated()
+        .with_kid(key.kid())
+        .sign(&claims(issuer.issuer()));
     let client = awc::Client::default();
     for (bearer, status) in [(&token, 200), (&forged, 401)] {
         let response = client

@@ -5,22 +5,22 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::helpers::{TestIssuer, eventually, settings_for, spawn_app, spawn_app_cold, wait_for};
-use crate::test_keys::{TestKey, claims};
+use crate::helpers::{eventually, settings_for, spawn_app, spawn_app_cold, wait_for};
+use jwtgate::dev::{DevIssuer, DevKey, claims};
 
 const MIN_REFRESH: Duration = Duration::from_secs(300);
 const TTL: Duration = Duration::from_secs(3600);
 
 #[actix_web::test]
 async fn an_unseen_kid_is_rejected_inside_the_refresh_window_and_accepted_after_it() {
-    let (old, new) = (TestKey::rs256(), TestKey::rs256_rotated());
-    let issuer = TestIssuer::start(&[&old]).await;
+    let (old, new) = (DevKey::rs256(), DevKey::rs256_rotated());
+    let issuer = DevIssuer::serving(&[&old]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
     app.wait_until_ready().await;
     issuer.publish(&[&old, &new]);
     let (old_token, new_token) = (
-        old.sign(&claims(&issuer.base)),
-        new.sign(&claims(&issuer.base)),
+        old.sign(&claims(issuer.issuer())),
+        new.sign(&claims(issuer.issuer())),
     );
 
     let inside = app.verify(&new_token).await;
@@ -39,8 +39,8 @@ async fn an_unseen_kid_is_rejected_inside_the_refresh_window_and_accepted_after_
 
 #[actix_web::test]
 async fn a_flood_of_unknown_kids_inside_the_window_causes_no_fetch() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
     app.wait_until_ready().await;
 
@@ -48,7 +48,7 @@ async fn a_flood_of_unknown_kids_inside_the_window_causes_no_fetch() {
         let answer = app
             .verify(
                 &key.with_kid(&format!("random-{i}"))
-                    .sign(&claims(&issuer.base)),
+                    .sign(&claims(issuer.issuer())),
             )
             .await;
         assert_eq!(answer.reason(), "unknown_kid");
@@ -59,16 +59,16 @@ async fn a_flood_of_unknown_kids_inside_the_window_causes_no_fetch() {
 
 #[actix_web::test]
 async fn a_key_removed_from_the_set_stops_verifying_after_the_refetch_that_drops_it() {
-    let (old, new) = (TestKey::rs256(), TestKey::es256());
-    let issuer = TestIssuer::start(&[&old]).await;
+    let (old, new) = (DevKey::rs256(), DevKey::es256());
+    let issuer = DevIssuer::serving(&[&old]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let old_token = old.sign(&claims(&issuer.base));
+    let old_token = old.sign(&claims(issuer.issuer()));
     assert_eq!(app.verify(&old_token).await.status, 200);
 
     issuer.publish(&[&new]);
     app.clock.advance(MIN_REFRESH + Duration::from_secs(1));
     assert_eq!(
-        app.verify(&new.sign(&claims(&issuer.base))).await.status,
+        app.verify(&new.sign(&claims(issuer.issuer()))).await.status,
         200,
         "the new kid triggers a refetch"
     );
@@ -80,10 +80,10 @@ async fn a_key_removed_from_the_set_stops_verifying_after_the_refetch_that_drops
 
 #[actix_web::test]
 async fn keys_are_refreshed_in_the_background_before_they_expire() {
-    let (old, new) = (TestKey::rs256(), TestKey::eddsa());
-    let issuer = TestIssuer::start(&[&old]).await;
+    let (old, new) = (DevKey::rs256(), DevKey::eddsa());
+    let issuer = DevIssuer::serving(&[&old]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let old_token = old.sign(&claims(&issuer.base));
+    let old_token = old.sign(&claims(issuer.issuer()));
     assert_eq!(app.verify(&old_token).await.status, 200);
     issuer.publish(&[&new]);
 
@@ -99,7 +99,7 @@ async fn keys_are_refreshed_in_the_background_before_they_expire() {
     );
     eventually(|| async { app.verify(&old_token).await.reason() == "unknown_kid" }).await;
     assert_eq!(
-        app.verify(&new.sign(&claims(&issuer.base))).await.status,
+        app.verify(&new.sign(&claims(issuer.issuer()))).await.status,
         200
     );
     assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (1, 2));
@@ -107,17 +107,17 @@ async fn keys_are_refreshed_in_the_background_before_they_expire() {
 
 #[actix_web::test]
 async fn keys_past_their_ttl_are_refetched_with_discovery() {
-    let (old, new) = (TestKey::rs256(), TestKey::eddsa());
-    let issuer = TestIssuer::start(&[&old]).await;
+    let (old, new) = (DevKey::rs256(), DevKey::eddsa());
+    let issuer = DevIssuer::serving(&[&old]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let old_token = old.sign(&claims(&issuer.base));
+    let old_token = old.sign(&claims(issuer.issuer()));
     issuer.publish(&[&new]);
 
     app.clock.advance(TTL + Duration::from_secs(1));
 
     eventually(|| async { app.verify(&old_token).await.reason() == "unknown_kid" }).await;
     assert_eq!(
-        app.verify(&new.sign(&claims(&issuer.base))).await.status,
+        app.verify(&new.sign(&claims(issuer.issuer()))).await.status,
         200
     );
     assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (2, 2));
@@ -125,11 +125,11 @@ async fn keys_past_their_ttl_are_refetched_with_discovery() {
 
 #[actix_web::test]
 async fn cache_control_max_age_sets_the_lifetime_within_bounds() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     issuer.set(|b| b.cache_control = Some("public, max-age=600".into()));
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
 
     app.clock.advance(Duration::from_secs(400));
     assert_eq!(app.verify(&token).await.status, 200);
@@ -142,11 +142,11 @@ async fn cache_control_max_age_sets_the_lifetime_within_bounds() {
 
 #[actix_web::test]
 async fn an_etag_revalidates_with_if_none_match_and_a_304_keeps_the_keys() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     issuer.set(|b| b.etag = Some("\"v1\"".into()));
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
 
     app.clock.advance(TTL.mul_f64(0.95));
     assert_eq!(app.verify(&token).await.status, 200);
@@ -169,11 +169,11 @@ async fn an_etag_revalidates_with_if_none_match_and_a_304_keeps_the_keys() {
 
 #[actix_web::test]
 async fn two_hundred_concurrent_first_requests_cause_one_discovery_and_one_jwks_fetch() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     issuer.set(|b| b.jwks_delay = Duration::from_millis(300));
     let (app, _) = spawn_app_cold(settings_for(&[&issuer])).await;
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
 
     let answers = join_all((0..200).map(|_| app.verify(&token))).await;
 
@@ -187,11 +187,11 @@ async fn two_hundred_concurrent_first_requests_cause_one_discovery_and_one_jwks_
 
 #[actix_web::test]
 async fn a_failing_issuer_is_not_refetched_on_every_request() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     issuer.set(|b| b.status = 500);
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
 
     for _ in 0..20 {
         let answer = app.verify(&token).await;
@@ -227,12 +227,12 @@ async fn a_failing_issuer_is_not_refetched_on_every_request() {
 
 #[actix_web::test]
 async fn the_last_good_keys_serve_while_refreshing_fails_until_stale_if_error_runs_out() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
     settings.cache.stale_if_error_secs = 600;
     let app = spawn_app(settings).await;
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
     assert_eq!(app.verify(&token).await.status, 200);
 
     issuer.set(|b| b.status = 500);
@@ -256,11 +256,11 @@ async fn the_last_good_keys_serve_while_refreshing_fails_until_stale_if_error_ru
 
 #[actix_web::test]
 async fn concurrent_tokens_of_a_failing_open_issuer_cost_one_fetch_then_back_off() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     issuer.set(|b| b.status = 500);
     let app = spawn_app(settings_for(&[])).await;
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
 
     let answers = join_all((0..20).map(|_| app.verify(&token))).await;
 

@@ -10,8 +10,7 @@ use std::time::Duration;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use serde_json::{Value, json};
 
-use crate::helpers::TestIssuer;
-use crate::test_keys::{TestKey, claims, now};
+use jwtgate::dev::{DevIssuer, DevKey, claims, now};
 
 /// An issuer URL nothing listens on: port 1 on loopback refuses connections at once.
 const DEAD_ISSUER: &str = "http://127.0.0.1:1";
@@ -97,7 +96,7 @@ async fn check_config(config: &std::path::Path, extra: &[&str], env: &[(&str, &s
     jwtgate(&args, "", env).await
 }
 
-fn thumbprint(key: &TestKey) -> String {
+fn thumbprint(key: &DevKey) -> String {
     let jwk: Jwk = serde_json::from_value(key.jwk()).unwrap();
     jwk.thumbprint(ThumbprintHash::SHA256).unwrap()
 }
@@ -156,9 +155,9 @@ async fn completions_are_generated_for_each_shell_and_bash_accepts_them() {
 
 #[actix_web::test]
 async fn inspect_shows_the_token_its_issuers_urls_the_key_and_a_valid_verdict() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
-    let token = key.sign(&claims(&issuer.base));
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let token = key.sign(&claims(issuer.issuer()));
 
     let output = jwtgate(&["inspect", "--allow-private-addresses", &token], "", &[]).await;
 
@@ -167,7 +166,7 @@ async fn inspect_shows_the_token_its_issuers_urls_the_key_and_a_valid_verdict() 
     for text in [
         format!(
             "No --config: trusting the token's own issuer {}",
-            issuer.base
+            issuer.issuer()
         ),
         "alg  RS256".to_string(),
         "sub    alice".to_string(),
@@ -175,9 +174,9 @@ async fn inspect_shows_the_token_its_issuers_urls_the_key_and_a_valid_verdict() 
         " UTC (".to_string(),
         format!(
             "discovery  {}/.well-known/openid-configuration",
-            issuer.base
+            issuer.issuer()
         ),
-        format!("jwks       {}/jwks", issuer.base),
+        format!("jwks       {}/jwks", issuer.issuer()),
         "kid          rsa-1".to_string(),
         "kty          RSA".to_string(),
         format!("fingerprint  {}", thumbprint(&key)),
@@ -191,11 +190,11 @@ async fn inspect_shows_the_token_its_issuers_urls_the_key_and_a_valid_verdict() 
 
 #[actix_web::test]
 async fn on_a_terminal_inspect_shows_a_spinner_while_fetching_and_colours_the_report() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     // A slow key set, so that the spinner has something to wait for.
     issuer.set(|b| b.jwks_delay = Duration::from_millis(300));
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
     let command = format!(
         "{} inspect --allow-private-addresses {token}",
         env!("CARGO_BIN_EXE_jwtgate")
@@ -216,7 +215,7 @@ async fn on_a_terminal_inspect_shows_a_spinner_while_fetching_and_colours_the_re
     let screen = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{screen}");
     assert!(
-        screen.contains(&format!("⠋ fetching the keys of {}", issuer.base)),
+        screen.contains(&format!("⠋ fetching the keys of {}", issuer.issuer())),
         "{screen:?}"
     );
     assert!(
@@ -228,9 +227,9 @@ async fn on_a_terminal_inspect_shows_a_spinner_while_fetching_and_colours_the_re
 
 #[actix_web::test]
 async fn inspect_reads_the_token_from_stdin_and_prints_one_json_object() {
-    let key = TestKey::es256();
-    let issuer = TestIssuer::start(&[&key]).await;
-    let token = key.sign(&claims(&issuer.base));
+    let key = DevKey::es256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let token = key.sign(&claims(issuer.issuer()));
 
     let output = jwtgate(
         &["inspect", "--allow-private-addresses", "-", "--json"],
@@ -248,7 +247,7 @@ async fn inspect_reads_the_token_from_stdin_and_prints_one_json_object() {
     assert_eq!(report["trust"]["source"], "token");
     assert_eq!(
         report["issuer"]["jwks_url"],
-        format!("{}/jwks", issuer.base)
+        format!("{}/jwks", issuer.issuer())
     );
     assert_eq!(report["key"]["kty"], "EC");
     assert_eq!(report["key"]["thumbprint_sha256"], thumbprint(&key));
@@ -262,9 +261,9 @@ async fn inspect_reads_the_token_from_stdin_and_prints_one_json_object() {
 
 #[actix_web::test]
 async fn inspect_never_contacts_an_internal_address_unless_a_flag_allows_it() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
-    let token = key.sign(&claims(&issuer.base));
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let token = key.sign(&claims(issuer.issuer()));
 
     let output = jwtgate(&["inspect", "--json", &token], "", &[]).await;
 
@@ -283,9 +282,9 @@ async fn inspect_never_contacts_an_internal_address_unless_a_flag_allows_it() {
 
 #[actix_web::test]
 async fn inspect_of_an_expired_token_gives_the_reason_and_exit_code_1() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
-    let mut expired = claims(&issuer.base);
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let mut expired = claims(issuer.issuer());
     expired["exp"] = json!(now() - 7200);
 
     let output = jwtgate(
@@ -307,9 +306,9 @@ async fn inspect_of_an_expired_token_gives_the_reason_and_exit_code_1() {
 
 #[actix_web::test]
 async fn inspect_with_a_config_applies_its_audiences() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
-    let config = config_trusting("inspect-aud", &issuer.base, &["another-api"]);
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let config = config_trusting("inspect-aud", issuer.issuer(), &["another-api"]);
 
     let output = jwtgate(
         &["inspect", "--config", config.to_str().unwrap(), "--json"],
@@ -319,7 +318,7 @@ async fn inspect_with_a_config_applies_its_audiences() {
     .await;
     assert_eq!(output.status.code(), Some(2), "TOKEN is required");
 
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
     let output = jwtgate(
         &[
             "inspect",
@@ -341,10 +340,10 @@ async fn inspect_with_a_config_applies_its_audiences() {
 
 #[actix_web::test]
 async fn inspect_with_a_config_never_contacts_an_issuer_it_does_not_trust() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let config = config_trusting("inspect-untrusted", "https://id.example", &["my-api"]);
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
 
     let output = inspect_with_config(&token, &config).await;
 
@@ -369,7 +368,7 @@ async fn inspect_with_config(token: &str, config: &std::path::Path) -> Output {
 
 #[actix_web::test]
 async fn inspect_explains_an_unreachable_issuer_in_one_line() {
-    let token = TestKey::rs256().sign(&claims(DEAD_ISSUER));
+    let token = DevKey::rs256().sign(&claims(DEAD_ISSUER));
 
     let output = jwtgate(&["inspect", "--allow-private-addresses", &token], "", &[]).await;
 
@@ -456,9 +455,9 @@ async fn check_config_of_an_invalid_file_names_the_key_and_exits_1() {
 
 #[actix_web::test]
 async fn check_config_probe_fetches_each_issuer_once_and_reports_its_keys() {
-    let (k1, k2) = (TestKey::rs256(), TestKey::eddsa());
-    let issuer = TestIssuer::start(&[&k1, &k2]).await;
-    let config = config_trusting("probe-ok", &issuer.base, &["my-api"]);
+    let (k1, k2) = (DevKey::rs256(), DevKey::eddsa());
+    let issuer = DevIssuer::serving(&[&k1, &k2]).await;
+    let config = config_trusting("probe-ok", issuer.issuer(), &["my-api"]);
 
     let output = check_config(&config, &["--probe"], &[]).await;
 
@@ -467,12 +466,12 @@ async fn check_config_probe_fetches_each_issuer_once_and_reports_its_keys() {
     assert!(
         text.contains(&format!(
             "discovery  {}/.well-known/openid-configuration",
-            issuer.base
+            issuer.issuer()
         )),
         "{text}"
     );
     assert!(
-        text.contains(&format!("jwks       {}/jwks", issuer.base)),
+        text.contains(&format!("jwks       {}/jwks", issuer.issuer())),
         "{text}"
     );
     assert!(
@@ -632,15 +631,15 @@ async fn dev_prints_a_token_and_curl_lines_that_work_and_leaves_nothing_behind()
 
 #[actix_web::test]
 async fn startup_logs_one_line_per_issuer_with_its_kids_or_why_it_has_none() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let config = write_config(
         "startup-lines",
         &format!(
             "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[log]\nformat = \"json\"\n\
              [fetch]\nhttps_only = false\nallow_private_addresses = true\ntimeout_secs = 2\n\
              [[issuers]]\nissuer = \"{}\"\naudiences = [\"a\"]\n[[issuers]]\nissuer = \"{DEAD_ISSUER}\"\naudiences = [\"a\"]\n",
-            issuer.base
+            issuer.issuer()
         ),
     );
     let mut child = Running(
@@ -680,7 +679,7 @@ async fn startup_logs_one_line_per_issuer_with_its_kids_or_why_it_has_none() {
         loaded.expect("a line for the issuer with keys"),
         failed.expect("a line for the issuer without"),
     );
-    assert_eq!(loaded["issuer"], issuer.base.as_str());
+    assert_eq!(loaded["issuer"], issuer.issuer());
     assert_eq!(loaded["kids"], "rsa-1");
     assert!(loaded["age_secs"].is_u64());
     assert_eq!(failed["issuer"], DEAD_ISSUER);

@@ -2,16 +2,16 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestIssuer, settings_for, spawn_app};
-use crate::test_keys::{TestKey, claims};
+use crate::helpers::{settings_for, spawn_app};
+use jwtgate::dev::{DevIssuer, DevKey, claims};
 
 #[actix_web::test]
 async fn a_token_verifies_with_one_discovery_fetch_and_one_jwks_fetch() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
 
-    let answer = app.verify(&key.sign(&claims(&issuer.base))).await;
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.body["active"], true);
@@ -20,16 +20,17 @@ async fn a_token_verifies_with_one_discovery_fetch_and_one_jwks_fetch() {
 
 #[actix_web::test]
 async fn jwks_url_is_used_when_the_discovery_document_has_no_jwks_uri() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     issuer.set(|b| {
-        b.discovery =
-            Some(json!({"issuer": issuer.base, "jwks_url": format!("{}/jwks", issuer.base)}))
+        b.discovery = Some(
+            json!({"issuer": issuer.issuer(), "jwks_url": format!("{}/jwks", issuer.issuer())}),
+        )
     });
     let app = spawn_app(settings_for(&[&issuer])).await;
 
     assert_eq!(
-        app.verify(&key.sign(&claims(&issuer.base))).await.status,
+        app.verify(&key.sign(&claims(issuer.issuer()))).await.status,
         200
     );
     assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (1, 1));
@@ -37,12 +38,12 @@ async fn jwks_url_is_used_when_the_discovery_document_has_no_jwks_uri() {
 
 #[actix_web::test]
 async fn one_known_kid_is_fetched_only_once_however_many_tokens_use_it() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
 
     for sub in ["a", "b", "c"] {
-        let mut c = claims(&issuer.base);
+        let mut c = claims(issuer.issuer());
         c["sub"] = json!(sub);
         let token = key.sign(&c);
         for _ in 0..2 {
@@ -55,15 +56,15 @@ async fn one_known_kid_is_fetched_only_once_however_many_tokens_use_it() {
 
 #[actix_web::test]
 async fn each_issuer_costs_its_own_discovery_and_jwks_fetch() {
-    let (k1, k2) = (TestKey::rs256(), TestKey::es256());
+    let (k1, k2) = (DevKey::rs256(), DevKey::es256());
     let (i1, i2) = (
-        TestIssuer::start(&[&k1]).await,
-        TestIssuer::start(&[&k2]).await,
+        DevIssuer::serving(&[&k1]).await,
+        DevIssuer::serving(&[&k2]).await,
     );
     let app = spawn_app(settings_for(&[&i1, &i2])).await;
 
-    assert_eq!(app.verify(&k1.sign(&claims(&i1.base))).await.status, 200);
-    assert_eq!(app.verify(&k2.sign(&claims(&i2.base))).await.status, 200);
+    assert_eq!(app.verify(&k1.sign(&claims(i1.issuer()))).await.status, 200);
+    assert_eq!(app.verify(&k2.sign(&claims(i2.issuer()))).await.status, 200);
 
     assert_eq!(
         (
@@ -78,20 +79,22 @@ async fn each_issuer_costs_its_own_discovery_and_jwks_fetch() {
 
 #[actix_web::test]
 async fn an_untrusted_issuer_is_rejected_without_any_outbound_request() {
-    let key = TestKey::rs256();
+    let key = DevKey::rs256();
     let (trusted, untrusted) = (
-        TestIssuer::start(&[&key]).await,
-        TestIssuer::start(&[&key]).await,
+        DevIssuer::serving(&[&key]).await,
+        DevIssuer::serving(&[&key]).await,
     );
     let app = spawn_app(settings_for(&[&trusted])).await;
 
-    let answer = app.verify(&key.sign(&claims(&untrusted.base))).await;
+    let answer = app.verify(&key.sign(&claims(untrusted.issuer()))).await;
 
     assert_eq!(answer.status, 401);
     assert_eq!(answer.reason(), "untrusted_issuer");
     assert_eq!(untrusted.total_hits(), 0);
     assert_eq!(
-        app.verify(&key.sign(&claims(&trusted.base))).await.status,
+        app.verify(&key.sign(&claims(trusted.issuer())))
+            .await
+            .status,
         200
     );
     assert_eq!((trusted.discovery_hits(), trusted.jwks_hits()), (1, 1));
@@ -99,14 +102,14 @@ async fn an_untrusted_issuer_is_rejected_without_any_outbound_request() {
 
 #[actix_web::test]
 async fn a_static_jwks_uri_skips_discovery() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
-    settings.issuers[0].jwks_uri = Some(format!("{}/jwks", issuer.base).parse().unwrap());
+    settings.issuers[0].jwks_uri = Some(format!("{}/jwks", issuer.issuer()).parse().unwrap());
     let app = spawn_app(settings).await;
 
     assert_eq!(
-        app.verify(&key.sign(&claims(&issuer.base))).await.status,
+        app.verify(&key.sign(&claims(issuer.issuer()))).await.status,
         200
     );
     assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (0, 1));
@@ -114,14 +117,14 @@ async fn a_static_jwks_uri_skips_discovery() {
 
 #[actix_web::test]
 async fn a_per_issuer_config_path_replaces_the_discovery_path() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
     settings.issuers[0].config_path = Some("/custom-discovery".into());
     let app = spawn_app(settings).await;
 
     assert_eq!(
-        app.verify(&key.sign(&claims(&issuer.base))).await.status,
+        app.verify(&key.sign(&claims(issuer.issuer()))).await.status,
         200
     );
     assert_eq!(
@@ -132,11 +135,11 @@ async fn a_per_issuer_config_path_replaces_the_discovery_path() {
 
 #[actix_web::test]
 async fn trailing_slashes_of_the_issuer_are_trimmed_for_discovery_only() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
-    let iss = format!("{}/tenant/", issuer.base);
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let iss = format!("{}/tenant/", issuer.issuer());
     issuer.set(|b| {
-        b.discovery = Some(json!({"issuer": iss, "jwks_uri": format!("{}/jwks", issuer.base)}))
+        b.discovery = Some(json!({"issuer": iss, "jwks_uri": format!("{}/jwks", issuer.issuer())}))
     });
     let mut settings = settings_for(&[&issuer]);
     settings.issuers[0].issuer = iss.clone();
@@ -145,7 +148,7 @@ async fn trailing_slashes_of_the_issuer_are_trimmed_for_discovery_only() {
     assert_eq!(app.verify(&key.sign(&claims(&iss))).await.status, 200);
     assert_eq!(issuer.hits("/tenant/.well-known/openid-configuration"), 1);
     assert_eq!(
-        app.verify(&key.sign(&claims(issuer.base.as_str())))
+        app.verify(&key.sign(&claims(issuer.issuer())))
             .await
             .reason(),
         "untrusted_issuer"
@@ -154,12 +157,12 @@ async fn trailing_slashes_of_the_issuer_are_trimmed_for_discovery_only() {
 
 #[actix_web::test]
 async fn a_discovery_document_naming_another_issuer_is_refused() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
-    issuer.set(|b| b.discovery = Some(json!({"issuer": "https://impostor.example", "jwks_uri": format!("{}/jwks", issuer.base)})));
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    issuer.set(|b| b.discovery = Some(json!({"issuer": "https://impostor.example", "jwks_uri": format!("{}/jwks", issuer.issuer())})));
     let app = spawn_app(settings_for(&[&issuer])).await;
 
-    let answer = app.verify(&key.sign(&claims(&issuer.base))).await;
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
 
     assert_eq!(answer.status, 503);
     assert_eq!(answer.reason(), "keys_unavailable");
@@ -173,12 +176,12 @@ async fn a_discovery_document_naming_another_issuer_is_refused() {
 
 #[actix_web::test]
 async fn broken_jwk_set_entries_are_skipped_and_counted_while_good_keys_verify() {
-    let (good, no_kid, enc) = (TestKey::rs256(), TestKey::es256(), TestKey::eddsa());
+    let (good, no_kid, enc) = (DevKey::rs256(), DevKey::es256(), DevKey::eddsa());
     let mut without_kid = no_kid.jwk();
     without_kid.as_object_mut().unwrap().remove("kid");
     let mut for_encryption = enc.jwk();
     for_encryption["use"] = json!("enc");
-    let issuer = TestIssuer::start_with_jwks(json!({"keys": [
+    let issuer = DevIssuer::serving_jwks(json!({"keys": [
         {"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},
         without_kid,
         for_encryption,
@@ -189,14 +192,18 @@ async fn broken_jwk_set_entries_are_skipped_and_counted_while_good_keys_verify()
     let app = spawn_app(settings_for(&[&issuer])).await;
 
     assert_eq!(
-        app.verify(&good.sign(&claims(&issuer.base))).await.status,
+        app.verify(&good.sign(&claims(issuer.issuer())))
+            .await
+            .status,
         200
     );
     assert_eq!(
-        app.verify(&enc.sign(&claims(&issuer.base))).await.reason(),
+        app.verify(&enc.sign(&claims(issuer.issuer())))
+            .await
+            .reason(),
         "unknown_kid"
     );
-    let hmac = crate::test_keys::hs256_token(b"secretsecret", "hmac", &claims(&issuer.base));
+    let hmac = jwtgate::dev::hs256_token(b"secretsecret", "hmac", &claims(issuer.issuer()));
     assert_eq!(app.verify(&hmac).await.reason(), "unsupported_alg");
 
     for reason in ["malformed", "missing_kid", "not_for_signing", "symmetric"] {
@@ -211,14 +218,14 @@ async fn broken_jwk_set_entries_are_skipped_and_counted_while_good_keys_verify()
 
 #[actix_web::test]
 async fn allow_any_issuer_restores_the_open_behaviour_with_a_bounded_label() {
-    let key = TestKey::es256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::es256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[])).await;
 
-    let answer = app.verify(&key.sign(&claims(&issuer.base))).await;
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
-    assert_eq!(answer.header("x-auth-issuer"), Some(issuer.base.as_str()));
+    assert_eq!(answer.header("x-auth-issuer"), Some(issuer.issuer()));
     let valid = app
         .metric(
             "jwtgate_verifications_total",

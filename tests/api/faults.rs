@@ -9,27 +9,27 @@ use std::time::Duration;
 
 use jwtgate::settings::{IpNetwork, Settings};
 
-use crate::helpers::{Answer, IssuerBehaviour, TestApp, TestIssuer, settings_for, spawn_app};
-use crate::test_keys::{TestKey, claims};
+use crate::helpers::{Answer, TestApp, settings_for, spawn_app};
+use jwtgate::dev::{DevIssuer, DevKey, IssuerBehaviour, claims};
 
 const TTL: Duration = Duration::from_secs(3600);
 
 /// An app whose only issuer misbehaves from the start: nothing is cached.
-async fn cold(fault: impl FnOnce(&mut IssuerBehaviour)) -> (TestIssuer, TestApp, Answer) {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+async fn cold(fault: impl FnOnce(&mut IssuerBehaviour)) -> (DevIssuer, TestApp, Answer) {
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     issuer.set(fault);
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let answer = app.verify(&key.sign(&claims(&issuer.base))).await;
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
     (issuer, app, answer)
 }
 
 /// An app that loaded keys, then its issuer starts misbehaving and the keys pass their TTL.
-async fn warm_then(fault: impl FnOnce(&mut IssuerBehaviour)) -> (TestIssuer, Answer) {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+async fn warm_then(fault: impl FnOnce(&mut IssuerBehaviour)) -> (DevIssuer, Answer) {
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
     assert_eq!(app.verify(&token).await.status, 200);
     issuer.set(fault);
     app.clock.advance(TTL + Duration::from_secs(1));
@@ -70,21 +70,21 @@ async fn an_issuer_that_refuses_connections_gives_503() {
     .issuers;
     let app = spawn_app(settings).await;
 
-    let answer = app.verify(&TestKey::rs256().sign(&claims(&base))).await;
+    let answer = app.verify(&DevKey::rs256().sign(&claims(&base))).await;
 
     assert_unavailable(&app, &answer, "could not fetch");
 }
 
 #[actix_web::test]
 async fn a_slow_issuer_is_cut_off_at_the_fetch_timeout() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     issuer.set(|b| b.jwks_delay = Duration::from_secs(5));
     let mut settings = settings_for(&[&issuer]);
     settings.fetch.timeout_secs = 1;
     let app = spawn_app(settings).await;
 
-    let answer = app.verify(&key.sign(&claims(&issuer.base))).await;
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
 
     assert_unavailable(&app, &answer, "timed out");
     assert_eq!(issuer.jwks_hits(), 1);
@@ -162,7 +162,7 @@ async fn a_connection_closed_mid_body_is_refused() {
     let app = spawn_app(raw_issuer_settings(&server.base)).await;
 
     let answer = app
-        .verify(&TestKey::rs256().sign(&claims(&server.base)))
+        .verify(&DevKey::rs256().sign(&claims(&server.base)))
         .await;
 
     assert_unavailable(&app, &answer, "truncated");
@@ -186,7 +186,7 @@ async fn a_50_mb_body_is_refused_without_reading_it() {
     });
     let app = spawn_app(raw_issuer_settings(&chunked.base)).await;
     let answer = app
-        .verify(&TestKey::rs256().sign(&claims(&chunked.base)))
+        .verify(&DevKey::rs256().sign(&claims(&chunked.base)))
         .await;
     assert_unavailable(&app, &answer, "more than 1048576 bytes");
 }
@@ -201,8 +201,8 @@ async fn redirects_are_not_followed_by_default() {
 
 #[actix_web::test]
 async fn a_redirect_to_an_internal_address_is_refused_even_when_redirects_are_allowed() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     issuer.set(|b| b.redirect_to = Some("http://169.254.169.254/latest/meta-data/".into()));
     let mut settings = settings_for(&[&issuer]);
     settings.fetch.allow_private_addresses = false;
@@ -211,7 +211,7 @@ async fn a_redirect_to_an_internal_address_is_refused_even_when_redirects_are_al
     settings.fetch.max_redirects = 2;
     let app = spawn_app(settings).await;
 
-    let answer = app.verify(&key.sign(&claims(&issuer.base))).await;
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
 
     assert_unavailable(&app, &answer, "169.254.169.254");
     assert!(app.fetch_errors().contains("internal address"));
@@ -220,13 +220,13 @@ async fn a_redirect_to_an_internal_address_is_refused_even_when_redirects_are_al
 
 #[actix_web::test]
 async fn a_loopback_issuer_is_never_contacted_unless_private_addresses_are_allowed() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
     settings.fetch.allow_private_addresses = false;
     let app = spawn_app(settings).await;
 
-    let answer = app.verify(&key.sign(&claims(&issuer.base))).await;
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
 
     assert_unavailable(&app, &answer, "internal address");
     assert_eq!(issuer.total_hits(), 0);
@@ -234,13 +234,13 @@ async fn a_loopback_issuer_is_never_contacted_unless_private_addresses_are_allow
 
 #[actix_web::test]
 async fn jwks_hosts_pins_where_keys_may_come_from() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
     settings.issuers[0].jwks_hosts = Some(vec!["keys.example.com".into()]);
     let app = spawn_app(settings).await;
 
-    let answer = app.verify(&key.sign(&claims(&issuer.base))).await;
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
 
     assert_unavailable(&app, &answer, "jwks_hosts");
     assert_eq!((issuer.discovery_hits(), issuer.jwks_hits()), (1, 0));

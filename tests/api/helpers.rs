@@ -1,185 +1,15 @@
-//! Test harness: a real in-process issuer on a real socket, and a real jwtgate server.
+//! Test harness: a real jwtgate server on a real socket, with its manual clock. The issuers it
+//! trusts, the keys and the tokens come from the test kit (`jwtgate::dev`, feature
+//! `test-helpers`).
 
-use std::collections::HashMap;
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use jwtgate::clock::ManualClock;
+use jwtgate::dev::DevIssuer;
 use jwtgate::settings::Settings;
 use jwtgate::startup::{Application, Dependencies};
-use serde_json::{Value, json};
-
-use crate::test_keys::TestKey;
-
-/// What the test issuer serves; change it at any time through [`TestIssuer::set`].
-#[derive(Clone)]
-pub struct IssuerBehaviour {
-    /// The discovery document; `None` serves `{"issuer": <iss>, "jwks_uri": <base>/jwks}` where
-    /// `<iss>` is the base URL plus whatever path precedes the discovery path.
-    pub discovery: Option<Value>,
-    /// The JWK set served at `/jwks`.
-    pub jwks: Value,
-    /// Status for every answer (200 normally).
-    pub status: u16,
-    /// Content type of every answer.
-    pub content_type: String,
-    /// Delay before answering `/jwks`.
-    pub jwks_delay: Duration,
-    /// `Cache-Control` sent with `/jwks`.
-    pub cache_control: Option<String>,
-    /// `ETag` sent with `/jwks`; a request whose `If-None-Match` equals it gets `304`.
-    pub etag: Option<String>,
-    /// Raw body sent instead of the JSON documents (HTML error pages, truncated JSON, ...).
-    pub raw_body: Option<String>,
-    /// `Location` of a `302` answer to every request, when set.
-    pub redirect_to: Option<String>,
-}
-
-struct IssuerShared {
-    behaviour: Mutex<IssuerBehaviour>,
-    hits: Mutex<HashMap<String, usize>>,
-}
-
-/// An OpenID Connect issuer on 127.0.0.1 with a random port, counting every request by path.
-#[derive(Clone)]
-pub struct TestIssuer {
-    /// `http://127.0.0.1:<port>`: the issuer identifier of tokens it "mints".
-    pub base: String,
-    shared: Arc<IssuerShared>,
-}
-
-impl TestIssuer {
-    /// Starts an issuer publishing `keys` (their full JWKs, with `alg`).
-    pub async fn start(keys: &[&TestKey]) -> Self {
-        Self::start_with_jwks(json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }))
-            .await
-    }
-
-    /// Starts an issuer publishing exactly this JWK set document.
-    pub async fn start_with_jwks(jwks: Value) -> Self {
-        let shared = Arc::new(IssuerShared {
-            behaviour: Mutex::new(IssuerBehaviour {
-                discovery: None,
-                jwks,
-                status: 200,
-                content_type: "application/json".into(),
-                jwks_delay: Duration::ZERO,
-                cache_control: None,
-                etag: None,
-                raw_body: None,
-                redirect_to: None,
-            }),
-            hits: Mutex::new(HashMap::new()),
-        });
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let data = web::Data::new((shared.clone(), base.clone()));
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(serve))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .unwrap()
-        .run();
-        actix_web::rt::spawn(server);
-        Self { base, shared }
-    }
-
-    /// Changes what the issuer serves.
-    pub fn set(&self, change: impl FnOnce(&mut IssuerBehaviour)) {
-        change(&mut self.shared.behaviour.lock().unwrap());
-    }
-
-    /// Publishes these keys (replacing the set).
-    pub fn publish(&self, keys: &[&TestKey]) {
-        self.set(|b| b.jwks = json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }));
-    }
-
-    /// Requests seen for `path`.
-    pub fn hits(&self, path: &str) -> usize {
-        self.shared
-            .hits
-            .lock()
-            .unwrap()
-            .get(path)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Requests for the default discovery document.
-    pub fn discovery_hits(&self) -> usize {
-        self.hits("/.well-known/openid-configuration")
-    }
-
-    /// Requests for the JWK set.
-    pub fn jwks_hits(&self) -> usize {
-        self.hits("/jwks")
-    }
-
-    /// Every request seen.
-    pub fn total_hits(&self) -> usize {
-        self.shared.hits.lock().unwrap().values().sum()
-    }
-}
-
-async fn serve(req: HttpRequest, data: web::Data<(Arc<IssuerShared>, String)>) -> HttpResponse {
-    let (shared, base) = &**data;
-    let path = req.path().to_string();
-    *shared.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-    let behaviour = shared.behaviour.lock().unwrap().clone();
-    if let Some(location) = behaviour.redirect_to {
-        return HttpResponse::Found()
-            .insert_header(("location", location))
-            .finish();
-    }
-    let mut response =
-        HttpResponse::build(actix_web::http::StatusCode::from_u16(behaviour.status).unwrap());
-    let body = if path == "/jwks" {
-        if !behaviour.jwks_delay.is_zero() {
-            tokio::time::sleep(behaviour.jwks_delay).await;
-        }
-        if let Some(cache_control) = behaviour.cache_control {
-            response.insert_header(("cache-control", cache_control));
-        }
-        if let Some(etag) = behaviour.etag {
-            let if_none_match = req
-                .headers()
-                .get("if-none-match")
-                .and_then(|v| v.to_str().ok());
-            if if_none_match == Some(etag.as_str()) {
-                *shared
-                    .hits
-                    .lock()
-                    .unwrap()
-                    .entry("304 /jwks".into())
-                    .or_default() += 1;
-                return response
-                    .status(actix_web::http::StatusCode::NOT_MODIFIED)
-                    .insert_header(("etag", etag))
-                    .finish();
-            }
-            response.insert_header(("etag", etag));
-        }
-        behaviour.jwks
-    } else if let Some(prefix) = path
-        .strip_suffix("/.well-known/openid-configuration")
-        .or_else(|| path.strip_suffix("/custom-discovery"))
-    {
-        behaviour.discovery.unwrap_or_else(
-            || json!({"issuer": format!("{base}{prefix}"), "jwks_uri": format!("{base}/jwks")}),
-        )
-    } else {
-        return HttpResponse::NotFound().finish();
-    };
-    response
-        .content_type(behaviour.content_type)
-        .body(behaviour.raw_body.unwrap_or_else(|| body.to_string()))
-}
+use serde_json::Value;
 
 /// A jwtgate server under test, with its manual clock.
 pub struct TestApp {
@@ -211,14 +41,14 @@ impl Answer {
 
 /// Settings for a jwtgate trusting the given issuers (audience `my-api`), on a free port, one
 /// worker, plain http allowed for the loopback test issuers.
-pub fn settings_for(issuers: &[&TestIssuer]) -> Settings {
+pub fn settings_for(issuers: &[&DevIssuer]) -> Settings {
     let mut toml = String::from(
         "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[fetch]\nhttps_only = false\nallow_private_addresses = true\ntimeout_secs = 2\n",
     );
     for issuer in issuers {
         toml.push_str(&format!(
             "[[issuers]]\nissuer = \"{}\"\naudiences = [\"my-api\"]\n",
-            issuer.base
+            issuer.issuer()
         ));
     }
     if issuers.is_empty() {

@@ -3,15 +3,15 @@
 use awc::http::Method;
 use serde_json::json;
 
-use crate::helpers::{TestIssuer, settings_for, spawn_app};
-use crate::test_keys::{TestKey, claims, now};
+use crate::helpers::{settings_for, spawn_app};
+use jwtgate::dev::{DevIssuer, DevKey, claims, now};
 
 #[actix_web::test]
 async fn key_returns_the_public_jwk_issuer_kid_and_algorithms_for_a_token() {
-    let key = TestKey::es256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::es256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let mut expired = claims(&issuer.base);
+    let mut expired = claims(issuer.issuer());
     expired["exp"] = json!(now() - 10_000);
 
     let answer = app
@@ -19,7 +19,7 @@ async fn key_returns_the_public_jwk_issuer_kid_and_algorithms_for_a_token() {
         .await;
 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
-    assert_eq!(answer.body["issuer"], issuer.base.as_str());
+    assert_eq!(answer.body["issuer"], issuer.issuer());
     assert_eq!(answer.body["kid"], "ec-256");
     assert_eq!(answer.body["algorithms"], json!(["ES256"]));
     assert_eq!(answer.body["jwk"]["x"], key.jwk()["x"]);
@@ -28,12 +28,15 @@ async fn key_returns_the_public_jwk_issuer_kid_and_algorithms_for_a_token() {
 
 #[actix_web::test]
 async fn key_accepts_the_token_as_a_query_parameter() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
 
     let answer = app
-        .get(&format!("/key?token={}", key.sign(&claims(&issuer.base))))
+        .get(&format!(
+            "/key?token={}",
+            key.sign(&claims(issuer.issuer()))
+        ))
         .await;
 
     assert_eq!(
@@ -44,10 +47,10 @@ async fn key_accepts_the_token_as_a_query_parameter() {
 
 #[actix_web::test]
 async fn key_looks_up_by_issuer_and_kid() {
-    let key = TestKey::eddsa();
-    let issuer = TestIssuer::start_with_jwks(json!({"keys": [key.jwk_without_alg()]})).await;
+    let key = DevKey::eddsa();
+    let issuer = DevIssuer::serving_jwks(json!({"keys": [key.jwk_without_alg()]})).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let query = |kid: &str| format!("/key?iss={}&kid={kid}", urlencode(&issuer.base));
+    let query = |kid: &str| format!("/key?iss={}&kid={kid}", urlencode(issuer.issuer()));
 
     let found = app.get(&query("ed-1")).await;
     assert_eq!(found.status, 200);
@@ -59,8 +62,8 @@ async fn key_looks_up_by_issuer_and_kid() {
 
 #[actix_web::test]
 async fn key_refuses_untrusted_issuers_and_incomplete_requests() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
 
     let untrusted = app.get("/key?iss=https%3A%2F%2Fevil.example&kid=k").await;

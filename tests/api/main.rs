@@ -1,8 +1,8 @@
 //! Integration tests: a real jwtgate server against real in-process issuers over real sockets.
-//! Each file is a chapter of the specification.
+//! Each file is a chapter of the specification; `helpers` starts jwtgate, and the issuers, keys
+//! and tokens come from the test kit (`jwtgate::dev`, feature `test-helpers`).
 
 mod helpers;
-mod test_keys;
 
 mod abuse;
 mod admin;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestIssuer, settings_for, spawn_app};
-use crate::test_keys::{TestKey, claims};
+use crate::helpers::{settings_for, spawn_app};
+use jwtgate::dev::{DevIssuer, DevKey, claims};
 
 const DASHBOARD: &str = "deploy/grafana/jwtgate.json";
 const ALERTS: &str = "deploy/prometheus/alerts.yaml";
@@ -97,8 +97,8 @@ fn assert_success(what: &str, output: &Output) {
 /// A jwtgate that has verified good and forged tokens, skipped a JWK, failed to refresh and
 /// served stale keys, so that every metric has samples; returns its `/metrics` text.
 async fn scrape_of_a_busy_instance() -> String {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start_with_jwks(json!({"keys": [
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving_jwks(json!({"keys": [
         key.jwk(),
         {"kty": "oct", "kid": "shared-secret", "k": "c2VjcmV0"},
     ]}))
@@ -106,10 +106,10 @@ async fn scrape_of_a_busy_instance() -> String {
     let mut settings = settings_for(&[&issuer]);
     settings.cache.stale_if_error_secs = 600;
     let app = spawn_app(settings).await;
-    let token = key.sign(&claims(&issuer.base));
-    let forged = TestKey::rs256_rotated()
-        .with_kid(&key.kid)
-        .sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
+    let forged = DevKey::rs256_rotated()
+        .with_kid(key.kid())
+        .sign(&claims(issuer.issuer()));
     assert_eq!(app.verify(&token).await.status, 200);
     assert_eq!(app.verify(&forged).await.reason(), "bad_signature");
 
@@ -130,7 +130,7 @@ async fn every_metric_the_dashboard_and_the_alerts_use_exists_from_the_first_scr
  {
     let dashboard = std::fs::read_to_string(repo_file(DASHBOARD)).unwrap();
     let alerts = std::fs::read_to_string(repo_file(ALERTS)).unwrap();
-    let issuer = TestIssuer::start(&[&TestKey::rs256()]).await;
+    let issuer = DevIssuer::serving(&[&DevKey::rs256()]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
 
     let scrape = app.get("/metrics").await.body;
@@ -155,7 +155,7 @@ async fn every_metric_the_dashboard_and_the_alerts_use_exists_from_the_first_scr
         !used.is_empty(),
         "the dashboard and alerts use issuer series"
     );
-    let issuer_label = format!("issuer=\"{}\"", issuer.base);
+    let issuer_label = format!("issuer=\"{}\"", issuer.issuer());
     for series in [
         "jwtgate_jwks_keys_skipped_total{",
         "jwtgate_stale_keys_served_total{",

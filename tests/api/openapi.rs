@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use awc::http::Method;
 use serde_json::Value;
 
-use crate::helpers::{Answer, TestApp, TestIssuer, settings_for, spawn_app};
-use crate::test_keys::{TestKey, claims};
+use crate::helpers::{Answer, TestApp, settings_for, spawn_app};
+use jwtgate::dev::{DevIssuer, DevKey, claims};
 
 const OPENAPI: &str = "docs/openapi.yaml";
 
@@ -123,11 +123,11 @@ async fn send(app: &TestApp, probe: &Probe) -> Answer {
 #[actix_web::test]
 async fn the_server_produces_every_documented_status_and_header_and_nothing_undocumented() {
     let documented = Documented::load();
-    let (key, scoped_key) = (TestKey::rs256(), TestKey::es256());
+    let (key, scoped_key) = (DevKey::rs256(), DevKey::es256());
     let (issuer, scoped, down) = (
-        TestIssuer::start(&[&key]).await,
-        TestIssuer::start(&[&scoped_key]).await,
-        TestIssuer::start(&[&TestKey::eddsa()]).await,
+        DevIssuer::serving(&[&key]).await,
+        DevIssuer::serving(&[&scoped_key]).await,
+        DevIssuer::serving(&[&DevKey::eddsa()]).await,
     );
     down.set(|b| b.status = 500);
     let mut settings = settings_for(&[&issuer, &scoped]);
@@ -136,18 +136,18 @@ async fn the_server_produces_every_documented_status_and_header_and_nothing_undo
     let app = spawn_app(settings).await;
     let outage = spawn_app(settings_for(&[&down])).await;
 
-    let good = key.sign(&claims(&issuer.base));
+    let good = key.sign(&claims(issuer.issuer()));
     let expired = {
-        let mut c = claims(&issuer.base);
-        c["exp"] = (crate::test_keys::now() - 3600).into();
+        let mut c = claims(issuer.issuer());
+        c["exp"] = (jwtgate::dev::now() - 3600).into();
         key.sign(&c)
     };
-    let unscoped = scoped_key.sign(&claims(&scoped.base));
-    let unavailable = TestKey::eddsa().sign(&claims(&down.base));
+    let unscoped = scoped_key.sign(&claims(scoped.issuer()));
+    let unavailable = DevKey::eddsa().sign(&claims(down.issuer()));
     let untrusted = key.sign(&claims("https://not-configured.example"));
-    let unknown_kid = key.with_kid("nope").sign(&claims(&issuer.base));
+    let unknown_kid = key.with_kid("nope").sign(&claims(issuer.issuer()));
     let admin = Some(ADMIN_TOKEN);
-    let iss = urlencode(&issuer.base);
+    let iss = urlencode(issuer.issuer());
 
     let mut on_app = vec![
         probe("GET", "/healthz", None, 200),

@@ -1,11 +1,11 @@
 //! `/healthz`, `/readyz`, `/metrics`: what operators and orchestrators see.
 
-use crate::helpers::{TestIssuer, settings_for, spawn_app};
-use crate::test_keys::{TestKey, claims};
+use crate::helpers::{settings_for, spawn_app};
+use jwtgate::dev::{DevIssuer, DevKey, claims};
 
 #[actix_web::test]
 async fn healthz_answers_while_the_process_serves() {
-    let issuer = TestIssuer::start(&[&TestKey::rs256()]).await;
+    let issuer = DevIssuer::serving(&[&DevKey::rs256()]).await;
     issuer.set(|b| b.status = 500);
     let app = spawn_app(settings_for(&[&issuer])).await;
     assert_eq!(app.get("/healthz").await.status, 200);
@@ -13,10 +13,10 @@ async fn healthz_answers_while_the_process_serves() {
 
 #[actix_web::test]
 async fn readyz_waits_for_every_configured_issuers_keys() {
-    let (k1, k2) = (TestKey::rs256(), TestKey::es256());
+    let (k1, k2) = (DevKey::rs256(), DevKey::es256());
     let (up, down) = (
-        TestIssuer::start(&[&k1]).await,
-        TestIssuer::start(&[&k2]).await,
+        DevIssuer::serving(&[&k1]).await,
+        DevIssuer::serving(&[&k2]).await,
     );
     down.set(|b| b.status = 503);
     let app = spawn_app(settings_for(&[&up, &down])).await;
@@ -27,7 +27,7 @@ async fn readyz_waits_for_every_configured_issuers_keys() {
     down.set(|b| b.status = 200);
     app.clock.advance(std::time::Duration::from_secs(2));
     assert_eq!(
-        app.verify(&TestKey::es256().sign(&claims(&down.base)))
+        app.verify(&DevKey::es256().sign(&claims(down.issuer())))
             .await
             .status,
         200
@@ -37,11 +37,11 @@ async fn readyz_waits_for_every_configured_issuers_keys() {
 
 #[actix_web::test]
 async fn metrics_export_the_documented_names_with_bounded_labels() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
     assert_eq!(
-        app.verify(&key.sign(&claims(&issuer.base))).await.status,
+        app.verify(&key.sign(&claims(issuer.issuer()))).await.status,
         200
     );
     assert_eq!(app.verify("garbage").await.status, 401);
@@ -52,9 +52,12 @@ async fn metrics_export_the_documented_names_with_bounded_labels() {
         401
     );
     assert_eq!(
-        app.verify(&key.with_kid("random-kid-456").sign(&claims(&issuer.base)))
-            .await
-            .status,
+        app.verify(
+            &key.with_kid("random-kid-456")
+                .sign(&claims(issuer.issuer()))
+        )
+        .await
+        .status,
         401
     );
 
@@ -75,7 +78,7 @@ async fn metrics_export_the_documented_names_with_bounded_labels() {
         !text.contains("attacker") && !text.contains("random-kid"),
         "untrusted values never become labels"
     );
-    let base = issuer.base.as_str();
+    let base = issuer.issuer();
     assert_eq!(
         app.metric(
             "jwtgate_verifications_total",
@@ -129,7 +132,7 @@ async fn metrics_export_the_documented_names_with_bounded_labels() {
 
 #[actix_web::test]
 async fn unknown_paths_are_404_json() {
-    let issuer = TestIssuer::start(&[&TestKey::rs256()]).await;
+    let issuer = DevIssuer::serving(&[&DevKey::rs256()]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
     let answer = app.get("/nope").await;
     assert_eq!(

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, TestIssuer, settings_for, spawn_app};
-use crate::test_keys::{TestKey, claims, now};
+use crate::helpers::{TestApp, settings_for, spawn_app};
+use jwtgate::dev::{DevIssuer, DevKey, claims, now};
 
 async fn lookups(app: &TestApp) -> (f64, f64) {
     let hits = app
@@ -26,12 +26,12 @@ async fn lookups(app: &TestApp) -> (f64, f64) {
 
 #[actix_web::test]
 async fn a_repeated_token_is_answered_from_the_cache_with_the_same_identity() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
     settings.issuers[0].headers = [("email".to_string(), "X-Auth-Email".to_string())].into();
     let app = spawn_app(settings).await;
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
 
     let first = app.verify(&token).await;
     let second = app.verify(&token).await;
@@ -44,10 +44,10 @@ async fn a_repeated_token_is_answered_from_the_cache_with_the_same_identity() {
 
 #[actix_web::test]
 async fn a_cached_token_is_rejected_once_a_refetch_drops_its_key() {
-    let (old, new) = (TestKey::rs256(), TestKey::es256());
-    let issuer = TestIssuer::start(&[&old]).await;
+    let (old, new) = (DevKey::rs256(), DevKey::es256());
+    let issuer = DevIssuer::serving(&[&old]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let token = old.sign(&claims(&issuer.base));
+    let token = old.sign(&claims(issuer.issuer()));
     assert_eq!(app.verify(&token).await.status, 200);
     assert_eq!(app.verify(&token).await.status, 200);
     assert_eq!(lookups(&app).await.0, 1.0, "cached");
@@ -55,7 +55,7 @@ async fn a_cached_token_is_rejected_once_a_refetch_drops_its_key() {
     issuer.publish(&[&new]);
     app.clock.advance(Duration::from_secs(301));
     assert_eq!(
-        app.verify(&new.sign(&claims(&issuer.base))).await.status,
+        app.verify(&new.sign(&claims(issuer.issuer()))).await.status,
         200,
         "refetch"
     );
@@ -65,10 +65,10 @@ async fn a_cached_token_is_rejected_once_a_refetch_drops_its_key() {
 
 #[actix_web::test]
 async fn a_cached_token_is_rejected_when_its_kid_now_names_another_key() {
-    let (original, replacement) = (TestKey::rs256(), TestKey::rs256_rotated().with_kid("rsa-1"));
-    let issuer = TestIssuer::start(&[&original]).await;
+    let (original, replacement) = (DevKey::rs256(), DevKey::rs256_rotated().with_kid("rsa-1"));
+    let issuer = DevIssuer::serving(&[&original]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let token = original.sign(&claims(&issuer.base));
+    let token = original.sign(&claims(issuer.issuer()));
     assert_eq!(app.verify(&token).await.status, 200);
     assert_eq!(app.verify(&token).await.status, 200);
 
@@ -81,12 +81,12 @@ async fn a_cached_token_is_rejected_when_its_kid_now_names_another_key() {
 
 #[actix_web::test]
 async fn an_entry_never_outlives_the_configured_cap() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
     settings.cache.verified_token_ttl_secs = 60;
     let app = spawn_app(settings).await;
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
     assert_eq!(app.verify(&token).await.status, 200);
     assert_eq!(app.verify(&token).await.status, 200);
     assert_eq!(lookups(&app).await, (1.0, 1.0));
@@ -103,10 +103,10 @@ async fn an_entry_never_outlives_the_configured_cap() {
 
 #[actix_web::test]
 async fn a_token_past_its_exp_is_never_cached_even_inside_the_leeway() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings_for(&[&issuer])).await;
-    let mut c = claims(&issuer.base);
+    let mut c = claims(issuer.issuer());
     c["exp"] = json!(now() - 10);
     let token = key.sign(&c);
 
@@ -118,12 +118,12 @@ async fn a_token_past_its_exp_is_never_cached_even_inside_the_leeway() {
 
 #[actix_web::test]
 async fn the_cache_can_be_turned_off() {
-    let key = TestKey::rs256();
-    let issuer = TestIssuer::start(&[&key]).await;
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
     settings.cache.verified_tokens = 0;
     let app = spawn_app(settings).await;
-    let token = key.sign(&claims(&issuer.base));
+    let token = key.sign(&claims(issuer.issuer()));
 
     assert_eq!(app.verify(&token).await.status, 200);
     assert_eq!(app.verify(&token).await.status, 200);

@@ -4,20 +4,8 @@
 //!
 //! The proxies must be installed (`scripts/install-test-deps.sh`, which `scripts/test.sh` runs):
 //! a missing proxy fails its test, it is never skipped. The same binary lints the container and
-//! Kubernetes files in `deploy/` with hadolint and kubernetes-validate.
-
-#[expect(
-    dead_code,
-    reason = "shared with tests/api; the e2e tests use its TestIssuer only"
-)]
-#[path = "../api/helpers.rs"]
-mod helpers;
-#[expect(
-    dead_code,
-    reason = "shared with tests/api; the e2e tests use a few keys"
-)]
-#[path = "../api/test_keys.rs"]
-mod test_keys;
+//! Kubernetes files in `deploy/` with hadolint and kubernetes-validate. The issuers and keys come
+//! from the test kit (`jwtgate::dev`, feature `test-helpers`).
 
 mod spec;
 mod stack;

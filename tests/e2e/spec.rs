@@ -112,7 +112,7 @@ pub async fn proxy_protects_the_upstream_as_documented(
     for (name, token, reason) in [
         (
             "an expired token",
-            issuers.valid_except(json!({"exp": crate::test_keys::now() - 3600})),
+            issuers.valid_except(json!({"exp": jwtgate::dev::now() - 3600})),
             "expired",
         ),
         (
@@ -286,7 +286,7 @@ impl Run<'_> {
 
         let seen = Self::upstream_headers(&answer)?;
         let expected = [
-            ("x-auth-issuer", issuers.trusted.base.as_str()),
+            ("x-auth-issuer", issuers.trusted.issuer()),
             ("x-auth-subject", "alice"),
             ("x-auth-email", "alice@example.com"),
             ("x-auth-roles", "admin,dev"),
@@ -452,7 +452,7 @@ impl Run<'_> {
         }
         for (name, value) in [
             ("x-auth-subject", "alice"),
-            ("x-auth-issuer", issuers.trusted.base.as_str()),
+            ("x-auth-issuer", issuers.trusted.issuer()),
             ("x-auth-roles", "admin,dev"),
         ] {
             ensure(seen.get(name) == Some(&json!(value)), || {

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
-use crate::helpers::TestIssuer;
-use crate::test_keys::{TestKey, claims};
+use jwtgate::dev::{DevIssuer, DevKey, claims};
 
 /// How long a process may take to start answering as expected.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
@@ -356,21 +355,21 @@ async fn echo(req: HttpRequest, hits: web::Data<Arc<AtomicUsize>>) -> HttpRespon
 /// The issuers of a test and the tokens they mint.
 pub struct Issuers {
     /// Trusted by jwtgate, serving its keys.
-    pub trusted: TestIssuer,
+    pub trusted: DevIssuer,
     /// Trusted by jwtgate, but its discovery and keys answer 503 (an outage).
-    pub down: TestIssuer,
+    pub down: DevIssuer,
     /// Serving keys, but not configured in jwtgate.
-    pub untrusted: TestIssuer,
-    key: TestKey,
+    pub untrusted: DevIssuer,
+    key: DevKey,
 }
 
 impl Issuers {
     pub async fn start() -> Self {
-        let key = TestKey::rs256();
-        let trusted = TestIssuer::start(&[&key]).await;
-        let down = TestIssuer::start(&[&key]).await;
+        let key = DevKey::rs256();
+        let trusted = DevIssuer::serving(&[&key]).await;
+        let down = DevIssuer::serving(&[&key]).await;
         down.set(|b| b.status = 503);
-        let untrusted = TestIssuer::start(&[&key]).await;
+        let untrusted = DevIssuer::serving(&[&key]).await;
         Self {
             trusted,
             down,
@@ -381,7 +380,7 @@ impl Issuers {
 
     /// The claims of a valid token of the trusted issuer (sub alice, email, roles, scopes).
     pub fn valid_claims(&self) -> Value {
-        claims(&self.trusted.base)
+        claims(self.trusted.issuer())
     }
 
     /// A valid token of the trusted issuer.
@@ -404,19 +403,19 @@ impl Issuers {
 
     /// A token of the trusted issuer signed by another key under the trusted key's kid.
     pub fn badly_signed(&self) -> String {
-        TestKey::rs256_rotated()
-            .with_kid(&self.key.kid)
+        DevKey::rs256_rotated()
+            .with_kid(self.key.kid())
             .sign(&self.valid_claims())
     }
 
     /// A well-formed token of an issuer jwtgate does not trust.
     pub fn untrusted(&self) -> String {
-        self.key.sign(&claims(&self.untrusted.base))
+        self.key.sign(&claims(self.untrusted.issuer()))
     }
 
     /// A token of the trusted-but-down issuer.
     pub fn of_the_down_issuer(&self) -> String {
-        self.key.sign(&claims(&self.down.base))
+        self.key.sign(&claims(self.down.issuer()))
     }
 }
 
@@ -463,8 +462,8 @@ headers = {{ email = "X-Auth-Email", roles = "X-Auth-Roles" }}
 issuer = "{down}"
 audiences = ["{AUDIENCE}"]
 "#,
-                trusted = issuers.trusted.base,
-                down = issuers.down.base,
+                trusted = issuers.trusted.issuer(),
+                down = issuers.down.issuer(),
             ),
         );
         let mut command = Command::new(env!("CARGO_BIN_EXE_jwtgate"));
