@@ -185,6 +185,19 @@ impl Default for CacheSettings {
     }
 }
 
+// Moved here from `keys` (which no longer imports settings); the settings rework replaces it.
+impl From<&CacheSettings> for crate::keys::CacheRules {
+    fn from(s: &CacheSettings) -> Self {
+        Self {
+            ttl: std::time::Duration::from_secs(s.ttl_secs),
+            min_ttl: std::time::Duration::from_secs(s.min_ttl_secs),
+            max_ttl: std::time::Duration::from_secs(s.max_ttl_secs),
+            min_refresh_interval: std::time::Duration::from_secs(s.min_refresh_interval_secs),
+            stale_if_error: std::time::Duration::from_secs(s.stale_if_error_secs),
+        }
+    }
+}
+
 /// `[fetch]`: how discovery documents and JWK sets are fetched.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
