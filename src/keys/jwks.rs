@@ -183,7 +183,7 @@ pub fn parse_jwk_set(body: &[u8], template: &Validation) -> Result<ParsedJwkSet,
 }
 
 /// Parses one entry into a key, or says why it is not usable.
-pub fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, SkipReason> {
+fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, SkipReason> {
     let allowed = &template.algorithms;
     let obj = entry.as_object().ok_or(SkipReason::Malformed)?;
     let kid = match obj.get("kid") {

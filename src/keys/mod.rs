@@ -13,7 +13,7 @@
 //!   `min_refresh_interval_secs`; inside that window the lookup fails fast with `unknown_kid`.
 //! - The refetched set replaces the old one: a key that left the set stops verifying at once.
 //! - Fetches are single-flight per issuer: concurrent lookups that need the same fetch wait for
-//!   the one in flight and share its outcome.
+//!   the one in flight (bounded by the fetcher's timeout) and share its outcome.
 //! - A failed fetch is remembered: the issuer is not contacted again until an exponential,
 //!   jittered backoff has passed, and meanwhile lookups get the last good keys (for up to
 //!   `stale_if_error_secs` past their expiry) or `keys_unavailable` with a retry hint. For an

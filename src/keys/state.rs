@@ -58,7 +58,7 @@ impl CacheRules {
 
 /// One fetched JWK set.
 #[derive(Debug)]
-pub struct KeySet {
+pub(super) struct KeySet {
     pub(super) keys: HashMap<String, Arc<VerifyingKey>>,
     pub(super) fetched_at: Instant,
     pub(super) refresh_at: Instant,
