@@ -166,7 +166,7 @@ fn report_preload(verifier: &Verifier, policy: &IssuerPolicy) {
     let Some(status) = verifier.keys().issuer_status(&policy.issuer) else {
         return;
     };
-    if status.keys > 0 {
+    if status.has_keys {
         tracing::info!(
             issuer = %policy.label,
             kids = %status.kids.join(","),

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut template = Validation::new(Algorithm::RS256);
-    template.algorithms = jwtgate::settings::DEFAULT_ALGORITHMS.to_vec();
+    template.algorithms = jwtgate::issuer::SUPPORTED_ALGORITHMS.to_vec();
     if check_json_depth(data).is_ok() {
         if let Ok(set) = parse_jwk_set(data, &template) {
             for key in set.keys.values() {
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!key.jwk.contains_key("d"));
             }
         }
-        let _ = jwks_uri_from_discovery(data, "https://issuer.example", true);
+        let _ = jwks_uri_from_discovery(data, "https://issuer.example");
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = CacheHeaders::parse(Some(text), Some(text));

@@ -3,10 +3,10 @@
 //! The key cache only ever calls [`JsonFetcher::get_json`] for one URL at a time and decides
 //! itself whether a redirect may be followed (each hop re-checked against its policy).
 //! [`AwcFetcher`] is the real implementation; tests may plug in their own. Every implementation
-//! must answer within its timeout, never return more than its body limit, and never connect to
-//! an address the private-address guard (`addresses.rs`) refuses unless private addresses are
-//! allowed. The key cache also wraps every call in its own timeout, so a misbehaving fetcher cannot make a
-//! request wait forever.
+//! must refuse a URL [`check_scheme`] refuses, answer within its timeout, never return more
+//! than its body limit, and never connect to an address the private-address guard
+//! (`addresses.rs`) refuses unless private addresses are allowed. These limits live here only:
+//! the key cache relies on them and does not repeat them.
 
 mod addresses;
 mod awc_client;

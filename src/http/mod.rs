@@ -334,7 +334,7 @@ async fn readyz(
             verifier
                 .keys()
                 .issuer_status(&p.issuer)
-                .is_none_or(|s| s.age.is_none())
+                .is_none_or(|s| !s.has_keys)
         })
         .map(|p| &*p.issuer)
         .collect();

@@ -17,7 +17,7 @@ mod url_rules;
 pub use url_rules::{check_url, discovery_url};
 
 /// The asymmetric algorithms jwtgate verifies: every one the crypto backend offers.
-pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
+pub const SUPPORTED_ALGORITHMS: [Algorithm; 9] = [
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
@@ -553,7 +553,7 @@ mod tests {
             issuers,
             allow_any_issuer,
             https_only: true,
-            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            algorithms: SUPPORTED_ALGORITHMS.to_vec(),
             leeway_secs: 60,
             max_admitted: 32,
         })

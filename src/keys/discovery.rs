@@ -3,14 +3,17 @@
 use serde_json::Value;
 use url::Url;
 
-use crate::issuer::check_url;
+use super::json::{self, JsonError};
 
 /// Why a discovery document is not usable.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum DiscoveryError {
-    /// Not a JSON object.
+    /// Not JSON, or nested too deep.
     #[error("discovery document is not a JSON object: {0}")]
-    NotAnObject(String),
+    NotJson(#[source] JsonError),
+    /// JSON, but not an object.
+    #[error("discovery document is not a JSON object: not an object")]
+    NotAnObject,
     /// Its `issuer` differs from the token's `iss` (OpenID Connect Discovery 1.0 §4.3), so
     /// whoever serves it is not that issuer.
     #[error("discovery document names issuer {found:?}, not {expected:?}")]
@@ -23,23 +26,33 @@ pub enum DiscoveryError {
     /// Neither `jwks_uri` nor `jwks_url` is a string.
     #[error("discovery document has neither jwks_uri nor jwks_url")]
     NoJwksUri,
-    /// The key URL is not an acceptable absolute URL.
-    #[error("discovery document's key URL is not acceptable: {0}")]
-    BadJwksUri(String),
+    /// The key URL is not an absolute URL.
+    #[error(
+        "discovery document's key URL is not acceptable: {value:?} is not a valid URL: {source}"
+    )]
+    UnparsableJwksUri {
+        /// The key URL as published.
+        value: String,
+        /// Why it does not parse.
+        #[source]
+        source: url::ParseError,
+    },
+    /// The key URL has no host, has a query or fragment, or carries credentials.
+    #[error("discovery document's key URL is not acceptable: {value:?} {problem}")]
+    BadJwksUri {
+        /// The key URL as published.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 /// Extracts the JWK set URL from a discovery document for `issuer`: `jwks_uri`, else
-/// `jwks_url` (pyjwt-key-fetcher's order), after checking the document's `issuer`.
-pub fn jwks_uri_from_discovery(
-    body: &[u8],
-    issuer: &str,
-    https_only: bool,
-) -> Result<Url, DiscoveryError> {
-    let document: Value =
-        serde_json::from_slice(body).map_err(|e| DiscoveryError::NotAnObject(e.to_string()))?;
-    let document = document
-        .as_object()
-        .ok_or_else(|| DiscoveryError::NotAnObject("not an object".into()))?;
+/// `jwks_url` (pyjwt-key-fetcher's order), after checking the document's `issuer`. Whether
+/// its scheme may be fetched is the fetcher's decision (`fetch.https_only`), like every URL's.
+pub fn jwks_uri_from_discovery(body: &[u8], issuer: &str) -> Result<Url, DiscoveryError> {
+    let document = json::parse(body).map_err(DiscoveryError::NotJson)?;
+    let document = document.as_object().ok_or(DiscoveryError::NotAnObject)?;
     let found = document
         .get("issuer")
         .and_then(Value::as_str)
@@ -55,7 +68,32 @@ pub fn jwks_uri_from_discovery(
         .and_then(Value::as_str)
         .or_else(|| document.get("jwks_url").and_then(Value::as_str))
         .ok_or(DiscoveryError::NoJwksUri)?;
-    check_url(uri, https_only).map_err(DiscoveryError::BadJwksUri)
+    key_url(uri)
+}
+
+/// The published key URL, parsed: absolute, with a host, without query, fragment or
+/// credentials (the rules configured URLs follow, but for the scheme).
+fn key_url(value: &str) -> Result<Url, DiscoveryError> {
+    let url = Url::parse(value).map_err(|source| DiscoveryError::UnparsableJwksUri {
+        value: value.to_string(),
+        source,
+    })?;
+    let problem = if url.host_str().is_none_or(str::is_empty) {
+        Some("has no host")
+    } else if url.query().is_some() || url.fragment().is_some() {
+        Some("must not have a query or fragment")
+    } else if !url.username().is_empty() || url.password().is_some() {
+        Some("must not carry credentials")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(DiscoveryError::BadJwksUri {
+            value: value.to_string(),
+            problem,
+        }),
+        None => Ok(url),
+    }
 }
 
 #[cfg(test)]
@@ -65,7 +103,7 @@ mod tests {
     const ISS: &str = "https://id.example";
 
     fn jwks(doc: &str) -> Result<String, DiscoveryError> {
-        jwks_uri_from_discovery(doc.as_bytes(), ISS, true).map(|u| u.to_string())
+        jwks_uri_from_discovery(doc.as_bytes(), ISS).map(|u| u.to_string())
     }
 
     #[test]
@@ -100,19 +138,37 @@ mod tests {
     }
 
     #[test]
-    fn missing_relative_or_plain_http_key_urls_are_refused() {
+    fn missing_relative_or_credentialed_key_urls_are_refused() {
         assert_eq!(
             jwks(r#"{"issuer":"https://id.example"}"#),
             Err(DiscoveryError::NoJwksUri)
         );
         assert!(matches!(
             jwks(r#"{"issuer":"https://id.example","jwks_uri":"/keys"}"#),
-            Err(DiscoveryError::BadJwksUri(_))
+            Err(DiscoveryError::UnparsableJwksUri { .. })
         ));
-        assert!(matches!(
-            jwks(r#"{"issuer":"https://id.example","jwks_uri":"http://id.example/k"}"#),
-            Err(DiscoveryError::BadJwksUri(_))
-        ));
-        assert!(matches!(jwks("[1]"), Err(DiscoveryError::NotAnObject(_))));
+        for uri in [
+            "https://user:pw@id.example/k",
+            "https://id.example/k#x",
+            "mailto:keys@id.example",
+        ] {
+            let doc = format!(r#"{{"issuer":"https://id.example","jwks_uri":"{uri}"}}"#);
+            assert!(
+                matches!(jwks(&doc), Err(DiscoveryError::BadJwksUri { .. })),
+                "{uri}"
+            );
+        }
+        assert!(matches!(jwks("[1]"), Err(DiscoveryError::NotAnObject)));
+        assert!(matches!(jwks("{"), Err(DiscoveryError::NotJson(_))));
+    }
+
+    #[test]
+    fn a_plain_http_key_url_is_left_to_the_fetchers_scheme_rule() {
+        // fetch.https_only has one home, the fetcher, which refuses such a URL before
+        // connecting (`fetch::check_scheme`, tested in `fetch`).
+        assert_eq!(
+            jwks(r#"{"issuer":"https://id.example","jwks_uri":"http://id.example/k"}"#).unwrap(),
+            "http://id.example/k"
+        );
     }
 }

@@ -11,12 +11,11 @@
 //!   so eviction never buys another fetch to an issuer that is down.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use super::IssuerEntry;
-use super::IssuerState;
 use super::failures::{FailureRecord, MAX_REMEMBERED_FAILURES, RecentFailures};
+use super::state::IssuerEntry;
 
 /// The weak-reference map is swept of dead entries once it holds this many (or twice as many
 /// as after the last sweep), so it stays proportional to the entries alive.
@@ -60,17 +59,11 @@ impl DynamicIssuers {
         if let Some(entry) = live.entries.get(issuer).and_then(Weak::upgrade) {
             return entry;
         }
-        let mut state = IssuerState::default();
-        if let Some(failure) = self.failures.recall(issuer) {
-            state.consecutive_failures = failure.consecutive_failures;
-            state.retry_not_before = Some(failure.retry_not_before);
-            state.last_attempt = Some(failure.last_attempt);
-            state.last_error = Some(failure.last_error);
-        }
-        let entry = Arc::new(IssuerEntry {
-            state: RwLock::new(state),
-            ..Default::default()
-        });
+        let entry = Arc::new(
+            self.failures
+                .recall(issuer)
+                .map_or_else(IssuerEntry::default, IssuerEntry::after_failure),
+        );
         if live.entries.len() >= live.sweep_at {
             live.entries.retain(|_, weak| weak.strong_count() > 0);
             live.sweep_at = (live.entries.len() * 2).max(LIVE_SWEEP_MIN);

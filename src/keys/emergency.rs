@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{FETCHER_GRACE, KeyStore, RefreshError};
+use super::{KeyStore, RefreshError};
 use crate::issuer::IssuerPolicy;
 
 /// Issuers refreshed at the same time by [`KeyStore::refresh_all`]: enough that a handful of
@@ -19,10 +19,15 @@ use crate::issuer::IssuerPolicy;
 pub const REFRESH_ALL_CONCURRENCY: usize = 8;
 
 /// [`KeyStore::refresh_all`] returns after at most this many fetch timeouts
-/// (`fetch.timeout_secs`, plus the key cache's grace, each): enough for an issuer started at
-/// once to fetch its discovery document and then its JWK set. With the default 5 s timeout:
-/// 11 s. Issuers not done by then are reported as timed out.
+/// (`fetch.timeout_secs`, plus a 500 ms slack, each): enough for an issuer
+/// started at once to fetch its discovery document and then its JWK set. With the default 5 s
+/// timeout: 11 s. Issuers not done by then are reported as timed out.
 pub const REFRESH_ALL_FETCH_TIMEOUTS: u32 = 2;
+
+/// Added to each fetch timeout in [`KeyStore::refresh_all_time_limit`], so that a fetch the
+/// fetcher cuts off at its timeout is reported as failed (with the fetcher's reason), not as
+/// timed out here.
+const REFRESH_ALL_SLACK_PER_FETCH: Duration = Duration::from_millis(500);
 
 /// What an emergency refresh did for one issuer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +46,7 @@ pub enum RefreshOutcome {
 impl KeyStore {
     /// The time limit of [`KeyStore::refresh_all`].
     pub fn refresh_all_time_limit(&self) -> Duration {
-        (self.inner.limits.timeout + FETCHER_GRACE) * REFRESH_ALL_FETCH_TIMEOUTS
+        (self.inner.limits.timeout + REFRESH_ALL_SLACK_PER_FETCH) * REFRESH_ALL_FETCH_TIMEOUTS
     }
 
     /// Refetches every given issuer's keys now (like [`KeyStore::force_refresh`]), configured

@@ -13,61 +13,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use crate::issuer::DEFAULT_ALGORITHMS;
+mod weak;
 
-/// Smallest RSA modulus accepted, in bits (NIST SP 800-131A; aws-lc refuses smaller ones).
-pub const MIN_RSA_BITS: usize = 2048;
+use crate::issuer::SUPPORTED_ALGORITHMS;
 
-/// Largest RSA modulus accepted, in bits (aws-lc's limit for verification).
-pub const MAX_RSA_BITS: usize = 8192;
+use super::json::{self, JsonError};
 
-/// Largest RSA public exponent accepted: 2^33 - 1, aws-lc's limit (real keys use 65537).
-pub const MAX_RSA_EXPONENT: u64 = (1 << 33) - 1;
-
-/// The y coordinates (little-endian, sign bit cleared) of the Ed25519 points of small order:
-/// the eight points `A` with `8·A` = identity, which lie on these seven y values (the order-4
-/// points share y = 0). With such a key `[S]B = R + [k]A` has solutions found without any private
-/// key (for the identity, `R` = identity and `S` = 0 verify every message), so they are refused.
-/// Computed as the y of the 8-torsion subgroup; the same list as libsodium's
-/// `has_small_order`. With the sign bit either way these are 14 encodings; two of them
-/// (`p` and `p + 1`) are also refused as non-canonical.
-const ED25519_SMALL_ORDER_Y: [[u8; 32]; 7] = [
-    // 0: the two points of order 4.
-    [0; 32],
-    // 1: the identity (order 1).
-    [
-        0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0,
-    ],
-    // Points of order 8.
-    [
-        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
-        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
-        0xfc, 0x05,
-    ],
-    [
-        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
-        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
-        0x03, 0x7a,
-    ],
-    // p - 1 = -1: the point of order 2.
-    [
-        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0x7f,
-    ],
-    // p (= 0) and p + 1 (= 1): non-canonical spellings of the first two.
-    [
-        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0x7f,
-    ],
-    [
-        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0x7f,
-    ],
-];
+pub use weak::{MAX_RSA_BITS, MAX_RSA_EXPONENT, MIN_RSA_BITS};
 
 /// Usable keys kept from one set at most; real sets hold 1-10. Entries beyond are skipped.
 pub const MAX_KEYS_PER_SET: usize = 100;
@@ -79,8 +31,8 @@ const PUBLIC_MEMBERS: &[&str] = &[
     "x5u",
 ];
 
-/// RS256-RS512 and PS256-PS512: the first six of the supported algorithms.
-const RSA_ALGORITHMS: &[Algorithm] = DEFAULT_ALGORITHMS.split_at(6).0;
+/// RS256-RS512 and PS256-PS512: the first six of [`SUPPORTED_ALGORITHMS`].
+const RSA_ALGORITHMS: &[Algorithm] = SUPPORTED_ALGORITHMS.split_at(6).0;
 
 /// A public key ready to verify signatures, with the algorithms it may be used with.
 pub struct VerifyingKey {
@@ -126,7 +78,7 @@ pub enum SkipReason {
     /// A key that makes forgery easy or cannot be a real key: an RSA key under
     /// [`MIN_RSA_BITS`], with an even modulus, or with an exponent that is even or under 3
     /// (`e = 1` makes the signature equal the padded message); an Ed25519 key of small order
-    /// (`8·A` = identity, the 14 known encodings) or with a non-canonical `y >= p`.
+    /// (`8·A` = identity, listed in `jwks/weak.rs`) or with a non-canonical `y >= p`.
     WeakKey,
     /// None of the key's algorithms is allowed for this issuer.
     NoAllowedAlgorithm,
@@ -178,23 +130,27 @@ pub struct ParsedJwkSet {
 /// Why a whole document is not a JWK set.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum JwksError {
-    /// Not JSON, or not an object with a `keys` array.
+    /// Not JSON, or nested too deep.
     #[error("not a JWK set: {0}")]
-    NotAJwkSet(String),
+    NotJson(#[source] JsonError),
+    /// JSON, but not an object with a `keys` member.
+    #[error("not a JWK set: expected an object with a \"keys\" member")]
+    NoKeys,
+    /// `keys` is not an array.
+    #[error("not a JWK set: \"keys\" is not an array")]
+    KeysNotAnArray,
 }
 
-/// Parses a JWK set document. `template` holds the issuer's claim checks; its `algorithms` are
-/// the algorithms allowed for the issuer.
+/// Parses a JWK set document (its nesting bounded first, see [`super::check_json_depth`]).
+/// `template` holds the issuer's claim checks; its `algorithms` are the algorithms allowed for
+/// the issuer.
 pub fn parse_jwk_set(body: &[u8], template: &Validation) -> Result<ParsedJwkSet, JwksError> {
-    let document: Value =
-        serde_json::from_slice(body).map_err(|e| JwksError::NotAJwkSet(e.to_string()))?;
+    let document = json::parse(body).map_err(JwksError::NotJson)?;
     let Some(entries) = document.as_object().and_then(|o| o.get("keys")) else {
-        return Err(JwksError::NotAJwkSet(
-            "expected an object with a \"keys\" member".into(),
-        ));
+        return Err(JwksError::NoKeys);
     };
     let Some(entries) = entries.as_array() else {
-        return Err(JwksError::NotAJwkSet("\"keys\" is not an array".into()));
+        return Err(JwksError::KeysNotAnArray);
     };
     let mut set = ParsedJwkSet::default();
     for entry in entries {
@@ -215,7 +171,7 @@ pub fn parse_jwk_set(body: &[u8], template: &Validation) -> Result<ParsedJwkSet,
 }
 
 /// Parses one entry into a key, or says why it is not usable.
-pub fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, SkipReason> {
+fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, SkipReason> {
     let allowed = &template.algorithms;
     let obj = entry.as_object().ok_or(SkipReason::Malformed)?;
     let kid = match obj.get("kid") {
@@ -251,25 +207,8 @@ pub fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, S
     let (kty, family, decoding_key): (&'static str, Vec<Algorithm>, DecodingKey) = match kty {
         "RSA" => {
             let (n, e) = (text("n")?, text("e")?);
-            let modulus = decode_b64(n)?;
-            let bits = rsa_modulus_bits(&modulus);
-            if bits < MIN_RSA_BITS || modulus.last().is_some_and(|b| b % 2 == 0) {
-                return Err(SkipReason::WeakKey);
-            }
-            if bits > MAX_RSA_BITS {
-                return Err(SkipReason::Unsupported);
-            }
-            let exponent = decode_b64(e)?;
-            if exponent.is_empty() || exponent.len() > 8 {
-                return Err(SkipReason::Malformed);
-            }
-            let exponent = exponent.iter().fold(0u64, |e, b| e << 8 | u64::from(*b));
-            if exponent < 3 || exponent % 2 == 0 {
-                return Err(SkipReason::WeakKey);
-            }
-            if exponent > MAX_RSA_EXPONENT {
-                return Err(SkipReason::Unsupported);
-            }
+            weak::check_rsa_modulus(&decode_b64(n)?)?;
+            weak::check_rsa_exponent(&decode_b64(e)?)?;
             let key = DecodingKey::from_rsa_components(n, e).map_err(|_| SkipReason::Malformed)?;
             ("RSA", RSA_ALGORITHMS.to_vec(), key)
         }
@@ -305,7 +244,7 @@ pub fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, S
             let point: [u8; 32] = decode_b64(x)?
                 .try_into()
                 .map_err(|_| SkipReason::Malformed)?;
-            if is_weak_ed25519_point(&point) {
+            if weak::is_weak_ed25519_point(&point) {
                 return Err(SkipReason::WeakKey);
             }
             let key = DecodingKey::from_ed_components(x).map_err(|_| SkipReason::Malformed)?;
@@ -350,37 +289,16 @@ fn decode_b64(text: &str) -> Result<Vec<u8>, SkipReason> {
         .map_err(|_| SkipReason::Malformed)
 }
 
-/// Whether an Ed25519 public key encoding is one forgery-friendly keys use: a point of small
-/// order (any of the 14 encodings, sign bit ignored), or a non-canonical `y >= p` (which some
-/// implementations reduce to a small-order point and others refuse).
-fn is_weak_ed25519_point(encoded: &[u8; 32]) -> bool {
-    let mut y = *encoded;
-    y[31] &= 0x7f;
-    // p = 2^255 - 19 is ed ff .. ff 7f little-endian: y >= p iff the top 31 bytes are those of
-    // p and the lowest byte is at least 0xed.
-    let non_canonical = y[0] >= 0xed && y[1..31].iter().all(|b| *b == 0xff) && y[31] == 0x7f;
-    non_canonical || ED25519_SMALL_ORDER_Y.contains(&y)
-}
-
-fn rsa_modulus_bits(modulus: &[u8]) -> usize {
-    let leading_zeros = modulus.iter().take_while(|b| **b == 0).count();
-    let significant = &modulus[leading_zeros..];
-    match significant.first() {
-        None => 0,
-        Some(first) => significant.len() * 8 - first.leading_zeros() as usize,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn b64(bytes: &[u8]) -> String {
+    pub(super) fn b64(bytes: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    fn rsa(kid: &str, bits: usize) -> Value {
+    pub(super) fn rsa(kid: &str, bits: usize) -> Value {
         let mut n = vec![0xC5u8; bits / 8];
         n[0] = 0xC5;
         json!({"kty": "RSA", "kid": kid, "n": b64(&n), "e": "AQAB"})
@@ -401,21 +319,8 @@ mod tests {
         json!({"kty": "EC", "kid": kid, "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..])})
     }
 
-    fn ed25519(x: &[u8]) -> Value {
+    pub(super) fn ed25519(x: &[u8]) -> Value {
         json!({"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": b64(x)})
-    }
-
-    /// The 14 encodings of the Ed25519 points of small order: each y of the list with the sign
-    /// bit clear and set.
-    fn small_order_encodings() -> Vec<[u8; 32]> {
-        ED25519_SMALL_ORDER_Y
-            .iter()
-            .flat_map(|y| {
-                let mut negative = *y;
-                negative[31] |= 0x80;
-                [*y, negative]
-            })
-            .collect()
     }
 
     fn allowing(algorithms: &[Algorithm]) -> Validation {
@@ -424,8 +329,8 @@ mod tests {
         template
     }
 
-    fn all() -> Validation {
-        allowing(&DEFAULT_ALGORITHMS)
+    pub(super) fn all() -> Validation {
+        allowing(&SUPPORTED_ALGORITHMS)
     }
 
     fn parse(entries: Vec<Value>) -> ParsedJwkSet {
@@ -541,82 +446,6 @@ mod tests {
         );
         assert_eq!(set.keys.len(), MAX_KEYS_PER_SET);
         assert_eq!(set.skipped, vec![SkipReason::TooManyKeys; 5]);
-    }
-
-    #[test]
-    fn a_small_order_ed25519_key_accepts_a_signature_made_without_any_private_key() {
-        // Why such keys are refused: against the identity point, R = identity and S = 0 satisfy
-        // [S]B = R + [k]A for every message, and the crypto backend does not object.
-        use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
-        let identity = ED25519_SMALL_ORDER_Y[1];
-        let forged = [&identity[..], &[0u8; 32]].concat();
-        let key = UnparsedPublicKey::new(&ED25519, identity);
-        assert!(
-            key.verify(b"header.payload with sub=admin", &forged)
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn ed25519_keys_of_small_order_or_non_canonical_are_refused_as_weak() {
-        let encodings = small_order_encodings();
-        assert_eq!(encodings.len(), 14);
-        let mut non_canonical = Vec::new();
-        for low in 0xed..=0xffu8 {
-            let mut y = [0xff; 32];
-            y[0] = low;
-            y[31] = 0x7f;
-            non_canonical.push(y);
-            y[31] = 0xff;
-            non_canonical.push(y);
-        }
-        for x in encodings.iter().chain(&non_canonical) {
-            assert_eq!(
-                parse_key(&ed25519(x), &all()).unwrap_err(),
-                SkipReason::WeakKey,
-                "{x:02x?}"
-            );
-        }
-        let real = {
-            use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-            Ed25519KeyPair::generate()
-                .unwrap()
-                .public_key()
-                .as_ref()
-                .to_vec()
-        };
-        let key = parse_key(&ed25519(&real), &all()).unwrap();
-        assert_eq!(key.algorithms, vec![Algorithm::EdDSA]);
-        let mut almost_p = [0xff; 32];
-        almost_p[0] = 0xeb;
-        almost_p[31] = 0x7f;
-        assert!(!is_weak_ed25519_point(&almost_p), "p - 2 is canonical");
-    }
-
-    #[test]
-    fn rsa_keys_with_a_trivial_exponent_or_an_even_modulus_are_refused_as_weak() {
-        for e in [&[1u8][..], &[0], &[2], &[1, 0, 0], &[0, 1]] {
-            let mut entry = rsa("r", 2048);
-            entry["e"] = json!(b64(e));
-            assert_eq!(
-                parse_key(&entry, &all()).unwrap_err(),
-                SkipReason::WeakKey,
-                "e = {e:?}"
-            );
-        }
-        let mut entry = rsa("r", 2048);
-        entry["e"] = json!(b64(&[3]));
-        assert!(parse_key(&entry, &all()).is_ok(), "e = 3 is allowed");
-        entry["e"] = json!(b64(&[4, 0, 0, 0, 1]));
-        assert_eq!(
-            parse_key(&entry, &all()).unwrap_err(),
-            SkipReason::Unsupported,
-            "e over 2^33"
-        );
-        let mut even = vec![0xC5u8; 256];
-        even[255] = 0xC4;
-        let entry = json!({"kty": "RSA", "kid": "even", "n": b64(&even), "e": "AQAB"});
-        assert_eq!(parse_key(&entry, &all()).unwrap_err(), SkipReason::WeakKey);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 
 pub use crate::http::TokenSource;
-pub use crate::issuer::{DEFAULT_ALGORITHMS, check_url};
+use crate::issuer::{SUPPORTED_ALGORITHMS, check_url};
 
 mod convert;
 mod network;
@@ -194,6 +194,7 @@ impl Default for CacheSettings {
     }
 }
 
+// Moved here from `keys` (which no longer imports settings); the settings rework replaces it.
 /// `[fetch]`: how discovery documents and JWK sets are fetched.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -261,7 +262,7 @@ impl Default for VerifySettings {
     fn default() -> Self {
         Self {
             leeway_secs: 60,
-            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            algorithms: SUPPORTED_ALGORITHMS.to_vec(),
             token_sources: DEFAULT_TOKEN_SOURCES
                 .iter()
                 .map(|s| TokenSource::try_from(s.to_string()).expect("the defaults parse"))

@@ -24,7 +24,7 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(s.cache.ttl_secs, 3600);
     assert_eq!(s.cache.min_refresh_interval_secs, 300);
     assert_eq!(s.verify.leeway_secs, 60);
-    assert_eq!(s.verify.algorithms, DEFAULT_ALGORITHMS.to_vec());
+    assert_eq!(s.verify.algorithms, SUPPORTED_ALGORITHMS.to_vec());
     assert!(s.fetch.https_only);
     assert!(!s.allow_any_issuer);
     assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");

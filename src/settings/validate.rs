@@ -2,7 +2,7 @@
 
 use jsonwebtoken::Algorithm;
 
-use super::{DEFAULT_ALGORITHMS, MIN_ADMIN_TOKEN_BYTES, Settings, check_url};
+use super::{MIN_ADMIN_TOKEN_BYTES, SUPPORTED_ALGORITHMS, Settings, check_url};
 
 impl Settings {
     /// Checks the rules serde cannot express. On failure returns the key and what is wrong.
@@ -289,7 +289,10 @@ fn validate_algorithms(key: &str, algorithms: &[Algorithm]) -> Result<(), (Strin
     if algorithms.is_empty() {
         return Err((key.to_string(), "must list at least one algorithm".into()));
     }
-    if let Some(alg) = algorithms.iter().find(|a| !DEFAULT_ALGORITHMS.contains(a)) {
+    if let Some(alg) = algorithms
+        .iter()
+        .find(|a| !SUPPORTED_ALGORITHMS.contains(a))
+    {
         return Err((
             key.to_string(),
             format!(

@@ -1,0 +1,185 @@
+//! Loading an issuer's keys: the discovery document (unless the JWK set URL is configured or
+//! discovered recently), then the JWK set, revalidated with `If-None-Match` when the previous
+//! set came from the same URL with an `ETag`.
+//!
+//! Policy is decided here, per issuer: which redirects are followed (`fetch.max_redirects`
+//! hops, each one's URL handed back to the fetcher, which re-checks it) and where a JWK set may
+//! come from (`jwks_hosts`, redirect hops included). Limits are not: the fetcher alone enforces
+//! the scheme (`fetch.https_only`), the addresses, the body size and the timeout of every GET.
+
+use std::time::Instant;
+
+use url::Url;
+
+use super::state::{KeySet, random_fraction};
+use super::{KeyStore, RefreshError, jwks_uri_from_discovery, parse_jwk_set};
+use crate::fetch::{CacheHeaders, FetchError, FetchRequest, Fetched};
+use crate::issuer::{IssuerPolicy, KeySource};
+
+/// What is fetched, as the metrics' `kind` label says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Discovery,
+    Jwks,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Discovery => "discovery",
+            Kind::Jwks => "jwks",
+        }
+    }
+}
+
+/// A discovered JWK set URL and when its discovery document was fetched.
+pub(super) type Discovered = Option<(Url, Instant)>;
+
+impl KeyStore {
+    /// Discovery (unless static or `discovered` is given) and the JWK set (revalidated with the
+    /// `previous` set's `ETag` when it came from the same URL).
+    pub(super) async fn load(
+        &self,
+        policy: &IssuerPolicy,
+        discovered: Discovered,
+        previous: Option<&KeySet>,
+    ) -> Result<(KeySet, Discovered), RefreshError> {
+        let (jwks_uri, discovered) = match (&policy.key_source, discovered) {
+            (KeySource::Static(uri), _) => (uri.clone(), None),
+            (KeySource::Discovery(_), Some((uri, at))) => (uri.clone(), Some((uri, at))),
+            (KeySource::Discovery(document_url), None) => {
+                let uri = self.discover(policy, document_url).await?;
+                (uri.clone(), Some((uri, self.inner.clock.now())))
+            }
+        };
+        let etag = previous
+            .filter(|p| p.jwks_uri == jwks_uri)
+            .and_then(|p| p.etag.as_deref());
+        let fetched = self.fetch(policy, Kind::Jwks, &jwks_uri, etag).await?;
+        let (keys, caching) = match (fetched, previous) {
+            (Fetched::NotModified { caching }, Some(previous)) if etag.is_some() => {
+                self.count_fetch(policy, Kind::Jwks, true);
+                let etag = caching.etag.clone().or_else(|| previous.etag.clone());
+                (previous.keys.clone(), CacheHeaders { etag, ..caching })
+            }
+            (Fetched::Document { body, caching }, _) => {
+                let parsed = parse_jwk_set(&body, &policy.validation);
+                self.count_fetch(policy, Kind::Jwks, parsed.is_ok());
+                let parsed = parsed?;
+                for reason in &parsed.skipped {
+                    self.inner
+                        .metrics
+                        .jwks_keys_skipped
+                        .with_label_values(&[&*policy.label, reason.label()])
+                        .inc();
+                }
+                if !parsed.skipped.is_empty() {
+                    tracing::warn!(issuer = %policy.label, skipped = ?parsed.skipped, "skipped unusable JWK set entries");
+                }
+                (parsed.keys, caching)
+            }
+            _ => {
+                self.count_fetch(policy, Kind::Jwks, false);
+                return Err(RefreshError::UnexpectedNotModified);
+            }
+        };
+        let now = self.inner.clock.now();
+        let set = KeySet::new(
+            keys,
+            jwks_uri,
+            caching,
+            now,
+            &self.inner.rules,
+            random_fraction(),
+        );
+        Ok((set, discovered))
+    }
+
+    /// Fetches the discovery document and reads the JWK set URL from it.
+    async fn discover(
+        &self,
+        policy: &IssuerPolicy,
+        document_url: &Url,
+    ) -> Result<Url, RefreshError> {
+        let Fetched::Document { body, .. } = self
+            .fetch(policy, Kind::Discovery, document_url, None)
+            .await?
+        else {
+            self.count_fetch(policy, Kind::Discovery, false);
+            return Err(RefreshError::UnexpectedNotModified);
+        };
+        let uri = jwks_uri_from_discovery(&body, &policy.issuer);
+        self.count_fetch(policy, Kind::Discovery, uri.is_ok());
+        Ok(uri?)
+    }
+
+    /// GETs `url` through the fetcher, following redirects as policy allows. A failure is
+    /// counted here; a document is counted by the caller once parsed (ok) or refused (error),
+    /// so each fetch counts exactly once.
+    async fn fetch(
+        &self,
+        policy: &IssuerPolicy,
+        kind: Kind,
+        url: &Url,
+        if_none_match: Option<&str>,
+    ) -> Result<Fetched, RefreshError> {
+        let started = Instant::now();
+        let outcome = self.follow(policy, kind, url, if_none_match).await;
+        self.inner
+            .metrics
+            .fetch_duration
+            .with_label_values(&[kind.label()])
+            .observe(started.elapsed().as_secs_f64());
+        if outcome.is_err() {
+            self.count_fetch(policy, kind, false);
+        }
+        outcome.map_err(RefreshError::from)
+    }
+
+    /// One GET per hop: a redirect is followed while hops remain, a JWK set only from a host
+    /// of the issuer's `jwks_hosts`.
+    async fn follow(
+        &self,
+        policy: &IssuerPolicy,
+        kind: Kind,
+        url: &Url,
+        if_none_match: Option<&str>,
+    ) -> Result<Fetched, FetchError> {
+        let max_redirects = self.inner.limits.max_redirects;
+        let mut current = url.clone();
+        let mut hops = 0u8;
+        loop {
+            if kind == Kind::Jwks && !policy.jwks_host_allowed(&current) {
+                return Err(FetchError::HostNotAllowed(current.to_string()));
+            }
+            let request = FetchRequest {
+                url: &current,
+                if_none_match,
+            };
+            let location = match self.inner.fetcher.get_json(request).await? {
+                Fetched::Redirect { location } => location,
+                other => return Ok(other),
+            };
+            let refuse = |reason: String| FetchError::Redirect {
+                url: current.to_string(),
+                reason,
+            };
+            if hops >= max_redirects {
+                return Err(refuse(format!("fetch.max_redirects is {max_redirects}")));
+            }
+            current = current
+                .join(&location)
+                .map_err(|e| refuse(format!("bad Location {location:?}: {e}")))?;
+            hops += 1;
+        }
+    }
+
+    fn count_fetch(&self, policy: &IssuerPolicy, kind: Kind, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.inner
+            .metrics
+            .fetches
+            .with_label_values(&[&*policy.label, kind.label(), result])
+            .inc();
+    }
+}
