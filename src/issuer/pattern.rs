@@ -38,7 +38,7 @@ impl IssuerPattern {
     /// # Errors
     /// Unbalanced braces, an empty or non-alphanumeric placeholder name, a placeholder outside
     /// the path or sharing a segment with another, or a path that URL normalisation would change
-    /// (write it as normalised). Whether the rest is an acceptable URL is [`check_url`]'s job,
+    /// (write it as normalised). Whether the rest is an acceptable URL is [`super::check_url`]'s job,
     /// on [`IssuerPattern::example`].
     pub fn parse(text: &str) -> Result<Option<Self>, String> {
         if !text.contains(['{', '}']) {
