@@ -7,6 +7,8 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::ErrorKind;
 use serde_json::{Map, Value};
@@ -15,7 +17,8 @@ use crate::issuer::{IssuerError, IssuerPolicy, TrustedIssuers};
 use crate::keys::{KeyStore, KeysError, VerifyingKey};
 use crate::token::{TokenError, UnverifiedToken};
 
-pub mod token_cache;
+mod claims;
+mod token_cache;
 
 pub use token_cache::TokenCache;
 
@@ -259,22 +262,8 @@ impl Verifier {
                 key.kid
             ))));
         }
-        jsonwebtoken::decode::<serde::de::IgnoredAny>(
-            token.raw(),
-            &key.decoding_key,
-            &key.validation,
-        )
-        .map_err(|e| {
-            attribute(match map_jwt_error(e.kind()) {
-                // jsonwebtoken reports a present but non-numeric exp/nbf as missing.
-                Rejection::MissingClaim(claim)
-                    if token.unverified_claims().contains_key(&claim) =>
-                {
-                    Rejection::Malformed(format!("the {claim} claim is not a NumericDate"))
-                }
-                other => other,
-            })
-        })?;
+        check_signature_and_claims(&token, &key, alg, jsonwebtoken::get_current_timestamp())
+            .map_err(|kind| attribute(rejection_for(&token, &kind)))?;
         let claims = token.into_claims();
         if let Some(missing) = policy
             .required_claims
@@ -359,6 +348,41 @@ fn truncate(text: &str, max: usize) -> &str {
     }
 }
 
+/// jsonwebtoken's `decode`, step by step, with the signature checked by the key parsed once
+/// ([`crate::keys::SignatureKeys`]) and the claims by [`claims::validate`]: the header as
+/// jsonwebtoken reads it, the signature, then the claims. The caller has checked that the key
+/// allows `alg`.
+fn check_signature_and_claims(
+    token: &UnverifiedToken<'_>,
+    key: &VerifyingKey,
+    alg: Algorithm,
+    now: u64,
+) -> Result<(), ErrorKind> {
+    jsonwebtoken::decode_header(token.raw()).map_err(|e| e.into_kind())?;
+    let signature = &token.raw()[token.signing_input().len() + 1..];
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| ErrorKind::InvalidToken)?;
+    if !key
+        .signature_keys
+        .verify(alg, token.signing_input().as_bytes(), &signature)
+    {
+        return Err(ErrorKind::InvalidSignature);
+    }
+    claims::validate(token.unverified_claims(), &key.validation, now)
+}
+
+/// The rejection for a jsonwebtoken error kind on this token.
+fn rejection_for(token: &UnverifiedToken<'_>, kind: &ErrorKind) -> Rejection {
+    match map_jwt_error(kind) {
+        // jsonwebtoken reports a present but non-numeric exp/nbf as missing.
+        Rejection::MissingClaim(claim) if token.unverified_claims().contains_key(&claim) => {
+            Rejection::Malformed(format!("the {claim} claim is not a NumericDate"))
+        }
+        other => other,
+    }
+}
+
 fn map_jwt_error(kind: &ErrorKind) -> Rejection {
     match kind {
         ErrorKind::ExpiredSignature => Rejection::Expired,
@@ -407,6 +431,149 @@ fn missing_scopes(claims: &Map<String, Value>, required: &[String]) -> Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The checks `verify` makes after choosing the key, the fast way (key parsed once, claims by
+    /// `claims::validate`) and jsonwebtoken's way (`decode`), on one token: the rejection each
+    /// answers (what a client sees).
+    type Answer = Result<(), Rejection>;
+    fn both_paths(raw: &str, key: &VerifyingKey) -> Option<(Answer, Answer)> {
+        let token = UnverifiedToken::parse(raw).ok()?;
+        let alg = parse_alg(token.unverified_alg()).ok()?;
+        if !key.algorithms.contains(&alg) {
+            return None;
+        }
+        let now = jsonwebtoken::get_current_timestamp();
+        let fast = check_signature_and_claims(&token, key, alg, now)
+            .map_err(|kind| rejection_for(&token, &kind));
+        let reference =
+            jsonwebtoken::decode::<serde::de::IgnoredAny>(raw, &key.decoding_key, &key.validation)
+                .map(|_| ())
+                .map_err(|e| rejection_for(&token, e.kind()));
+        Some((fast, reference))
+    }
+
+    #[test]
+    fn the_parsed_key_path_answers_every_vector_exactly_as_jsonwebtoken_decode() {
+        use crate::dev::{DevKey, now, unsigned_token};
+        use serde_json::json;
+
+        const ISS: &str = "https://issuer.example";
+        let keys = [
+            DevKey::rs256(),
+            DevKey::rs256().with_alg(Algorithm::RS384),
+            DevKey::rs256().with_alg(Algorithm::RS512),
+            DevKey::ps256(),
+            DevKey::ps256().with_alg(Algorithm::PS512),
+            DevKey::es256(),
+            DevKey::es384(),
+            DevKey::eddsa(),
+        ];
+        let mut template = jsonwebtoken::Validation::new(Algorithm::RS256);
+        template.algorithms = crate::issuer::SUPPORTED_ALGORITHMS.to_vec();
+        template.leeway = 60;
+        template.set_issuer(&[ISS]);
+        template.set_audience(&["my-api"]);
+        template.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let base = || json!({"iss": ISS, "sub": "alice", "aud": "my-api", "exp": now() + 600, "iat": now()});
+        let with = |name: &str, value: Value| {
+            let mut claims = base();
+            claims[name] = value;
+            claims
+        };
+        let without = |name: &str| {
+            let mut claims = base();
+            claims.as_object_mut().unwrap().remove(name);
+            claims
+        };
+        let payloads = [
+            ("valid", base()),
+            ("expired", with("exp", json!(now() - 600))),
+            ("expired inside the leeway", with("exp", json!(now() - 30))),
+            (
+                "expired as a float",
+                with("exp", json!((now() - 600) as f64 + 0.4)),
+            ),
+            (
+                "exp as a float",
+                with("exp", json!((now() + 600) as f64 + 0.5)),
+            ),
+            ("exp as a string", with("exp", json!("soon"))),
+            ("exp negative", with("exp", json!(-5))),
+            ("exp beyond u64", with("exp", json!(1e30))),
+            ("exp null", with("exp", Value::Null)),
+            ("no exp", without("exp")),
+            ("not yet valid", with("nbf", json!(now() + 600))),
+            ("nbf inside the leeway", with("nbf", json!(now() + 30))),
+            ("nbf as a string", with("nbf", json!("later"))),
+            ("nbf negative", with("nbf", json!(-1))),
+            ("wrong audience", with("aud", json!("other-api"))),
+            (
+                "audience among several",
+                with("aud", json!(["other", "my-api"])),
+            ),
+            (
+                "no matching audience among several",
+                with("aud", json!(["a", "b"])),
+            ),
+            ("empty audience list", with("aud", json!([]))),
+            ("audience a number", with("aud", json!(7))),
+            (
+                "audience list with a number",
+                with("aud", json!(["my-api", 7])),
+            ),
+            ("audience null", with("aud", Value::Null)),
+            ("no audience", without("aud")),
+            ("another issuer", with("iss", json!("https://evil.example"))),
+            ("sub a number", with("sub", json!(5))),
+        ];
+        let mut compared = 0;
+        for key in &keys {
+            let set = crate::keys::parse_jwk_set(
+                json!({"keys": [key.jwk()]}).to_string().as_bytes(),
+                &template,
+            )
+            .unwrap();
+            let verifying = set.keys.values().next().expect("the key parses");
+            let other = DevKey::rs256_rotated();
+            for (case, payload) in &payloads {
+                let signed = key.sign(payload);
+                let mut bad_signature = signed.clone();
+                let at = bad_signature.len() - 8;
+                let flipped = if &bad_signature[at..=at] == "A" {
+                    "B"
+                } else {
+                    "A"
+                };
+                bad_signature.replace_range(at..=at, flipped);
+                let (head, _) = signed.rsplit_once('.').unwrap();
+                let tokens = [
+                    signed.clone(),
+                    bad_signature,
+                    format!(
+                        "{head}.{}",
+                        signed.rsplit_once('.').unwrap().1.get(..10).unwrap_or("")
+                    ),
+                    if key.alg().family() == Algorithm::RS256.family() {
+                        other.with_alg(key.alg()).with_kid(key.kid()).sign(payload)
+                    } else {
+                        signed.clone()
+                    },
+                    unsigned_token(
+                        &json!({"alg": format!("{:?}", key.alg()), "kid": key.kid(), "typ": 5}),
+                        payload,
+                        b"sig",
+                    ),
+                ];
+                for raw in &tokens {
+                    if let Some((fast, reference)) = both_paths(raw, verifying) {
+                        assert_eq!(fast, reference, "{case} with {:?}", key.alg());
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert!(compared > 500, "only {compared} vectors compared");
+    }
 
     #[test]
     fn reason_codes_lists_the_code_of_every_rejection() {
