@@ -2,6 +2,8 @@
 //! - `verify/<alg>`: one [`Verifier::verify`] of a valid token with the issuer's keys already
 //!   cached and the verified-token cache off (parse, issuer policy, key lookup, signature,
 //!   claims), for every algorithm jwtgate verifies;
+//! - `decode_reference/<alg>`: jsonwebtoken's own `decode` on the same token and key (the key
+//!   re-parsed by aws-lc on every call), the floor `verify/<alg>` is compared with;
 //! - `reject/<reason>`: what refusing a token costs, cheapest check first;
 //! - `key_cache/first_token_of_an_issuer_fetches_its_keys`: an empty key cache, so the
 //!   discovery document and JWK set come through the fetcher and are parsed before the verify;
@@ -132,6 +134,31 @@ fn verify_each_algorithm_with_cached_keys(c: &mut Criterion) {
     group.finish();
 }
 
+fn decode_with_jsonwebtoken_for_reference(c: &mut Criterion) {
+    let rt = runtime();
+    let _context = rt.enter();
+    let core = warm_core(&rt, &settings(0));
+    let mut group = c.benchmark_group("decode_reference");
+    for key in signing_keys() {
+        let token = token(&key);
+        let verifying = rt
+            .block_on(core.verifier.key_for_token(&token))
+            .expect("the key is cached")
+            .key;
+        group.bench_function(format!("{:?}", key.alg()), |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<serde::de::IgnoredAny>(
+                    black_box(&token),
+                    &verifying.decoding_key,
+                    &verifying.validation,
+                )
+                .expect("the token is valid")
+            })
+        });
+    }
+    group.finish();
+}
+
 fn reject_invalid_tokens(c: &mut Criterion) {
     let rt = runtime();
     let _context = rt.enter();
@@ -245,6 +272,7 @@ criterion_group! {
     name = benches;
     config = config();
     targets = verify_each_algorithm_with_cached_keys,
+        decode_with_jsonwebtoken_for_reference,
         reject_invalid_tokens,
         fetch_keys_for_the_first_token_of_an_issuer,
         verified_token_cache

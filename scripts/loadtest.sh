@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load test: jwtgate over HTTP against an in-process issuer on loopback, with two reference
 # servers built from the same stack (actix-web answering 200 with no work; actix-web doing only
-# jsonwebtoken::decode with an in-memory key), so jwtgate is reported as ratios to them.
+# jsonwebtoken::decode with an in-memory key) and the Rust peer jwt-authorizer 0.15 behind axum
+# (scripts/peer: OIDC discovery against the same issuer, 200/401), so jwtgate is reported as
+# ratios to them.
 #
 #   ./scripts/loadtest.sh   # ~5 min of runs (+ builds: ~5 min the first time); prints where results are
 #
@@ -58,6 +60,7 @@ SERVER_CPU=1
 CLIENT_CPU=0
 
 HARNESS=$OUT/bin/loadtest
+PEER=$OUT/bin/peer
 JWTGATE=$OUT/bin/jwtgate
 RESULTS=$OUT/results.tsv
 TOKENS=$OUT/tokens
@@ -94,6 +97,8 @@ if [[ "${LOADTEST_SKIP_BUILD:-0}" != 1 ]]; then
     cargo build --release --locked --bin jwtgate
     log "building the harness scripts/loadtest (release)"
     cargo build --release --locked --manifest-path scripts/loadtest/Cargo.toml --target-dir target/loadtest
+    log "building the peer scripts/peer: jwt-authorizer behind axum (release)"
+    cargo build --release --locked --manifest-path scripts/peer/Cargo.toml --target-dir target/loadtest/peer
     log "builds took $((SECONDS - start)) s"
 fi
 # What was measured: the commit, and whether src/ or Cargo.toml differed from it at build time.
@@ -102,6 +107,7 @@ BUILT_FROM="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.to
 # binary in the middle of the run.
 cp target/release/jwtgate "$JWTGATE"
 cp target/loadtest/release/loadtest "$HARNESS"
+cp target/loadtest/peer/release/peer "$PEER"
 
 # Does this jwtgate have the verified-token cache ([cache] verified_tokens)?
 probe_config=$OUT/probe.toml
@@ -181,6 +187,18 @@ start_reference() { # noop|decode WORKERS [ALG]
     READY_MS=$("$HARNESS" wait-ready --url "http://127.0.0.1:$SERVER_PORT/readyz" --start-ns "$t0")
 }
 
+start_peer() { # WORKERS
+    local workers=$1 t0
+    SERVER_PORT=$("$HARNESS" free-port)
+    t0=$(date +%s%N)
+    # shellcheck disable=SC2046
+    $(pin_server) "$PEER" --bind "127.0.0.1:$SERVER_PORT" --workers "$workers" \
+        --issuer "$ISSUER_BASE/i/0" >"$OUT/peer-$SERVER_PORT.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    READY_MS=$("$HARNESS" wait-ready --url "http://127.0.0.1:$SERVER_PORT/readyz" --start-ns "$t0")
+}
+
 stop_server() {
     kill -INT "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -239,13 +257,14 @@ fill_cache() { # LOAD
 # One measured scenario: start SERVER, warm it up (or fill its cache with one pass over the
 # tokens), measure, record a row, stop it.
 #   measure SCENARIO SERVER WORKERS ISSUERS CACHE LOAD [warm|fill]
-# SERVER: jwtgate | noop | decode:<ALG>
+# SERVER: jwtgate | noop | decode:<ALG> | peer
 measure() {
     local scenario=$1 server=$2 workers=$3 issuers=$4 cache=$5 load=$6 warm=${7:-warm}
     case $server in
         jwtgate) start_jwtgate "$workers" "$issuers" "$cache" ;;
         noop) start_reference noop "$workers" ;;
         decode:*) start_reference decode "$workers" "${server#decode:}" ;;
+        peer) start_peer "$workers" ;;
     esac
     if [[ $warm == fill ]]; then
         fill_cache "$load"
@@ -313,6 +332,11 @@ for MODE in pinned unpinned; do
     measure decode-es256 decode:ES256 "$W" 1 - "es256-$DISTINCT_TOKENS"
     measure decode-eddsa decode:EdDSA "$W" 1 - "eddsa-$DISTINCT_TOKENS"
     measure decode-mix10 decode:RS256 "$W" 1 - mix10-1000
+    measure peer-rs256 peer "$W" 1 - "$D"
+    measure peer-es256 peer "$W" 1 - "es256-$DISTINCT_TOKENS"
+    measure peer-eddsa peer "$W" 1 - "eddsa-$DISTINCT_TOKENS"
+    measure peer-one peer "$W" 1 - one
+    measure peer-1000 peer "$W" 1 - rs256-1000
     measure rs256-distinct jwtgate "$W" 1 off "$D"
     measure es256-distinct jwtgate "$W" 1 off "es256-$DISTINCT_TOKENS"
     measure eddsa-distinct jwtgate "$W" 1 off "eddsa-$DISTINCT_TOKENS"

@@ -32,6 +32,15 @@ PAIRS = {
     "mix10": "decode-mix10",
 }
 
+# jwtgate scenario -> the peer's (jwt-authorizer behind axum, scripts/peer) on the same load.
+PEER_PAIRS = {
+    "rs256-distinct": "peer-rs256",
+    "es256-distinct": "peer-es256",
+    "eddsa-distinct": "peer-eddsa",
+    "rs256-one": "peer-one",
+    "rs256-1000": "peer-1000",
+}
+
 
 def number(text):
     try:
@@ -86,8 +95,8 @@ def verdict(ok):
 def main_table(rows, mode):
     out = [
         f"| scenario ({mode}) | server | tokens | token cache | req/s | p50 ms | p99 ms | non-2xx | "
-        "cache hits | vs reference (req/s) | p99 vs reference | cores: server / machine / steal |",
-        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
+        "cache hits | vs reference (req/s) | p99 vs reference | vs peer (req/s) | cores: server / machine / steal |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |",
     ]
     measured = [r for r in rows if r["mode"] == mode and not r["scenario"].startswith(("scale-", "ready"))]
     for r in measured:
@@ -95,11 +104,13 @@ def main_table(rows, mode):
         ref = one(rows, mode=mode, scenario=ref_name) if ref_name else None
         ratio = f"{r['rps'] / ref['rps']:.2f}x of {ref_name}" if ref and ref["rps"] else ""
         p99 = f"{r['p99_ms'] / ref['p99_ms']:.2f}x" if ref and ref["p99_ms"] else ""
+        peer = one(rows, mode=mode, scenario=PEER_PAIRS[r["scenario"]]) if r["scenario"] in PEER_PAIRS else None
+        vs_peer = f"{r['rps'] / peer['rps']:.2f}x" if peer and peer["rps"] else ""
         hits = "-" if r["hit_ratio"] is None else f"{r['hit_ratio']:.1%}"
         cores = " / ".join(fmt(r[k], 2) for k in ("server_cores", "machine_cores", "steal_cores"))
         out.append(
             f"| {r['scenario']} | {r['server']} | {fmt(r['tokens'])} | {r['cache']} | {fmt(r['rps'])} | "
-            f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['non2xx'])} | {hits} | {ratio} | {p99} | {cores} |"
+            f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['non2xx'])} | {hits} | {ratio} | {p99} | {vs_peer} | {cores} |"
         )
     return out
 

@@ -15,6 +15,8 @@ use serde_json::{Map, Value};
 
 mod weak;
 
+use super::signature::SignatureKeys;
+
 use crate::issuer::SUPPORTED_ALGORITHMS;
 
 use super::json::{self, JsonError};
@@ -43,8 +45,11 @@ pub struct VerifyingKey {
     /// Algorithms this key verifies: what its `alg` (or, without one, its `kty`/`crv`) allows,
     /// intersected with the issuer's configured algorithms. Never empty.
     pub algorithms: Vec<Algorithm>,
-    /// The parsed key.
+    /// The parsed key, for jsonwebtoken (`jwtgate inspect`, and the reference path the
+    /// verifier's equivalence test compares with).
     pub decoding_key: DecodingKey,
+    /// The key parsed once by aws-lc-rs, per algorithm: what verification uses.
+    pub signature_keys: SignatureKeys,
     /// The issuer's claim checks with `algorithms` narrowed to this key's, built once per set
     /// (jsonwebtoken requires every listed algorithm to fit the key's family).
     pub validation: Validation,
@@ -204,55 +209,69 @@ fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, SkipR
             .ok_or(SkipReason::Malformed)
     };
     let kty = text("kty")?;
-    let (kty, family, decoding_key): (&'static str, Vec<Algorithm>, DecodingKey) = match kty {
-        "RSA" => {
-            let (n, e) = (text("n")?, text("e")?);
-            weak::check_rsa_modulus(&decode_b64(n)?)?;
-            weak::check_rsa_exponent(&decode_b64(e)?)?;
-            let key = DecodingKey::from_rsa_components(n, e).map_err(|_| SkipReason::Malformed)?;
-            ("RSA", RSA_ALGORITHMS.to_vec(), key)
-        }
-        "EC" => {
-            let (alg, size) = match text("crv")? {
-                "P-256" => (Algorithm::ES256, 32),
-                "P-384" => (Algorithm::ES384, 48),
-                _ => return Err(SkipReason::Unsupported),
-            };
-            let (x, y) = (text("x")?, text("y")?);
-            let (x_bytes, y_bytes) = (decode_b64(x)?, decode_b64(y)?);
-            if x_bytes.len() != size || y_bytes.len() != size {
-                return Err(SkipReason::Malformed);
+    let (kty, family, decoding_key, public): (_, Vec<Algorithm>, DecodingKey, PublicBytes) =
+        match kty {
+            "RSA" => {
+                let (n, e) = (text("n")?, text("e")?);
+                let (n_bytes, e_bytes) = (decode_b64(n)?, decode_b64(e)?);
+                weak::check_rsa_modulus(&n_bytes)?;
+                weak::check_rsa_exponent(&e_bytes)?;
+                let key =
+                    DecodingKey::from_rsa_components(n, e).map_err(|_| SkipReason::Malformed)?;
+                (
+                    "RSA",
+                    RSA_ALGORITHMS.to_vec(),
+                    key,
+                    PublicBytes::Rsa(n_bytes, e_bytes),
+                )
             }
-            // aws-lc checks the point is on the curve (coordinates below p, not the point at
-            // infinity), so a broken key is counted once here instead of failing every token.
-            let point = [&[0x04][..], &x_bytes, &y_bytes].concat();
-            let curve = if alg == Algorithm::ES256 {
-                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED
-            } else {
-                &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED
-            };
-            aws_lc_rs::signature::ParsedPublicKey::new(curve, &point)
-                .map_err(|_| SkipReason::Malformed)?;
-            let key = DecodingKey::from_ec_components(x, y).map_err(|_| SkipReason::Malformed)?;
-            ("EC", vec![alg], key)
-        }
-        "OKP" => {
-            if text("crv")? != "Ed25519" {
-                return Err(SkipReason::Unsupported);
+            "EC" => {
+                let (alg, size) = match text("crv")? {
+                    "P-256" => (Algorithm::ES256, 32),
+                    "P-384" => (Algorithm::ES384, 48),
+                    _ => return Err(SkipReason::Unsupported),
+                };
+                let (x, y) = (text("x")?, text("y")?);
+                let (x_bytes, y_bytes) = (decode_b64(x)?, decode_b64(y)?);
+                if x_bytes.len() != size || y_bytes.len() != size {
+                    return Err(SkipReason::Malformed);
+                }
+                // aws-lc checks the point is on the curve (coordinates below p, not the point at
+                // infinity), so a broken key is counted once here instead of failing every token.
+                let point = [&[0x04][..], &x_bytes, &y_bytes].concat();
+                let curve = if alg == Algorithm::ES256 {
+                    &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED
+                } else {
+                    &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED
+                };
+                aws_lc_rs::signature::ParsedPublicKey::new(curve, &point)
+                    .map_err(|_| SkipReason::Malformed)?;
+                let key =
+                    DecodingKey::from_ec_components(x, y).map_err(|_| SkipReason::Malformed)?;
+                ("EC", vec![alg], key, PublicBytes::Point(point.to_vec()))
             }
-            let x = text("x")?;
-            let point: [u8; 32] = decode_b64(x)?
-                .try_into()
-                .map_err(|_| SkipReason::Malformed)?;
-            if weak::is_weak_ed25519_point(&point) {
-                return Err(SkipReason::WeakKey);
+            "OKP" => {
+                if text("crv")? != "Ed25519" {
+                    return Err(SkipReason::Unsupported);
+                }
+                let x = text("x")?;
+                let point: [u8; 32] = decode_b64(x)?
+                    .try_into()
+                    .map_err(|_| SkipReason::Malformed)?;
+                if weak::is_weak_ed25519_point(&point) {
+                    return Err(SkipReason::WeakKey);
+                }
+                let key = DecodingKey::from_ed_components(x).map_err(|_| SkipReason::Malformed)?;
+                (
+                    "OKP",
+                    vec![Algorithm::EdDSA],
+                    key,
+                    PublicBytes::Point(point.to_vec()),
+                )
             }
-            let key = DecodingKey::from_ed_components(x).map_err(|_| SkipReason::Malformed)?;
-            ("OKP", vec![Algorithm::EdDSA], key)
-        }
-        "oct" => return Err(SkipReason::Symmetric),
-        _ => return Err(SkipReason::Unsupported),
-    };
+            "oct" => return Err(SkipReason::Symmetric),
+            _ => return Err(SkipReason::Unsupported),
+        };
     let key_algorithms = match declared_alg {
         // A declared alg must belong to the key's family: `alg: HS256` on an RSA key is refused.
         Some(alg) if family.contains(&alg) => vec![alg],
@@ -271,6 +290,11 @@ fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, SkipR
         .filter(|(k, _)| PUBLIC_MEMBERS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let signature_keys = match &public {
+        PublicBytes::Rsa(n, e) => SignatureKeys::rsa(n, e, &algorithms),
+        PublicBytes::Point(bytes) => SignatureKeys::point(bytes, algorithms[0]),
+    }
+    .map_err(|_| SkipReason::Malformed)?;
     let mut validation = template.clone();
     validation.algorithms = algorithms.clone();
     Ok(VerifyingKey {
@@ -278,9 +302,18 @@ fn parse_key(entry: &Value, template: &Validation) -> Result<VerifyingKey, SkipR
         kty,
         algorithms,
         decoding_key,
+        signature_keys,
         validation,
         jwk,
     })
+}
+
+/// The public key material, decoded once for both parsers.
+enum PublicBytes {
+    /// RSA modulus and exponent, big-endian.
+    Rsa(Vec<u8>, Vec<u8>),
+    /// An EC point (`04 || x || y`) or an Ed25519 public key.
+    Point(Vec<u8>),
 }
 
 fn decode_b64(text: &str) -> Result<Vec<u8>, SkipReason> {

@@ -50,6 +50,7 @@ mod failures;
 mod json;
 pub mod jwks;
 mod load;
+mod signature;
 mod state;
 mod status;
 #[cfg(test)]
@@ -66,6 +67,7 @@ pub use error::{KeysError, RefreshError};
 pub use failures::MAX_REMEMBERED_FAILURES;
 pub use json::{JsonError, MAX_JSON_DEPTH, check_json_depth};
 pub use jwks::{JwksError, SkipReason, VerifyingKey, parse_jwk_set};
+pub use signature::SignatureKeys;
 pub use state::{
     CacheRules, FAILURE_BACKOFF_INITIAL, FAILURE_BACKOFF_MAX, REFRESH_AHEAD_AT,
     REFRESH_AHEAD_JITTER,
