@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     CUSTOM_DISCOVERY_PATH, DEFAULT_AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TTL_SECS, DISCOVERY_PATH,
-    DevError, DevKey, JWKS_PATH, MAX_TTL_SECS, MINT_PATH, lock,
+    DevError, DevKey, JWKS_PATH, MAX_TTL_SECS, MINT_PATH, PARTY_CONFIGURATION_PATH, lock,
 };
 
 /// Random bytes in a minted token's `jti` (96 bits: unique enough for any dev session).
@@ -106,7 +106,8 @@ struct Shared {
 /// it (it ends with its actix system, or call [`DevIssuer::stop`]).
 ///
 /// It serves, on any path, counting every request by path:
-/// - `<prefix>`[`DISCOVERY_PATH`] and `<prefix>`[`CUSTOM_DISCOVERY_PATH`]: the discovery
+/// - `<prefix>`[`DISCOVERY_PATH`], `<prefix>`[`CUSTOM_DISCOVERY_PATH`] and
+///   `<prefix>`[`PARTY_CONFIGURATION_PATH`]: the discovery
 ///   document of issuer `<base><prefix>` (so one server plays many issuers);
 /// - [`JWKS_PATH`]: the JWK set;
 /// - [`MINT_PATH`]: a fresh token (see [`DevIssuer::mint_url`]);
@@ -374,6 +375,7 @@ async fn serve(req: HttpRequest, shared: web::Data<Arc<Shared>>) -> HttpResponse
     } else if let Some(prefix) = path
         .strip_suffix(DISCOVERY_PATH)
         .or_else(|| path.strip_suffix(CUSTOM_DISCOVERY_PATH))
+        .or_else(|| path.strip_suffix(PARTY_CONFIGURATION_PATH))
     {
         match behaviour.discovery {
             Some(document) => document,

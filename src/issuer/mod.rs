@@ -44,6 +44,10 @@ pub struct TrustConfig {
     pub leeway_secs: u64,
     /// Policies of admitted (pattern or open) issuers kept at most.
     pub max_admitted: u64,
+    /// The discovery path of every issuer without its own `config_path`, `allow_any_issuer`
+    /// ones included (pyjwt-key-fetcher's global `config_path`); [`DEFAULT_DISCOVERY_PATH`]
+    /// when `None`.
+    pub config_path: Option<String>,
 }
 
 /// One configured issuer: an exact `iss` or a pattern, and its policy.
@@ -273,6 +277,16 @@ impl IssuerError {
     }
 }
 
+/// Whether the document's `issuer` member must be present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IssuerMember {
+    /// OpenID Connect Discovery (the standard path): present and equal to the token's `iss`.
+    #[default]
+    Required,
+    /// A custom `config_path`: may be absent; if present (with any type), it must equal `iss`.
+    CheckedIfPresent,
+}
+
 /// Where an issuer's keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
@@ -306,6 +320,9 @@ pub struct IssuerPolicy {
     pub headers: Vec<(String, String)>,
     /// If set, the only hosts the JWK set may be fetched from (redirect hops included).
     pub jwks_hosts: Option<Vec<String>>,
+    /// Whether the discovery document must carry an `issuer` member: at the standard path,
+    /// yes; at a custom `config_path`, only checked if present.
+    pub discovery_issuer: IssuerMember,
     /// jsonwebtoken's checks for this issuer (exp required, nbf, aud, iss, leeway), built once;
     /// the key cache narrows `algorithms` per key.
     pub validation: Validation,
@@ -351,6 +368,7 @@ impl IssuerPolicy {
             required_scopes: extra.map(|e| e.required_scopes.clone()).unwrap_or_default(),
             headers: extra.map(|e| e.headers.clone()).unwrap_or_default(),
             jwks_hosts: extra.and_then(|e| e.jwks_hosts.clone()),
+            discovery_issuer: IssuerMember::Required,
             validation,
         }
     }
@@ -365,6 +383,24 @@ impl IssuerPolicy {
     }
 }
 
+/// The discovery path of `entry` (its own, else the global one, else the standard one) and
+/// how its document's `issuer` member is checked.
+fn discovery_path<'a>(
+    entry: Option<&'a IssuerConfig>,
+    global: Option<&'a str>,
+) -> (&'a str, IssuerMember) {
+    let path = entry
+        .and_then(|e| e.config_path.as_deref())
+        .or(global)
+        .unwrap_or(DEFAULT_DISCOVERY_PATH);
+    let member = if path == DEFAULT_DISCOVERY_PATH {
+        IssuerMember::Required
+    } else {
+        IssuerMember::CheckedIfPresent
+    };
+    (path, member)
+}
+
 /// The allow-list: configured issuers by exact `iss`, plus the `allow_any_issuer` fallback.
 #[derive(Debug)]
 pub struct TrustedIssuers {
@@ -376,6 +412,7 @@ pub struct TrustedIssuers {
     https_only: bool,
     algorithms: Vec<Algorithm>,
     leeway_secs: u64,
+    config_path: Option<String>,
 }
 
 impl TrustedIssuers {
@@ -396,10 +433,8 @@ impl TrustedIssuers {
                 continue;
             }
             check_url(&entry.issuer, config.https_only).map_err(invalid)?;
-            let discovery_path = entry
-                .config_path
-                .as_deref()
-                .unwrap_or(DEFAULT_DISCOVERY_PATH);
+            let (discovery_path, discovery_issuer) =
+                discovery_path(Some(&entry), config.config_path.as_deref());
             let key_source = match &entry.jwks_uri {
                 Some(uri) => KeySource::Static(uri.clone()),
                 None => KeySource::Discovery(
@@ -411,7 +446,7 @@ impl TrustedIssuers {
                 .algorithms
                 .clone()
                 .unwrap_or_else(|| config.algorithms.clone());
-            let policy = IssuerPolicy::new(
+            let mut policy = IssuerPolicy::new(
                 &entry.issuer,
                 true,
                 key_source,
@@ -419,6 +454,7 @@ impl TrustedIssuers {
                 config.leeway_secs,
                 Some(&entry),
             );
+            policy.discovery_issuer = discovery_issuer;
             configured.insert(policy.issuer.clone(), Arc::new(policy));
         }
         Ok(Self {
@@ -429,6 +465,7 @@ impl TrustedIssuers {
             https_only: config.https_only,
             algorithms: config.algorithms,
             leeway_secs: config.leeway_secs,
+            config_path: config.config_path,
         })
     }
 
@@ -454,17 +491,11 @@ impl TrustedIssuers {
                 .iter()
                 .find(|(p, _)| p.matches(unverified_iss))
         {
+            let (path, discovery_issuer) = discovery_path(Some(entry), self.config_path.as_deref());
             let key_source = match &entry.jwks_uri {
                 Some(uri) => KeySource::Static(uri.clone()),
                 None => {
-                    let url = discovery_url(
-                        unverified_iss,
-                        entry
-                            .config_path
-                            .as_deref()
-                            .unwrap_or(DEFAULT_DISCOVERY_PATH),
-                        self.https_only,
-                    )?;
+                    let url = discovery_url(unverified_iss, path, self.https_only)?;
                     if !pattern.keeps_under(unverified_iss, &url) {
                         return Err(IssuerError::Untrusted(format!(
                             "its discovery URL {url} leaves the pattern {}",
@@ -487,6 +518,7 @@ impl TrustedIssuers {
                 Some(entry),
             );
             policy.label = pattern.text().clone();
+            policy.discovery_issuer = discovery_issuer;
             return Ok(policy);
         }
         if !self.allow_any {
@@ -500,19 +532,18 @@ impl TrustedIssuers {
             )));
         }
         check_url(unverified_iss, self.https_only).map_err(IssuerError::Untrusted)?;
-        let source = KeySource::Discovery(discovery_url(
-            unverified_iss,
-            DEFAULT_DISCOVERY_PATH,
-            self.https_only,
-        )?);
-        Ok(IssuerPolicy::new(
+        let (path, discovery_issuer) = discovery_path(None, self.config_path.as_deref());
+        let source = KeySource::Discovery(discovery_url(unverified_iss, path, self.https_only)?);
+        let mut policy = IssuerPolicy::new(
             unverified_iss,
             false,
             source,
             self.algorithms.clone(),
             self.leeway_secs,
             None,
-        ))
+        );
+        policy.discovery_issuer = discovery_issuer;
+        Ok(policy)
     }
 
     /// The configured issuer patterns (their text is also their metrics label).
@@ -556,6 +587,7 @@ mod tests {
             algorithms: SUPPORTED_ALGORITHMS.to_vec(),
             leeway_secs: 60,
             max_admitted: 32,
+            config_path: None,
         })
         .unwrap()
     }
@@ -710,6 +742,79 @@ mod tests {
         );
         assert!(trusted.lookup("https://login.example.com/t1/v3.0").is_err());
         assert_eq!(trusted.configured().count(), 0);
+    }
+
+    #[test]
+    fn a_global_config_path_applies_to_every_issuer_without_its_own() {
+        let global = Some("/.well-known/dataspace/party-configuration.json".to_string());
+        let trusted = TrustedIssuers::new(TrustConfig {
+            issuers: vec![
+                issuer("https://a"),
+                IssuerConfig {
+                    config_path: Some("/own".into()),
+                    ..issuer("https://b")
+                },
+                IssuerConfig {
+                    config_path: Some(DEFAULT_DISCOVERY_PATH.into()),
+                    ..issuer("https://c")
+                },
+            ],
+            allow_any_issuer: true,
+            https_only: true,
+            algorithms: SUPPORTED_ALGORITHMS.to_vec(),
+            leeway_secs: 60,
+            max_admitted: 32,
+            config_path: global,
+        })
+        .unwrap();
+        let source = |iss| {
+            let policy = trusted.lookup(iss).unwrap();
+            let KeySource::Discovery(url) = &policy.key_source else {
+                panic!("discovery expected");
+            };
+            (url.to_string(), policy.discovery_issuer)
+        };
+        let custom = IssuerMember::CheckedIfPresent;
+        assert_eq!(
+            source("https://a"),
+            (
+                "https://a/.well-known/dataspace/party-configuration.json".into(),
+                custom
+            )
+        );
+        assert_eq!(source("https://b"), ("https://b/own".into(), custom));
+        assert_eq!(
+            source("https://c"),
+            (
+                "https://c/.well-known/openid-configuration".into(),
+                IssuerMember::Required
+            ),
+            "an issuer's own config_path wins, even the standard one"
+        );
+        assert_eq!(
+            source("https://open.example"),
+            (
+                "https://open.example/.well-known/dataspace/party-configuration.json".into(),
+                custom
+            ),
+            "allow_any_issuer ones included"
+        );
+    }
+
+    #[test]
+    fn the_standard_discovery_path_requires_the_issuer_member() {
+        let trusted = trust_with(vec![issuer("https://a")], true);
+        assert_eq!(
+            trusted.lookup("https://a").unwrap().discovery_issuer,
+            IssuerMember::Required
+        );
+        assert_eq!(
+            trusted
+                .lookup("https://open.example")
+                .unwrap()
+                .discovery_issuer,
+            IssuerMember::Required
+        );
     }
 
     #[test]

@@ -108,7 +108,7 @@ impl KeyStore {
             self.count_fetch(policy, Kind::Discovery, false);
             return Err(RefreshError::UnexpectedNotModified);
         };
-        let uri = jwks_uri_from_discovery(&body, &policy.issuer);
+        let uri = jwks_uri_from_discovery(&body, &policy.issuer, policy.discovery_issuer);
         self.count_fetch(policy, Kind::Discovery, uri.is_ok());
         Ok(uri?)
     }

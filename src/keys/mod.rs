@@ -60,7 +60,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-pub use discovery::{DiscoveryError, jwks_uri_from_discovery};
+pub use discovery::{DiscoveryError, IssuerMember, jwks_uri_from_discovery};
 pub use emergency::{REFRESH_ALL_CONCURRENCY, REFRESH_ALL_FETCH_TIMEOUTS, RefreshOutcome};
 pub use error::{KeysError, RefreshError};
 pub use failures::MAX_REMEMBERED_FAILURES;

@@ -37,6 +37,7 @@ impl Settings {
             algorithms: self.verify.algorithms.clone(),
             leeway_secs: self.verify.leeway_secs,
             max_admitted: self.cache.max_issuers,
+            config_path: self.config_path.clone(),
         }
     }
 

@@ -62,6 +62,11 @@ pub struct Settings {
     /// `valid_issuers`). Off by default: it lets anyone who runs an issuer mint accepted tokens.
     #[serde(default)]
     pub allow_any_issuer: bool,
+    /// Discovery path of every issuer without its own `config_path`, `allow_any_issuer` ones
+    /// included (pyjwt-key-fetcher's `AsyncKeyFetcher(config_path=...)`). Unset: the OpenID
+    /// Connect path. At a path other than that one, a document without `issuer` is accepted.
+    #[serde(default)]
+    pub config_path: Option<String>,
     /// `[server]`
     #[serde(default)]
     pub server: ServerSettings,

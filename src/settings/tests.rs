@@ -367,3 +367,19 @@ fn the_shipped_config_file_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_FILE);
     Settings::load_with_env(&path, Some(HashMap::new())).unwrap();
 }
+
+#[test]
+fn config_paths_stay_under_the_issuer() {
+    let with_global = |path: &str| format!("config_path = {path:?}\n{MINIMAL}");
+    assert!(
+        Settings::from_toml(&with_global(
+            "/.well-known/dataspace/party-configuration.json"
+        ))
+        .is_ok()
+    );
+    for bad in ["x", "/a/../b", "/./x", "/x?y", "/x#y", "/%2e%2e/x", "/a\\b"] {
+        assert_eq!(invalid_key(&with_global(bad)), "config_path", "{bad}");
+        let per_issuer = format!("{MINIMAL}config_path = {bad:?}\n");
+        assert_eq!(invalid_key(&per_issuer), "issuers[0].config_path", "{bad}");
+    }
+}

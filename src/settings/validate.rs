@@ -48,6 +48,9 @@ impl Settings {
             check_identity_header(name).map_err(|p| ("verify.payload_header".to_string(), p))?;
         }
         self.check_bounds()?;
+        if let Some(path) = &self.config_path {
+            check_config_path(path).map_err(|p| ("config_path".to_string(), p))?;
+        }
         if self.issuers.is_empty() && !self.allow_any_issuer {
             return bad(
                 "issuers",
@@ -109,10 +112,8 @@ impl Settings {
                     ));
                 }
             }
-            if let Some(path) = &issuer.config_path
-                && !path.starts_with('/')
-            {
-                return Err((key("config_path"), format!("{path:?} must start with '/'")));
+            if let Some(path) = &issuer.config_path {
+                check_config_path(path).map_err(|p| (key("config_path"), p))?;
             }
             if let Some(algorithms) = &issuer.algorithms {
                 validate_algorithms(&key("algorithms"), algorithms)?;
@@ -165,6 +166,26 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// A discovery path: starts with `/`, no query or fragment, no `.`/`..` segment, no `\\` or
+/// `%` (so the document URL stays under the issuer's own path, however it is parsed).
+fn check_config_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("{path:?} must start with '/'"));
+    }
+    if path.contains(['?', '#', '\\', '%']) || path.chars().any(char::is_control) {
+        return Err(format!(
+            "{path:?} must not contain '?', '#', '\\', '%' or control characters"
+        ));
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(format!("{path:?} must not contain '.' or '..' segments"));
+    }
+    Ok(())
 }
 
 /// Longest any cache or refresh duration may be (one year): far beyond any sensible value, and

@@ -150,6 +150,7 @@ fn policy(configured: bool) -> Arc<IssuerPolicy> {
         required_scopes: Vec::new(),
         headers: Vec::new(),
         jwks_hosts: None,
+        discovery_issuer: crate::issuer::IssuerMember::Required,
         validation,
     })
 }
