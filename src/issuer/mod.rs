@@ -7,6 +7,7 @@
 //! check, no required claims.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, Validation};
@@ -71,6 +72,10 @@ pub struct IssuerConfig {
     pub required_scopes: Vec<String>,
     /// (claim, response header) pairs sent on success.
     pub headers: Vec<(String, String)>,
+    /// A local JWK set file: no network for this issuer.
+    pub jwks_file: Option<PathBuf>,
+    /// (kid, PEM public key file) pairs: no network for this issuer.
+    pub public_key_files: Vec<(String, PathBuf)>,
 }
 
 /// The discovery path appended to an issuer (OpenID Connect Discovery 1.0 §4).
@@ -294,6 +299,45 @@ pub enum KeySource {
     Discovery(Url),
     /// A configured JWK set URL: no discovery.
     Static(Url),
+    /// Local files, re-read when they change: no network at all.
+    Local(LocalKeys),
+}
+
+/// An issuer's keys on local disk: a JWK set file and PEM public keys with their kids, merged
+/// (the JWK set's entries first; a repeated kid is skipped as `duplicate_kid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalKeys {
+    /// A JWK set (RFC 7517) file.
+    pub jwks_file: Option<PathBuf>,
+    /// (kid, file) pairs: each file holds one PEM public key (`PUBLIC KEY` or `RSA PUBLIC KEY`).
+    pub pem_files: Vec<(String, PathBuf)>,
+}
+
+impl LocalKeys {
+    /// The local keys of `entry`, if it has any.
+    fn of(entry: &IssuerConfig) -> Option<Self> {
+        (entry.jwks_file.is_some() || !entry.public_key_files.is_empty()).then(|| Self {
+            jwks_file: entry.jwks_file.clone(),
+            pem_files: entry.public_key_files.clone(),
+        })
+    }
+
+    /// Every file, in reading order.
+    pub fn files(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.jwks_file
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(self.pem_files.iter().map(|(_, p)| p.as_path()))
+    }
+
+    /// A `file://` URL naming the keys (the JWK set file, else the first PEM file), for status
+    /// output; `file:///` when a path cannot be one (relative).
+    pub fn url(&self) -> Url {
+        self.files()
+            .next()
+            .and_then(|path| Url::from_file_path(path).ok())
+            .unwrap_or_else(|| Url::parse("file:///").expect("a valid URL"))
+    }
 }
 
 /// How tokens of one issuer are verified. Built once at startup for configured issuers; cheap
@@ -435,9 +479,10 @@ impl TrustedIssuers {
             check_url(&entry.issuer, config.https_only).map_err(invalid)?;
             let (discovery_path, discovery_issuer) =
                 discovery_path(Some(&entry), config.config_path.as_deref());
-            let key_source = match &entry.jwks_uri {
-                Some(uri) => KeySource::Static(uri.clone()),
-                None => KeySource::Discovery(
+            let key_source = match (&entry.jwks_uri, LocalKeys::of(&entry)) {
+                (_, Some(local)) => KeySource::Local(local),
+                (Some(uri), None) => KeySource::Static(uri.clone()),
+                (None, None) => KeySource::Discovery(
                     discovery_url(&entry.issuer, discovery_path, config.https_only)
                         .map_err(|e| invalid(e.to_string()))?,
                 ),
@@ -492,9 +537,10 @@ impl TrustedIssuers {
                 .find(|(p, _)| p.matches(unverified_iss))
         {
             let (path, discovery_issuer) = discovery_path(Some(entry), self.config_path.as_deref());
-            let key_source = match &entry.jwks_uri {
-                Some(uri) => KeySource::Static(uri.clone()),
-                None => {
+            let key_source = match (&entry.jwks_uri, LocalKeys::of(entry)) {
+                (_, Some(local)) => KeySource::Local(local),
+                (Some(uri), None) => KeySource::Static(uri.clone()),
+                (None, None) => {
                     let url = discovery_url(unverified_iss, path, self.https_only)?;
                     if !pattern.keeps_under(unverified_iss, &url) {
                         return Err(IssuerError::Untrusted(format!(

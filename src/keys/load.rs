@@ -45,6 +45,9 @@ impl KeyStore {
         previous: Option<&KeySet>,
     ) -> Result<(KeySet, Discovered), RefreshError> {
         let (jwks_uri, discovered) = match (&policy.key_source, discovered) {
+            (KeySource::Local(local), _) => {
+                return Ok((self.load_local(policy, local, previous).await?, None));
+            }
             (KeySource::Static(uri), _) => (uri.clone(), None),
             (KeySource::Discovery(_), Some((uri, at))) => (uri.clone(), Some((uri, at))),
             (KeySource::Discovery(document_url), None) => {
@@ -66,16 +69,7 @@ impl KeyStore {
                 let parsed = parse_jwk_set(&body, &policy.validation);
                 self.count_fetch(policy, Kind::Jwks, parsed.is_ok());
                 let parsed = parsed?;
-                for reason in &parsed.skipped {
-                    self.inner
-                        .metrics
-                        .jwks_keys_skipped
-                        .with_label_values(&[&*policy.label, reason.label()])
-                        .inc();
-                }
-                if !parsed.skipped.is_empty() {
-                    tracing::warn!(issuer = %policy.label, skipped = ?parsed.skipped, "skipped unusable JWK set entries");
-                }
+                self.count_skipped(policy, &parsed.skipped);
                 (parsed.keys, caching)
             }
             _ => {
@@ -172,6 +166,25 @@ impl KeyStore {
                 .map_err(|e| refuse(format!("bad Location {location:?}: {e}")))?;
             hops += 1;
         }
+    }
+
+    /// Counts and logs the JWK set entries skipped as unusable.
+    pub(super) fn count_skipped(&self, policy: &IssuerPolicy, skipped: &[super::SkipReason]) {
+        for reason in skipped {
+            self.inner
+                .metrics
+                .jwks_keys_skipped
+                .with_label_values(&[&*policy.label, reason.label()])
+                .inc();
+        }
+        if !skipped.is_empty() {
+            tracing::warn!(issuer = %policy.label, ?skipped, "skipped unusable JWK set entries");
+        }
+    }
+
+    /// Counts one JWK set fetch (or read of local key files that changed or failed).
+    pub(super) fn count_fetch_jwks(&self, policy: &IssuerPolicy, ok: bool) {
+        self.count_fetch(policy, Kind::Jwks, ok);
     }
 
     fn count_fetch(&self, policy: &IssuerPolicy, kind: Kind, ok: bool) {

@@ -81,6 +81,12 @@ impl From<&IssuerSettings> for IssuerConfig {
                 .iter()
                 .map(|(claim, header)| (claim.clone(), header.clone()))
                 .collect(),
+            jwks_file: entry.jwks_file.clone(),
+            public_key_files: entry
+                .public_key_files
+                .iter()
+                .map(|(kid, path)| (kid.clone(), path.clone()))
+                .collect(),
         }
     }
 }

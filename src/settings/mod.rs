@@ -312,6 +312,12 @@ pub struct IssuerSettings {
     /// Claim name -> response header name, sent on success.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// A local JWK set file, re-read when it changes: no network for this issuer.
+    #[serde(default)]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// kid -> PEM public key file, re-read when it changes: no network for this issuer.
+    #[serde(default)]
+    pub public_key_files: BTreeMap<String, std::path::PathBuf>,
 }
 
 impl Settings {

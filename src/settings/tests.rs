@@ -336,6 +336,8 @@ fn the_shipped_config_file_documents_every_key() {
         required_claims: Vec::new(),
         required_scopes: Vec::new(),
         headers: BTreeMap::new(),
+        jwks_file: Some("/etc/jwtgate/keys.json".into()),
+        public_key_files: BTreeMap::from([("k".into(), "/k.pem".into())]),
     });
     let value = serde_json::to_value(&settings).unwrap();
     let mut missing = Vec::new();
@@ -381,5 +383,26 @@ fn config_paths_stay_under_the_issuer() {
         assert_eq!(invalid_key(&with_global(bad)), "config_path", "{bad}");
         let per_issuer = format!("{MINIMAL}config_path = {bad:?}\n");
         assert_eq!(invalid_key(&per_issuer), "issuers[0].config_path", "{bad}");
+    }
+}
+
+#[test]
+fn local_key_files_cannot_be_mixed_with_network_settings() {
+    let local = |extra: &str| format!("{MINIMAL}jwks_file = \"/etc/keys.json\"\n{extra}");
+    assert!(Settings::from_toml(&local("")).is_ok());
+    assert!(Settings::from_toml(&local("public_key_files = { k1 = \"/k1.pem\" }\n")).is_ok());
+    for (extra, key) in [
+        (
+            "jwks_uri = \"https://a.example/k\"\n",
+            "issuers[0].jwks_uri",
+        ),
+        ("config_path = \"/x\"\n", "issuers[0].config_path"),
+        ("jwks_hosts = [\"a\"]\n", "issuers[0].jwks_hosts"),
+        (
+            "public_key_files = { \"\" = \"/k.pem\" }\n",
+            "issuers[0].public_key_files",
+        ),
+    ] {
+        assert_eq!(invalid_key(&local(extra)), key, "{extra}");
     }
 }

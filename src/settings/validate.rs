@@ -115,6 +115,9 @@ impl Settings {
             if let Some(path) = &issuer.config_path {
                 check_config_path(path).map_err(|p| (key("config_path"), p))?;
             }
+            if issuer.jwks_file.is_some() || !issuer.public_key_files.is_empty() {
+                check_local_keys(issuer).map_err(|(field, p)| (key(field), p))?;
+            }
             if let Some(algorithms) = &issuer.algorithms {
                 validate_algorithms(&key("algorithms"), algorithms)?;
                 if let Some(alg) = algorithms
@@ -184,6 +187,40 @@ fn check_config_path(path: &str) -> Result<(), String> {
         .any(|segment| segment == "." || segment == "..")
     {
         return Err(format!("{path:?} must not contain '.' or '..' segments"));
+    }
+    Ok(())
+}
+
+/// An issuer with local key files fetches nothing, so the network settings cannot apply to it.
+fn check_local_keys(issuer: &super::IssuerSettings) -> Result<(), (&'static str, String)> {
+    let network = [
+        ("jwks_uri", issuer.jwks_uri.is_some()),
+        ("config_path", issuer.config_path.is_some()),
+        ("jwks_hosts", issuer.jwks_hosts.is_some()),
+    ];
+    if let Some((field, _)) = network.iter().find(|(_, set)| *set) {
+        return Err((
+            field,
+            "cannot be combined with jwks_file or public_key_files (local keys: no network)".into(),
+        ));
+    }
+    if issuer
+        .jwks_file
+        .as_ref()
+        .is_some_and(|p| p.as_os_str().is_empty())
+    {
+        return Err(("jwks_file", "is an empty path".into()));
+    }
+    for (kid, path) in &issuer.public_key_files {
+        if kid.is_empty() || kid.chars().any(char::is_control) {
+            return Err((
+                "public_key_files",
+                format!("{kid:?} is not a key id (empty or with control characters)"),
+            ));
+        }
+        if path.as_os_str().is_empty() {
+            return Err(("public_key_files", format!("{kid:?} has an empty path")));
+        }
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod cli;
 mod discovery;
 mod faults;
 mod key_endpoint;
+mod local_keys;
 mod observability;
 mod openapi;
 mod operations;
