@@ -282,6 +282,18 @@ mod fixed {
             )
         }
 
+        /// Signs `claims` with a header whose `typ` is `typ` (`at+jwt` for an RFC 9068 access
+        /// token), or without `typ` when `None`.
+        ///
+        /// # Panics
+        /// Signing fails (claims that are not a JSON object).
+        pub fn sign_with_typ<T: Serialize>(&self, typ: Option<&str>, claims: &T) -> String {
+            let mut header = jsonwebtoken::Header::new(self.alg);
+            header.kid = Some(self.kid.clone());
+            header.typ = typ.map(str::to_string);
+            jsonwebtoken::encode(&header, claims, &self.encoding).expect("signing works")
+        }
+
         /// The RSA modulus (the JWK's `n`) as bytes: public material an attacker could use as
         /// an HS256 "secret".
         ///

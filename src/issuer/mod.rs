@@ -13,8 +13,10 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, Validation};
 use url::Url;
 
+mod claims;
 mod url_rules;
 
+pub use claims::{ClaimError, MAX_CLAIM_PATH_DEPTH, claim_at, normalize_token_type};
 pub use url_rules::{check_url, discovery_url};
 
 /// The asymmetric algorithms jwtgate verifies: every one the crypto backend offers.
@@ -76,6 +78,12 @@ pub struct IssuerConfig {
     pub jwks_file: Option<PathBuf>,
     /// (kid, PEM public key file) pairs: no network for this issuer.
     pub public_key_files: Vec<(String, PathBuf)>,
+    /// The claim `audiences` are checked against, instead of `aud` (a path such as
+    /// `client_id`); `None` or `aud`: the standard `aud` check.
+    pub audience_claim: Option<String>,
+    /// The header `typ` tokens must carry (such as `at+jwt`, RFC 9068), compared as
+    /// [`normalize_token_type`] says; `None`: not checked.
+    pub typ: Option<String>,
 }
 
 /// The discovery path appended to an issuer (OpenID Connect Discovery 1.0 §4).
@@ -367,6 +375,11 @@ pub struct IssuerPolicy {
     /// Whether the discovery document must carry an `issuer` member: at the standard path,
     /// yes; at a custom `config_path`, only checked if present.
     pub discovery_issuer: IssuerMember,
+    /// The claim the audiences are checked against when it is not `aud` (which `validation`
+    /// checks); see [`IssuerPolicy::check_audience_claim`].
+    pub audience_claim: Option<String>,
+    /// The required header `typ`, normalized; see [`IssuerPolicy::check_token_type`].
+    pub token_type: Option<String>,
     /// jsonwebtoken's checks for this issuer (exp required, nbf, aud, iss, leeway), built once;
     /// the key cache narrows `algorithms` per key.
     pub validation: Validation,
@@ -382,6 +395,9 @@ impl IssuerPolicy {
         extra: Option<&IssuerConfig>,
     ) -> Self {
         let audiences = extra.map(|e| e.audiences.clone()).unwrap_or_default();
+        let audience_claim = extra
+            .and_then(|e| e.audience_claim.clone())
+            .filter(|claim| claim != "aud");
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms.clone();
         validation.leeway = leeway_secs;
@@ -389,7 +405,7 @@ impl IssuerPolicy {
         validation.validate_nbf = true;
         validation.set_issuer(&[issuer]);
         let mut required = vec!["exp", "iss"];
-        if audiences.is_empty() {
+        if audiences.is_empty() || audience_claim.is_some() {
             validation.validate_aud = false;
         } else {
             validation.set_audience(&audiences);
@@ -413,6 +429,10 @@ impl IssuerPolicy {
             headers: extra.map(|e| e.headers.clone()).unwrap_or_default(),
             jwks_hosts: extra.and_then(|e| e.jwks_hosts.clone()),
             discovery_issuer: IssuerMember::Required,
+            audience_claim,
+            token_type: extra
+                .and_then(|e| e.typ.as_deref())
+                .map(normalize_token_type),
             validation,
         }
     }

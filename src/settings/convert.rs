@@ -82,6 +82,8 @@ impl From<&IssuerSettings> for IssuerConfig {
                 .map(|(claim, header)| (claim.clone(), header.clone()))
                 .collect(),
             jwks_file: entry.jwks_file.clone(),
+            audience_claim: entry.audience_claim.clone(),
+            typ: entry.typ.clone(),
             public_key_files: entry
                 .public_key_files
                 .iter()

@@ -318,6 +318,14 @@ pub struct IssuerSettings {
     /// kid -> PEM public key file, re-read when it changes: no network for this issuer.
     #[serde(default)]
     pub public_key_files: BTreeMap<String, std::path::PathBuf>,
+    /// The claim `audiences` are checked against instead of `aud` (Cognito access tokens:
+    /// `client_id`); a dotted path reads nested objects.
+    #[serde(default)]
+    pub audience_claim: Option<String>,
+    /// The header `typ` every token must carry (RFC 9068 access tokens: `at+jwt`); compared
+    /// case-insensitively, `application/` optional.
+    #[serde(default)]
+    pub typ: Option<String>,
 }
 
 impl Settings {

@@ -338,6 +338,8 @@ fn the_shipped_config_file_documents_every_key() {
         headers: BTreeMap::new(),
         jwks_file: Some("/etc/jwtgate/keys.json".into()),
         public_key_files: BTreeMap::from([("k".into(), "/k.pem".into())]),
+        audience_claim: Some("client_id".into()),
+        typ: Some("at+jwt".into()),
     });
     let value = serde_json::to_value(&settings).unwrap();
     let mut missing = Vec::new();
@@ -404,5 +406,30 @@ fn local_key_files_cannot_be_mixed_with_network_settings() {
         ),
     ] {
         assert_eq!(invalid_key(&local(extra)), key, "{extra}");
+    }
+}
+
+#[test]
+fn claim_paths_audience_claims_and_token_types_are_checked_at_startup() {
+    let with = |extra: &str| format!("{MINIMAL}{extra}\n");
+    assert!(Settings::from_toml(&with("audience_claim = \"client_id\"\ntyp = \"at+jwt\"")).is_ok());
+    assert!(
+        Settings::from_toml(&with(
+            "headers = { \"realm_access.roles\" = \"X-Auth-Roles\" }"
+        ))
+        .is_ok()
+    );
+    for (extra, key) in [
+        ("audience_claim = \"\"", "issuers[0].audience_claim"),
+        ("audience_claim = \"a..b\"", "issuers[0].audience_claim"),
+        ("typ = \"\"", "issuers[0].typ"),
+        ("typ = \"at jwt\"", "issuers[0].typ"),
+        (
+            "headers = { \"a..b\" = \"X-Auth-A\" }",
+            "issuers[0].headers",
+        ),
+        ("headers = { \".a\" = \"X-Auth-A\" }", "issuers[0].headers"),
+    ] {
+        assert_eq!(invalid_key(&with(extra)), key, "{extra}");
     }
 }

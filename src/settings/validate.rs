@@ -115,6 +115,26 @@ impl Settings {
             if let Some(path) = &issuer.config_path {
                 check_config_path(path).map_err(|p| (key("config_path"), p))?;
             }
+            if let Some(claim) = &issuer.audience_claim {
+                check_claim_path(claim).map_err(|p| (key("audience_claim"), p))?;
+            }
+            if let Some(typ) = &issuer.typ
+                && (typ.is_empty()
+                    || !typ
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+-./_".contains(&b)))
+            {
+                return Err((
+                    key("typ"),
+                    format!("{typ:?} is not a media type such as \"at+jwt\""),
+                ));
+            }
+            if let Some(claim) = issuer.headers.keys().find(|c| check_claim_path(c).is_err()) {
+                return Err((
+                    key("headers"),
+                    check_claim_path(claim).err().unwrap_or_default(),
+                ));
+            }
             if issuer.jwks_file.is_some() || !issuer.public_key_files.is_empty() {
                 check_local_keys(issuer).map_err(|(field, p)| (key(field), p))?;
             }
@@ -187,6 +207,25 @@ fn check_config_path(path: &str) -> Result<(), String> {
         .any(|segment| segment == "." || segment == "..")
     {
         return Err(format!("{path:?} must not contain '.' or '..' segments"));
+    }
+    Ok(())
+}
+
+/// A claim name or dotted path: not empty, no empty segment, at most
+/// [`crate::issuer::MAX_CLAIM_PATH_DEPTH`] deep when it has dots.
+fn check_claim_path(claim: &str) -> Result<(), String> {
+    let segments = claim.split('.').count();
+    if claim.split('.').any(str::is_empty) {
+        return Err(format!(
+            "{claim:?} is not a claim name or a dotted path such as \"realm_access.roles\""
+        ));
+    }
+    // A namespaced claim (`https://example.com/roles`) is read by its exact name.
+    if !claim.contains("://") && segments > crate::issuer::MAX_CLAIM_PATH_DEPTH {
+        return Err(format!(
+            "{claim:?} is deeper than {} levels",
+            crate::issuer::MAX_CLAIM_PATH_DEPTH
+        ));
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod abuse;
 mod admin;
 mod binary;
 mod cache;
+mod claims;
 mod cli;
 mod discovery;
 mod faults;

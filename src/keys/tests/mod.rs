@@ -151,6 +151,8 @@ fn policy(configured: bool) -> Arc<IssuerPolicy> {
         headers: Vec::new(),
         jwks_hosts: None,
         discovery_issuer: crate::issuer::IssuerMember::Required,
+        audience_claim: None,
+        token_type: None,
         validation,
     })
 }
