@@ -9,17 +9,21 @@
 //! checked *before* connecting, and the connection uses exactly those addresses, so a DNS
 //! answer cannot smuggle in an internal address (and a second lookup cannot rebind it).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use awc::http::header;
+use rustls::ClientConfig;
 use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
 use super::{
     CacheHeaders, FetchError, FetchFuture, FetchLimits, FetchRequest, Fetched, JsonFetcher,
-    USER_AGENT, check_scheme, is_json_content_type,
+    USER_AGENT, check_scheme, describe_certificate_error, is_json_content_type, tls,
 };
 
 /// How many fetches may queue for the fetch thread before callers wait for room.
@@ -28,7 +32,45 @@ pub const FETCH_QUEUE_CAPACITY: usize = 256;
 struct Job {
     url: Url,
     if_none_match: Option<String>,
+    issuer: String,
+    client: ClientKey,
     reply: oneshot::Sender<Result<Fetched, FetchError>>,
+}
+
+/// What distinguishes one issuer's client from another's: issuers with the same key share a
+/// client (and its connection pool).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct ClientKey {
+    /// The issuer's own CA bundle, trusted instead of every other root.
+    ca_file: Option<PathBuf>,
+}
+
+/// The fetch thread's clients, built on first use (awc's client is not `Send`: they never
+/// leave the thread).
+struct Clients {
+    limits: FetchLimits,
+    default_tls: Arc<ClientConfig>,
+    built: HashMap<ClientKey, awc::Client>,
+}
+
+impl Clients {
+    fn get(&mut self, key: &ClientKey, issuer: &str) -> Result<awc::Client, FetchError> {
+        if let Some(client) = self.built.get(key) {
+            return Ok(client.clone());
+        }
+        let tls = match &key.ca_file {
+            Some(path) => {
+                tls::issuer_client_config(path).map_err(|source| FetchError::TlsConfig {
+                    issuer: issuer.to_string(),
+                    source,
+                })?
+            }
+            None => self.default_tls.clone(),
+        };
+        let client = build_client(&self.limits, tls);
+        self.built.insert(key.clone(), client.clone());
+        Ok(client)
+    }
 }
 
 /// Handle to the fetch thread. Dropping every handle stops the thread.
@@ -41,24 +83,35 @@ impl AwcFetcher {
     /// Starts the fetch thread.
     ///
     /// # Errors
-    /// The thread could not be spawned.
+    /// The thread could not be spawned, or the trusted roots (`fetch.ca_file`,
+    /// `fetch.native_roots`) could not be loaded.
     pub fn spawn(limits: FetchLimits) -> std::io::Result<Self> {
         // awc's rustls feature selects no crypto provider; install aws-lc (already linked for
         // jsonwebtoken) or building a TLS connector panics. Err means one is already installed.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        // Loaded before the thread starts, so a broken CA bundle stops startup.
+        let default_tls = tls::client_config(&limits.trust).map_err(std::io::Error::other)?;
         let (jobs, mut queue) = mpsc::channel::<Job>(FETCH_QUEUE_CAPACITY);
         std::thread::Builder::new()
             .name("jwtgate-fetch".into())
             .spawn(move || {
                 actix_rt::System::new().block_on(async move {
-                    let client = build_client(&limits);
+                    let mut clients = Clients {
+                        limits: limits.clone(),
+                        default_tls,
+                        built: HashMap::new(),
+                    };
                     while let Some(job) = queue.recv().await {
-                        let client = client.clone();
+                        let client = match clients.get(&job.client, &job.issuer) {
+                            Ok(client) => client,
+                            Err(error) => {
+                                let _ = job.reply.send(Err(error));
+                                continue;
+                            }
+                        };
                         let limits = limits.clone();
                         actix_rt::spawn(async move {
-                            let result =
-                                fetch(&client, &job.url, job.if_none_match.as_deref(), &limits)
-                                    .await;
+                            let result = fetch(&client, &job, &limits).await;
                             let _ = job.reply.send(result);
                         });
                     }
@@ -75,6 +128,10 @@ impl JsonFetcher for AwcFetcher {
             let job = Job {
                 url: request.url.clone(),
                 if_none_match: request.if_none_match.map(str::to_string),
+                issuer: request.issuer.issuer.to_string(),
+                client: ClientKey {
+                    ca_file: request.issuer.ca_file.map(PathBuf::from),
+                },
                 reply,
             };
             self.jobs.send(job).await.map_err(|_| FetchError::Closed)?;
@@ -120,7 +177,7 @@ impl actix_tls::connect::Resolve for GuardedResolver {
     }
 }
 
-fn build_client(limits: &FetchLimits) -> awc::Client {
+fn build_client(limits: &FetchLimits, tls: Arc<ClientConfig>) -> awc::Client {
     let resolver = actix_tls::connect::Resolver::custom(GuardedResolver {
         limits: limits.clone(),
     });
@@ -129,6 +186,7 @@ fn build_client(limits: &FetchLimits) -> awc::Client {
         .connector(
             awc::Connector::new()
                 .connector(tcp)
+                .rustls_0_23(tls)
                 .timeout(limits.connect_timeout),
         )
         .timeout(limits.timeout)
@@ -140,12 +198,23 @@ fn build_client(limits: &FetchLimits) -> awc::Client {
         .finish()
 }
 
+/// A TLS certificate refusal somewhere in a connection error, described.
+fn certificate_problem(error: &awc::error::ConnectError) -> Option<String> {
+    let awc::error::ConnectError::Io(io) = error else {
+        return None;
+    };
+    let inner = io.get_ref()?;
+    inner
+        .downcast_ref::<rustls::Error>()
+        .and_then(describe_certificate_error)
+}
+
 async fn fetch(
     client: &awc::Client,
-    url: &Url,
-    if_none_match: Option<&str>,
+    job: &Job,
     limits: &FetchLimits,
 ) -> Result<Fetched, FetchError> {
+    let (url, if_none_match) = (&job.url, job.if_none_match.as_deref());
     check_scheme(url, limits)?;
     // IP literals never reach the resolver, so they are checked here.
     let literal = match url.host() {
@@ -172,6 +241,14 @@ async fn fetch(
             {
                 FetchError::ForbiddenAddress(url.to_string())
             }
+            awc::error::SendRequestError::Connect(connect) => match certificate_problem(&connect) {
+                Some(check) => FetchError::Certificate {
+                    issuer: job.issuer.clone(),
+                    url: url.to_string(),
+                    check,
+                },
+                None => transport(connect.to_string()),
+            },
             other => transport(other.to_string()),
         })?;
         let text =

@@ -10,9 +10,11 @@
 
 mod addresses;
 mod awc_client;
+mod tls;
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -21,6 +23,9 @@ use url::Url;
 use addresses::is_forbidden_address;
 pub use awc_client::AwcFetcher;
 pub use ipnet::IpNet;
+pub use tls::{
+    MAX_CA_FILE_BYTES, TlsConfigError, TrustRoots, describe_certificate_error, load_ca_file,
+};
 
 /// The boxed future [`JsonFetcher::get_json`] returns: `Send`, so the key cache can await it
 /// from any worker.
@@ -33,6 +38,19 @@ pub struct FetchRequest<'a> {
     pub url: &'a Url,
     /// An entity tag from an earlier answer: sent as `If-None-Match` (RFC 9110 §13.1.2).
     pub if_none_match: Option<&'a str>,
+    /// The issuer it is for, and how its requests differ from the defaults.
+    pub issuer: IssuerFetch<'a>,
+}
+
+/// How one issuer's requests differ from the defaults (from its `[[issuers]]` entry). The
+/// default is no difference.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IssuerFetch<'a> {
+    /// The issuer, named in certificate errors.
+    pub issuer: &'a str,
+    /// Trust only this PEM bundle's CAs for this issuer (not the built-in roots, not
+    /// `fetch.ca_file`).
+    pub ca_file: Option<&'a Path>,
 }
 
 /// What a fetch brought back.
@@ -115,6 +133,8 @@ pub struct FetchLimits {
     pub max_redirects: u8,
     /// Networks exempt from the internal-address refusal.
     pub allowed_networks: Vec<IpNet>,
+    /// Which CAs TLS trusts, for issuers without their own `ca_file`.
+    pub trust: TrustRoots,
 }
 
 impl Default for FetchLimits {
@@ -129,6 +149,7 @@ impl Default for FetchLimits {
             allow_private_addresses: false,
             max_redirects: 0,
             allowed_networks: Vec::new(),
+            trust: TrustRoots::default(),
         }
     }
 }
@@ -170,6 +191,25 @@ pub enum FetchError {
         url: String,
         /// Why it was not followed.
         reason: String,
+    },
+    /// The TLS certificate was refused: which issuer, which URL, which check.
+    #[error("issuer {issuer}: the TLS certificate of {url} was refused: {check}")]
+    Certificate {
+        /// The issuer the fetch was for.
+        issuer: String,
+        /// The URL.
+        url: String,
+        /// The failing check and what to do.
+        check: String,
+    },
+    /// The issuer's own `ca_file` (or the global trust) could not be used.
+    #[error("issuer {issuer}: {source}")]
+    TlsConfig {
+        /// The issuer the fetch was for.
+        issuer: String,
+        /// Why.
+        #[source]
+        source: TlsConfigError,
     },
     /// The host is not in the issuer's `jwks_hosts`.
     #[error("refused to fetch {0}: its host is not in the issuer's jwks_hosts")]

@@ -84,6 +84,8 @@ pub struct IssuerConfig {
     /// The header `typ` tokens must carry (such as `at+jwt`, RFC 9068), compared as
     /// [`normalize_token_type`] says; `None`: not checked.
     pub typ: Option<String>,
+    /// A PEM CA bundle trusted for this issuer's TLS connections, instead of any other root.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The discovery path appended to an issuer (OpenID Connect Discovery 1.0 §4).
@@ -380,6 +382,8 @@ pub struct IssuerPolicy {
     pub audience_claim: Option<String>,
     /// The required header `typ`, normalized; see [`IssuerPolicy::check_token_type`].
     pub token_type: Option<String>,
+    /// The only CAs trusted for this issuer's TLS connections (`None`: `[fetch]`'s roots).
+    pub ca_file: Option<PathBuf>,
     /// jsonwebtoken's checks for this issuer (exp required, nbf, aud, iss, leeway), built once;
     /// the key cache narrows `algorithms` per key.
     pub validation: Validation,
@@ -433,6 +437,7 @@ impl IssuerPolicy {
             token_type: extra
                 .and_then(|e| e.typ.as_deref())
                 .map(normalize_token_type),
+            ca_file: extra.and_then(|e| e.ca_file.clone()),
             validation,
         }
     }

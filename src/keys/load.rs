@@ -13,7 +13,7 @@ use url::Url;
 
 use super::state::{KeySet, random_fraction};
 use super::{KeyStore, RefreshError, jwks_uri_from_discovery, parse_jwk_set};
-use crate::fetch::{CacheHeaders, FetchError, FetchRequest, Fetched};
+use crate::fetch::{CacheHeaders, FetchError, FetchRequest, Fetched, IssuerFetch};
 use crate::issuer::{IssuerPolicy, KeySource};
 
 /// What is fetched, as the metrics' `kind` label says.
@@ -149,6 +149,10 @@ impl KeyStore {
             let request = FetchRequest {
                 url: &current,
                 if_none_match,
+                issuer: IssuerFetch {
+                    issuer: &policy.issuer,
+                    ca_file: policy.ca_file.as_deref(),
+                },
             };
             let location = match self.inner.fetcher.get_json(request).await? {
                 Fetched::Redirect { location } => location,

@@ -84,6 +84,7 @@ impl From<&IssuerSettings> for IssuerConfig {
             jwks_file: entry.jwks_file.clone(),
             audience_claim: entry.audience_claim.clone(),
             typ: entry.typ.clone(),
+            ca_file: entry.ca_file.clone(),
             public_key_files: entry
                 .public_key_files
                 .iter()
@@ -115,6 +116,10 @@ impl From<&FetchSettings> for FetchLimits {
             allow_private_addresses: s.allow_private_addresses,
             max_redirects: s.max_redirects,
             allowed_networks: s.allowed_networks.iter().map(|n| n.0).collect(),
+            trust: crate::fetch::TrustRoots {
+                ca_file: s.ca_file.clone(),
+                native_roots: s.native_roots,
+            },
         }
     }
 }

@@ -220,6 +220,11 @@ pub struct FetchSettings {
     /// Networks exempt from the internal-address refusal, e.g. `["10.20.0.0/16"]` for an
     /// identity provider inside the cluster (narrower than `allow_private_addresses = true`).
     pub allowed_networks: Vec<IpNetwork>,
+    /// A PEM bundle of CAs trusted in addition to the built-in roots, for every issuer without
+    /// its own `ca_file`.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Also trust the operating system's store (and `SSL_CERT_FILE`/`SSL_CERT_DIR`).
+    pub native_roots: bool,
 }
 
 impl Default for FetchSettings {
@@ -234,6 +239,8 @@ impl Default for FetchSettings {
             allow_private_addresses: limits.allow_private_addresses,
             max_redirects: limits.max_redirects,
             allowed_networks: Vec::new(),
+            ca_file: None,
+            native_roots: false,
         }
     }
 }
@@ -326,6 +333,9 @@ pub struct IssuerSettings {
     /// case-insensitively, `application/` optional.
     #[serde(default)]
     pub typ: Option<String>,
+    /// A PEM bundle of the only CAs trusted for this issuer's TLS connections.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Settings {

@@ -340,6 +340,7 @@ fn the_shipped_config_file_documents_every_key() {
         public_key_files: BTreeMap::from([("k".into(), "/k.pem".into())]),
         audience_claim: Some("client_id".into()),
         typ: Some("at+jwt".into()),
+        ca_file: None,
     });
     let value = serde_json::to_value(&settings).unwrap();
     let mut missing = Vec::new();

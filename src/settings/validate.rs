@@ -48,6 +48,10 @@ impl Settings {
             check_identity_header(name).map_err(|p| ("verify.payload_header".to_string(), p))?;
         }
         self.check_bounds()?;
+        if let Some(path) = &self.fetch.ca_file {
+            crate::fetch::load_ca_file(path)
+                .map_err(|e| ("fetch.ca_file".to_string(), e.to_string()))?;
+        }
         if let Some(path) = &self.config_path {
             check_config_path(path).map_err(|p| ("config_path".to_string(), p))?;
         }
@@ -114,6 +118,15 @@ impl Settings {
             }
             if let Some(path) = &issuer.config_path {
                 check_config_path(path).map_err(|p| (key("config_path"), p))?;
+            }
+            if let Some(path) = &issuer.ca_file {
+                if issuer.jwks_file.is_some() || !issuer.public_key_files.is_empty() {
+                    return Err((
+                        key("ca_file"),
+                        "cannot be combined with jwks_file or public_key_files (local keys: no network)".into(),
+                    ));
+                }
+                crate::fetch::load_ca_file(path).map_err(|e| (key("ca_file"), e.to_string()))?;
             }
             if let Some(claim) = &issuer.audience_claim {
                 check_claim_path(claim).map_err(|p| (key("audience_claim"), p))?;

@@ -17,5 +17,6 @@ mod local_keys;
 mod observability;
 mod openapi;
 mod operations;
+mod tls;
 mod token_cache;
 mod verify;

@@ -81,6 +81,7 @@ impl Cache {
             allow_private_addresses: false,
             max_redirects,
             allowed_networks: Vec::new(),
+            trust: Default::default(),
         };
         let configured_issuers = configured.then(|| Arc::from(ISSUER));
         let store = KeyStore::new(
@@ -153,6 +154,7 @@ fn policy(configured: bool) -> Arc<IssuerPolicy> {
         discovery_issuer: crate::issuer::IssuerMember::Required,
         audience_claim: None,
         token_type: None,
+        ca_file: None,
         validation,
     })
 }
