@@ -73,6 +73,9 @@ pub struct IssuerBehaviour {
     pub raw_body: Option<String>,
     /// `Location` of a `302` answer to every request, when set.
     pub redirect_to: Option<String>,
+    /// When set, documents are served only to requests with `Authorization: Bearer <this>`;
+    /// others get `401` (counted as `401 <path>`), like a Kubernetes API server.
+    pub required_bearer: Option<String>,
 }
 
 impl IssuerBehaviour {
@@ -88,6 +91,7 @@ impl IssuerBehaviour {
             etag: None,
             raw_body: None,
             redirect_to: None,
+            required_bearer: None,
         }
     }
 }
@@ -342,6 +346,16 @@ async fn serve(req: HttpRequest, shared: web::Data<Arc<Shared>>) -> HttpResponse
         return mint(&shared, &req);
     }
     let behaviour = lock(&shared.behaviour).clone();
+    if let Some(token) = &behaviour.required_bearer {
+        let sent = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if sent != Some(format!("Bearer {token}").as_str()) {
+            shared.count(&format!("401 {path}"));
+            return HttpResponse::Unauthorized().finish();
+        }
+    }
     if let Some(location) = behaviour.redirect_to {
         return HttpResponse::Found()
             .insert_header(("location", location))

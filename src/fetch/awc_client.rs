@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
 use super::{
-    CacheHeaders, FetchError, FetchFuture, FetchLimits, FetchRequest, Fetched, JsonFetcher,
-    USER_AGENT, check_scheme, describe_certificate_error, is_json_content_type, tls,
+    BearerToken, CacheHeaders, FetchError, FetchFuture, FetchLimits, FetchRequest, Fetched,
+    JsonFetcher, USER_AGENT, check_scheme, describe_certificate_error, is_json_content_type, tls,
 };
 
 /// How many fetches may queue for the fetch thread before callers wait for room.
@@ -34,6 +34,7 @@ struct Job {
     if_none_match: Option<String>,
     issuer: String,
     client: ClientKey,
+    bearer_token: Option<BearerToken>,
     reply: oneshot::Sender<Result<Fetched, FetchError>>,
 }
 
@@ -43,6 +44,8 @@ struct Job {
 struct ClientKey {
     /// The issuer's own CA bundle, trusted instead of every other root.
     ca_file: Option<PathBuf>,
+    /// The issuer may be fetched from internal addresses (its resolver allows them).
+    allow_private_addresses: bool,
 }
 
 /// The fetch thread's clients, built on first use (awc's client is not `Send`: they never
@@ -54,6 +57,13 @@ struct Clients {
 }
 
 impl Clients {
+    /// The limits of `key`'s client: the global ones, with the issuer's address exemption.
+    fn limits(&self, key: &ClientKey) -> FetchLimits {
+        let mut limits = self.limits.clone();
+        limits.allow_private_addresses |= key.allow_private_addresses;
+        limits
+    }
+
     fn get(&mut self, key: &ClientKey, issuer: &str) -> Result<awc::Client, FetchError> {
         if let Some(client) = self.built.get(key) {
             return Ok(client.clone());
@@ -67,7 +77,7 @@ impl Clients {
             }
             None => self.default_tls.clone(),
         };
-        let client = build_client(&self.limits, tls);
+        let client = build_client(&self.limits(key), tls);
         self.built.insert(key.clone(), client.clone());
         Ok(client)
     }
@@ -97,7 +107,7 @@ impl AwcFetcher {
             .spawn(move || {
                 actix_rt::System::new().block_on(async move {
                     let mut clients = Clients {
-                        limits: limits.clone(),
+                        limits,
                         default_tls,
                         built: HashMap::new(),
                     };
@@ -109,7 +119,7 @@ impl AwcFetcher {
                                 continue;
                             }
                         };
-                        let limits = limits.clone();
+                        let limits = clients.limits(&job.client);
                         actix_rt::spawn(async move {
                             let result = fetch(&client, &job, &limits).await;
                             let _ = job.reply.send(result);
@@ -131,7 +141,9 @@ impl JsonFetcher for AwcFetcher {
                 issuer: request.issuer.issuer.to_string(),
                 client: ClientKey {
                     ca_file: request.issuer.ca_file.map(PathBuf::from),
+                    allow_private_addresses: request.issuer.allow_private_addresses,
                 },
+                bearer_token: request.issuer.bearer_token.cloned(),
                 reply,
             };
             self.jobs.send(job).await.map_err(|_| FetchError::Closed)?;
@@ -231,6 +243,16 @@ async fn fetch(
             message,
         };
         let mut request = client.get(url.as_str());
+        if let Some(token) = &job.bearer_token {
+            // Never in clear text, whatever fetch.https_only says.
+            if url.scheme() != "https" {
+                return Err(FetchError::TokenOverHttp(url.to_string()));
+            }
+            let mut value = header::HeaderValue::try_from(format!("Bearer {}", token.expose()))
+                .map_err(|_| transport("the fetch token is not a valid header value".into()))?;
+            value.set_sensitive(true);
+            request = request.insert_header((header::AUTHORIZATION, value));
+        }
         if let Some(etag) = if_none_match {
             request = request.insert_header((header::IF_NONE_MATCH, etag));
         }

@@ -10,6 +10,7 @@
 
 mod addresses;
 mod awc_client;
+mod bearer;
 mod tls;
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use url::Url;
 
 use addresses::is_forbidden_address;
 pub use awc_client::AwcFetcher;
+pub use bearer::{BearerToken, BearerTokenError, MAX_TOKEN_FILE_BYTES};
 pub use ipnet::IpNet;
 pub use tls::{
     MAX_CA_FILE_BYTES, TlsConfigError, TrustRoots, describe_certificate_error, load_ca_file,
@@ -51,6 +53,11 @@ pub struct IssuerFetch<'a> {
     /// Trust only this PEM bundle's CAs for this issuer (not the built-in roots, not
     /// `fetch.ca_file`).
     pub ca_file: Option<&'a Path>,
+    /// Allow internal addresses for this issuer (whatever `fetch.allow_private_addresses` says).
+    pub allow_private_addresses: bool,
+    /// Sent as `Authorization: Bearer`; the caller decides which URLs may receive it, and the
+    /// fetcher refuses to send it over anything but `https://`.
+    pub bearer_token: Option<&'a BearerToken>,
 }
 
 /// What a fetch brought back.
@@ -211,6 +218,9 @@ pub enum FetchError {
         #[source]
         source: TlsConfigError,
     },
+    /// A bearer token was to be sent over plain `http://`.
+    #[error("refused to send the issuer's fetch token to {0}: only over https://")]
+    TokenOverHttp(String),
     /// The host is not in the issuer's `jwks_hosts`.
     #[error("refused to fetch {0}: its host is not in the issuer's jwks_hosts")]
     HostNotAllowed(String),

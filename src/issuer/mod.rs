@@ -86,6 +86,10 @@ pub struct IssuerConfig {
     pub typ: Option<String>,
     /// A PEM CA bundle trusted for this issuer's TLS connections, instead of any other root.
     pub ca_file: Option<PathBuf>,
+    /// Fetch this issuer's documents from internal addresses too.
+    pub allow_private_addresses: bool,
+    /// A file holding a bearer token sent with this issuer's fetches (re-read for each load).
+    pub fetch_token_file: Option<PathBuf>,
 }
 
 /// The discovery path appended to an issuer (OpenID Connect Discovery 1.0 §4).
@@ -384,6 +388,12 @@ pub struct IssuerPolicy {
     pub token_type: Option<String>,
     /// The only CAs trusted for this issuer's TLS connections (`None`: `[fetch]`'s roots).
     pub ca_file: Option<PathBuf>,
+    /// Its documents may come from internal addresses (`fetch.allow_private_addresses` for
+    /// this issuer alone).
+    pub allow_private_addresses: bool,
+    /// A file holding the bearer token its fetches carry; see
+    /// [`IssuerPolicy::fetch_token_allowed`].
+    pub fetch_token_file: Option<PathBuf>,
     /// jsonwebtoken's checks for this issuer (exp required, nbf, aud, iss, leeway), built once;
     /// the key cache narrows `algorithms` per key.
     pub validation: Validation,
@@ -438,8 +448,30 @@ impl IssuerPolicy {
                 .and_then(|e| e.typ.as_deref())
                 .map(normalize_token_type),
             ca_file: extra.and_then(|e| e.ca_file.clone()),
+            allow_private_addresses: extra.is_some_and(|e| e.allow_private_addresses),
+            fetch_token_file: extra.and_then(|e| e.fetch_token_file.clone()),
             validation,
         }
+    }
+
+    /// Whether the fetch token may be sent to `url`: `https://` on the issuer's own host, the
+    /// host of its configured `jwks_uri`, or a host of its `jwks_hosts`. A discovered key URL
+    /// or a redirect elsewhere gets no token (list that host in `jwks_hosts`).
+    pub fn fetch_token_allowed(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let same = |other: &Url| {
+            other.host_str() == Some(host)
+                && other.port_or_known_default() == url.port_or_known_default()
+        };
+        url.scheme() == "https"
+            && (Url::parse(&self.issuer).is_ok_and(|issuer| same(&issuer))
+                || matches!(&self.key_source, KeySource::Static(uri) if same(uri))
+                || self
+                    .jwks_hosts
+                    .as_ref()
+                    .is_some_and(|hosts| hosts.iter().any(|h| h.eq_ignore_ascii_case(host))))
     }
 
     /// Whether the JWK set may be fetched from `url`'s host (always, without `jwks_hosts`).

@@ -51,6 +51,9 @@ pub enum RefreshError {
     /// The issuer's local key files are unusable.
     #[error(transparent)]
     Local(#[from] LocalKeysError),
+    /// The issuer's `fetch_token_file` could not be read or holds no token.
+    #[error("the issuer's fetch_token_file: {0}")]
+    FetchToken(#[source] LocalKeysError),
     /// A `304 Not Modified` arrived without a cached document to keep.
     #[error("the issuer answered 304 Not Modified to a request that had no entity tag")]
     UnexpectedNotModified,

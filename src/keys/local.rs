@@ -61,6 +61,15 @@ pub enum LocalKeysError {
         #[source]
         source: JwksError,
     },
+    /// The fetch token file holds no usable token.
+    #[error("{path}: {source}")]
+    Token {
+        /// The file.
+        path: PathBuf,
+        /// Why (never the contents).
+        #[source]
+        source: crate::fetch::BearerTokenError,
+    },
     /// A PEM file holds no usable public key.
     #[error("{path} (kid {kid:?}): {source}")]
     Pem {
@@ -176,6 +185,20 @@ impl KeyStore {
         self.count_skipped(policy, &parsed.skipped);
         Ok((parsed.keys, etag))
     }
+}
+
+/// Reads an issuer's `fetch_token_file` (regular file, at most
+/// [`crate::fetch::MAX_TOKEN_FILE_BYTES`], within `timeout`): read for every load, so a rotated
+/// token is used from the next fetch on.
+pub(super) async fn read_token_file(
+    path: &Path,
+    timeout: Duration,
+) -> Result<crate::fetch::BearerToken, LocalKeysError> {
+    let bytes = read_file(path, crate::fetch::MAX_TOKEN_FILE_BYTES, timeout).await?;
+    crate::fetch::BearerToken::from_file_contents(&bytes).map_err(|source| LocalKeysError::Token {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads a regular file of at most `limit` bytes, within `timeout`, off the async threads.

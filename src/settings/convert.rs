@@ -85,6 +85,8 @@ impl From<&IssuerSettings> for IssuerConfig {
             audience_claim: entry.audience_claim.clone(),
             typ: entry.typ.clone(),
             ca_file: entry.ca_file.clone(),
+            allow_private_addresses: entry.allow_private_addresses,
+            fetch_token_file: entry.fetch_token_file.clone(),
             public_key_files: entry
                 .public_key_files
                 .iter()

@@ -336,6 +336,14 @@ pub struct IssuerSettings {
     /// A PEM bundle of the only CAs trusted for this issuer's TLS connections.
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Allow this issuer's documents to come from internal addresses (an in-cluster identity
+    /// provider), instead of `fetch.allow_private_addresses` for every issuer.
+    #[serde(default)]
+    pub allow_private_addresses: bool,
+    /// A file holding a bearer token sent with this issuer's discovery and JWK set requests
+    /// (a projected service-account token), read again for every fetch.
+    #[serde(default)]
+    pub fetch_token_file: Option<std::path::PathBuf>,
 }
 
 impl Settings {

@@ -341,6 +341,8 @@ fn the_shipped_config_file_documents_every_key() {
         audience_claim: Some("client_id".into()),
         typ: Some("at+jwt".into()),
         ca_file: None,
+        allow_private_addresses: false,
+        fetch_token_file: Some("/var/run/secrets/tokens/jwtgate".into()),
     });
     let value = serde_json::to_value(&settings).unwrap();
     let mut missing = Vec::new();
@@ -433,4 +435,19 @@ fn claim_paths_audience_claims_and_token_types_are_checked_at_startup() {
     ] {
         assert_eq!(invalid_key(&with(extra)), key, "{extra}");
     }
+}
+
+#[test]
+fn a_fetch_token_is_only_configured_for_an_https_issuer_that_fetches() {
+    let with = |extra: &str| format!("{MINIMAL}fetch_token_file = \"/run/token\"\n{extra}");
+    assert!(Settings::from_toml(&with("allow_private_addresses = true")).is_ok());
+    assert_eq!(
+        invalid_key(&with("jwks_file = \"/k.json\"")),
+        "issuers[0].fetch_token_file"
+    );
+    let http = "[fetch]\nhttps_only = false\n[[issuers]]\nissuer = \"http://id.example\"\n\
+                audiences = [\"a\"]\nfetch_token_file = \"/run/token\"\n";
+    assert_eq!(invalid_key(http), "issuers[0].fetch_token_file");
+    let secret = format!("{MINIMAL}fetch_token_file = \"\"\n");
+    assert_eq!(invalid_key(&secret), "issuers[0].fetch_token_file");
 }

@@ -128,6 +128,22 @@ impl Settings {
                 }
                 crate::fetch::load_ca_file(path).map_err(|e| (key("ca_file"), e.to_string()))?;
             }
+            if let Some(path) = &issuer.fetch_token_file {
+                let problem = if path.as_os_str().is_empty() {
+                    Some("is an empty path")
+                } else if issuer.jwks_file.is_some() || !issuer.public_key_files.is_empty() {
+                    Some(
+                        "cannot be combined with jwks_file or public_key_files (no fetch to send it with)",
+                    )
+                } else if !issuer.issuer.starts_with("https://") {
+                    Some("needs an https:// issuer: the token is never sent in clear text")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err((key("fetch_token_file"), problem.into()));
+                }
+            }
             if let Some(claim) = &issuer.audience_claim {
                 check_claim_path(claim).map_err(|p| (key("audience_claim"), p))?;
             }

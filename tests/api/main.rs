@@ -12,6 +12,7 @@ mod claims;
 mod cli;
 mod discovery;
 mod faults;
+mod in_cluster;
 mod key_endpoint;
 mod local_keys;
 mod observability;

@@ -155,6 +155,8 @@ fn policy(configured: bool) -> Arc<IssuerPolicy> {
         audience_claim: None,
         token_type: None,
         ca_file: None,
+        allow_private_addresses: false,
+        fetch_token_file: None,
         validation,
     })
 }
