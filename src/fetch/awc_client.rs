@@ -23,7 +23,8 @@ use url::Url;
 
 use super::{
     BearerToken, CacheHeaders, FetchError, FetchFuture, FetchLimits, FetchRequest, Fetched,
-    JsonFetcher, USER_AGENT, check_scheme, describe_certificate_error, is_json_content_type, tls,
+    JsonFetcher, ProxyRoute, USER_AGENT, check_scheme, describe_certificate_error,
+    is_json_content_type, tls,
 };
 
 /// How many fetches may queue for the fetch thread before callers wait for room.
@@ -189,11 +190,129 @@ impl actix_tls::connect::Resolve for GuardedResolver {
     }
 }
 
+/// Largest proxy answer to `CONNECT` read (status line and headers).
+const MAX_PROXY_RESPONSE_BYTES: usize = 8192;
+
+type TcpConnection = actix_tls::connect::Connection<awc::http::Uri, tokio::net::TcpStream>;
+
+/// awc's TCP connector: direct through [`GuardedResolver`], or, when the destination's route
+/// names a proxy, a `CONNECT` tunnel to the destination's checked address.
+#[derive(Clone)]
+struct EgressConnector {
+    direct: actix_tls::connect::ConnectorService,
+    limits: FetchLimits,
+}
+
+impl actix_service::Service<actix_tls::connect::ConnectInfo<awc::http::Uri>> for EgressConnector {
+    type Response = TcpConnection;
+    type Error = actix_tls::connect::ConnectError;
+    type Future = Pin<Box<dyn Future<Output = Result<TcpConnection, Self::Error>>>>;
+
+    actix_service::always_ready!();
+
+    fn call(&self, request: actix_tls::connect::ConnectInfo<awc::http::Uri>) -> Self::Future {
+        let scheme = request
+            .request()
+            .scheme_str()
+            .unwrap_or("https")
+            .to_string();
+        match self
+            .limits
+            .proxy
+            .route(&scheme, request.hostname())
+            .cloned()
+        {
+            None => Box::pin(self.direct.call(request)),
+            Some(route) => {
+                let limits = self.limits.clone();
+                Box::pin(async move { tunnel(request, route, &limits).await })
+            }
+        }
+    }
+}
+
+fn proxy_error(message: String) -> actix_tls::connect::ConnectError {
+    actix_tls::connect::ConnectError::Io(std::io::Error::other(message))
+}
+
+/// Resolves and checks the destination (the guard applies to it, not to the proxy), then asks
+/// the proxy for a tunnel to that exact address.
+async fn tunnel(
+    request: actix_tls::connect::ConnectInfo<awc::http::Uri>,
+    route: ProxyRoute,
+    limits: &FetchLimits,
+) -> Result<TcpConnection, actix_tls::connect::ConnectError> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let proxy = match route {
+        ProxyRoute::Via(proxy) => proxy,
+        ProxyRoute::Invalid(problem) => {
+            return Err(proxy_error(format!(
+                "the proxy setting is unusable: {problem}"
+            )));
+        }
+    };
+    let (host, port) = (request.hostname().to_string(), request.port());
+    let forbidden = || {
+        actix_tls::connect::ConnectError::Resolver(Box::new(ForbiddenResolution {
+            host: host.clone(),
+        }))
+    };
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    let destination = match literal.parse::<std::net::IpAddr>() {
+        Ok(ip) if limits.address_allowed(ip) => SocketAddr::new(ip, port),
+        Ok(_) => return Err(forbidden()),
+        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| actix_tls::connect::ConnectError::Resolver(Box::new(e)))?
+            .find(|addr| limits.address_allowed(addr.ip()))
+            .ok_or_else(forbidden)?,
+    };
+    let name = format!("{}:{}", proxy.host, proxy.port);
+    let mut stream = tokio::net::TcpStream::connect((proxy.host.as_str(), proxy.port))
+        .await
+        .map_err(|e| proxy_error(format!("could not reach the proxy {name}: {e}")))?;
+    let failed = |e: std::io::Error| proxy_error(format!("the proxy {name} failed: {e}"));
+    stream
+        .write_all(
+            format!(
+                "CONNECT {destination} HTTP/1.1\r\nHost: {destination}\r\nUser-Agent: {USER_AGENT}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .map_err(failed)?;
+    // Byte by byte: nothing past the proxy's answer may be consumed (it belongs to TLS).
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= MAX_PROXY_RESPONSE_BYTES {
+            return Err(proxy_error(format!(
+                "the proxy {name} sent an over-long answer"
+            )));
+        }
+        let byte = stream.read_u8().await.map_err(failed)?;
+        head.push(byte);
+    }
+    let status = String::from_utf8_lossy(&head)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok());
+    match status {
+        Some(200..=299) => Ok(TcpConnection::new(request.request().clone(), stream)),
+        Some(code) => Err(proxy_error(format!(
+            "the proxy {name} refused the tunnel to {host}: HTTP {code}"
+        ))),
+        None => Err(proxy_error(format!("the proxy {name} did not answer HTTP"))),
+    }
+}
+
 fn build_client(limits: &FetchLimits, tls: Arc<ClientConfig>) -> awc::Client {
     let resolver = actix_tls::connect::Resolver::custom(GuardedResolver {
         limits: limits.clone(),
     });
-    let tcp = actix_tls::connect::Connector::new(resolver).service();
+    let tcp = EgressConnector {
+        direct: actix_tls::connect::Connector::new(resolver).service(),
+        limits: limits.clone(),
+    };
     awc::Client::builder()
         .connector(
             awc::Connector::new()

@@ -11,6 +11,7 @@
 mod addresses;
 mod awc_client;
 mod bearer;
+mod proxy;
 mod tls;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ use addresses::is_forbidden_address;
 pub use awc_client::AwcFetcher;
 pub use bearer::{BearerToken, BearerTokenError, MAX_TOKEN_FILE_BYTES};
 pub use ipnet::IpNet;
+pub use proxy::{NoProxyRule, ProxyAddress, ProxyConfig, ProxyRoute};
 pub use tls::{
     MAX_CA_FILE_BYTES, TlsConfigError, TrustRoots, describe_certificate_error, load_ca_file,
 };
@@ -142,6 +144,8 @@ pub struct FetchLimits {
     pub allowed_networks: Vec<IpNet>,
     /// Which CAs TLS trusts, for issuers without their own `ca_file`.
     pub trust: TrustRoots,
+    /// The egress proxy for each destination (none by default).
+    pub proxy: ProxyConfig,
 }
 
 impl Default for FetchLimits {
@@ -157,6 +161,7 @@ impl Default for FetchLimits {
             max_redirects: 0,
             allowed_networks: Vec::new(),
             trust: TrustRoots::default(),
+            proxy: ProxyConfig::default(),
         }
     }
 }

@@ -122,6 +122,12 @@ impl From<&FetchSettings> for FetchLimits {
                 ca_file: s.ca_file.clone(),
                 native_roots: s.native_roots,
             },
+            // The environment is read here, at the edge, once.
+            proxy: crate::fetch::ProxyConfig::from_settings_or_env(
+                s.proxy.as_deref(),
+                s.no_proxy.as_deref(),
+                |name| std::env::var(name).ok(),
+            ),
         }
     }
 }

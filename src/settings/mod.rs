@@ -225,6 +225,11 @@ pub struct FetchSettings {
     pub ca_file: Option<std::path::PathBuf>,
     /// Also trust the operating system's store (and `SSL_CERT_FILE`/`SSL_CERT_DIR`).
     pub native_roots: bool,
+    /// An egress proxy (`http://host:port`) every fetch tunnels through with `CONNECT`; unset:
+    /// `HTTPS_PROXY`/`https_proxy` and `http_proxy`, as curl reads them.
+    pub proxy: Option<String>,
+    /// Destinations reached without the proxy (`NO_PROXY` syntax); unset: `NO_PROXY`/`no_proxy`.
+    pub no_proxy: Option<Vec<String>>,
 }
 
 impl Default for FetchSettings {
@@ -241,6 +246,8 @@ impl Default for FetchSettings {
             allowed_networks: Vec::new(),
             ca_file: None,
             native_roots: false,
+            proxy: None,
+            no_proxy: None,
         }
     }
 }
@@ -365,6 +372,7 @@ impl Settings {
             .list_separator(",")
             .with_list_parse_key("verify.algorithms")
             .with_list_parse_key("fetch.allowed_networks")
+            .with_list_parse_key("fetch.no_proxy")
             .with_list_parse_key("verify.token_sources")
             .source(env);
         let builder = config::Config::builder()

@@ -48,6 +48,9 @@ impl Settings {
             check_identity_header(name).map_err(|p| ("verify.payload_header".to_string(), p))?;
         }
         self.check_bounds()?;
+        if let Some(proxy) = self.fetch.proxy.as_deref().filter(|p| !p.is_empty()) {
+            crate::fetch::ProxyAddress::parse(proxy).map_err(|p| ("fetch.proxy".to_string(), p))?;
+        }
         if let Some(path) = &self.fetch.ca_file {
             crate::fetch::load_ca_file(path)
                 .map_err(|e| ("fetch.ca_file".to_string(), e.to_string()))?;

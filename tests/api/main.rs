@@ -18,6 +18,7 @@ mod local_keys;
 mod observability;
 mod openapi;
 mod operations;
+mod proxy;
 mod tls;
 mod token_cache;
 mod verify;

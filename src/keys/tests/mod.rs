@@ -82,6 +82,7 @@ impl Cache {
             max_redirects,
             allowed_networks: Vec::new(),
             trust: Default::default(),
+            proxy: Default::default(),
         };
         let configured_issuers = configured.then(|| Arc::from(ISSUER));
         let store = KeyStore::new(
