@@ -23,26 +23,50 @@ pub enum ClaimError {
     WrongType,
 }
 
+/// Most dot-separated segments a claim name is split into; longer names (a namespaced URL
+/// claim with many dots) are only looked up by their exact name.
+const MAX_CLAIM_PATH_SEGMENTS: usize = 16;
+
 /// The claim `name`: the top-level claim of that exact name if there is one (so namespaced
 /// claims such as `https://example.com/roles` keep working), else, for a name with dots, the
-/// value at that path through nested objects (`realm_access.roles`), at most
-/// [`MAX_CLAIM_PATH_DEPTH`] deep. Arrays are not indexed.
+/// value at that path through nested objects (`realm_access.roles`). At each level the longest
+/// key that matches wins, so keys that hold dots themselves are found too
+/// (`kubernetes.io.namespace` is `{"kubernetes.io": {"namespace": ..}}`). At most
+/// [`MAX_CLAIM_PATH_DEPTH`] objects deep; arrays are not indexed.
 pub fn claim_at<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     if let Some(value) = claims.get(name) {
         return Some(value);
     }
-    if !name.contains('.') {
+    let segments: Vec<&str> = name.split('.').collect();
+    if segments.len() < 2 || segments.len() > MAX_CLAIM_PATH_SEGMENTS {
         return None;
     }
-    let mut segments = name.split('.');
-    let mut current = claims.get(segments.next()?)?;
-    for (depth, segment) in segments.enumerate() {
-        if depth + 2 > MAX_CLAIM_PATH_DEPTH {
-            return None;
-        }
-        current = current.as_object()?.get(segment)?;
+    nested(claims, &segments, 1)
+}
+
+fn nested<'a>(
+    object: &'a Map<String, Value>,
+    segments: &[&str],
+    depth: usize,
+) -> Option<&'a Value> {
+    if depth > MAX_CLAIM_PATH_DEPTH {
+        return None;
     }
-    Some(current)
+    for take in (1..=segments.len()).rev() {
+        let Some(value) = object.get(&segments[..take].join(".")) else {
+            continue;
+        };
+        if take == segments.len() {
+            return Some(value);
+        }
+        if let Some(found) = value
+            .as_object()
+            .and_then(|inner| nested(inner, &segments[take..], depth + 1))
+        {
+            return Some(found);
+        }
+    }
+    None
 }
 
 /// A `typ` value in the one form compared: lower case, without the optional `application/`
@@ -128,6 +152,22 @@ mod tests {
         assert_eq!(claim_at(&c, "list.0.x"), None, "arrays are not indexed");
         assert_eq!(claim_at(&c, "realm_access..roles"), None);
         assert_eq!(claim_at(&c, "realm_access.roles.x"), None);
+    }
+
+    #[test]
+    fn keys_holding_dots_are_found_on_the_path() {
+        let c = claims(json!({
+            "kubernetes.io": {"namespace": "payments", "serviceaccount": {"name": "api"}},
+        }));
+        assert_eq!(
+            claim_at(&c, "kubernetes.io.namespace"),
+            Some(&json!("payments"))
+        );
+        assert_eq!(
+            claim_at(&c, "kubernetes.io.serviceaccount.name"),
+            Some(&json!("api"))
+        );
+        assert_eq!(claim_at(&c, "kubernetes.io.pod"), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod observability;
 mod openapi;
 mod operations;
 mod proxy;
+mod recipes;
 mod tls;
 mod token_cache;
 mod verify;
