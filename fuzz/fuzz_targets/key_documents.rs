@@ -3,7 +3,7 @@
 
 use jsonwebtoken::{Algorithm, Validation};
 use jwtgate::fetch::CacheHeaders;
-use jwtgate::keys::{check_json_depth, jwks_uri_from_discovery, parse_jwk_set};
+use jwtgate::keys::{IssuerMember, check_json_depth, jwks_uri_from_discovery, parse_jwk_set};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!key.jwk.contains_key("d"));
             }
         }
-        let _ = jwks_uri_from_discovery(data, "https://issuer.example");
+        for member in [IssuerMember::Required, IssuerMember::CheckedIfPresent] {
+            let _ = jwks_uri_from_discovery(data, "https://issuer.example", member);
+        }
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = CacheHeaders::parse(Some(text), Some(text));

@@ -38,6 +38,7 @@ fn fixture() -> &'static Fixture {
                 https_only: true,
                 algorithms: SUPPORTED_ALGORITHMS.to_vec(),
                 leeway_secs: 60,
+                config_path: None,
                 max_admitted: 32,
             },
             cache: Default::default(),

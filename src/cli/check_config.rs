@@ -84,6 +84,7 @@ async fn probe_issuers(settings: Settings, style: Style) -> u8 {
             status.as_ref().and_then(|s| s.jwks_uri.as_ref()),
         ) {
             (_, Some(url)) | (KeySource::Static(url), None) => url.to_string(),
+            (KeySource::Local(local), None) => local.url().to_string(),
             _ => "-".into(),
         };
         outln!("  jwks       {jwks}");

@@ -117,6 +117,7 @@ mod tests {
         let request = FetchRequest {
             url: &url,
             if_none_match,
+            issuer: Default::default(),
         };
         match fetcher.get_json(request).now_or_never() {
             Some(Ok(fetched)) => fetched,
@@ -168,6 +169,7 @@ mod tests {
             let request = FetchRequest {
                 url: &url,
                 if_none_match: None,
+                issuer: Default::default(),
             };
             match fetcher.get_json(request).now_or_never() {
                 Some(Err(FetchError::Status { status, .. })) => assert_eq!(status, expected),

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     CUSTOM_DISCOVERY_PATH, DEFAULT_AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TTL_SECS, DISCOVERY_PATH,
-    DevError, DevKey, JWKS_PATH, MAX_TTL_SECS, MINT_PATH, lock,
+    DevError, DevKey, JWKS_PATH, MAX_TTL_SECS, MINT_PATH, PARTY_CONFIGURATION_PATH, lock,
 };
 
 /// Random bytes in a minted token's `jti` (96 bits: unique enough for any dev session).
@@ -73,6 +73,9 @@ pub struct IssuerBehaviour {
     pub raw_body: Option<String>,
     /// `Location` of a `302` answer to every request, when set.
     pub redirect_to: Option<String>,
+    /// When set, documents are served only to requests with `Authorization: Bearer <this>`;
+    /// others get `401` (counted as `401 <path>`), like a Kubernetes API server.
+    pub required_bearer: Option<String>,
 }
 
 impl IssuerBehaviour {
@@ -88,6 +91,7 @@ impl IssuerBehaviour {
             etag: None,
             raw_body: None,
             redirect_to: None,
+            required_bearer: None,
         }
     }
 }
@@ -106,7 +110,8 @@ struct Shared {
 /// it (it ends with its actix system, or call [`DevIssuer::stop`]).
 ///
 /// It serves, on any path, counting every request by path:
-/// - `<prefix>`[`DISCOVERY_PATH`] and `<prefix>`[`CUSTOM_DISCOVERY_PATH`]: the discovery
+/// - `<prefix>`[`DISCOVERY_PATH`], `<prefix>`[`CUSTOM_DISCOVERY_PATH`] and
+///   `<prefix>`[`PARTY_CONFIGURATION_PATH`]: the discovery
 ///   document of issuer `<base><prefix>` (so one server plays many issuers);
 /// - [`JWKS_PATH`]: the JWK set;
 /// - [`MINT_PATH`]: a fresh token (see [`DevIssuer::mint_url`]);
@@ -341,6 +346,16 @@ async fn serve(req: HttpRequest, shared: web::Data<Arc<Shared>>) -> HttpResponse
         return mint(&shared, &req);
     }
     let behaviour = lock(&shared.behaviour).clone();
+    if let Some(token) = &behaviour.required_bearer {
+        let sent = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if sent != Some(format!("Bearer {token}").as_str()) {
+            shared.count(&format!("401 {path}"));
+            return HttpResponse::Unauthorized().finish();
+        }
+    }
     if let Some(location) = behaviour.redirect_to {
         return HttpResponse::Found()
             .insert_header(("location", location))
@@ -374,6 +389,7 @@ async fn serve(req: HttpRequest, shared: web::Data<Arc<Shared>>) -> HttpResponse
     } else if let Some(prefix) = path
         .strip_suffix(DISCOVERY_PATH)
         .or_else(|| path.strip_suffix(CUSTOM_DISCOVERY_PATH))
+        .or_else(|| path.strip_suffix(PARTY_CONFIGURATION_PATH))
     {
         match behaviour.discovery {
             Some(document) => document,

@@ -151,8 +151,9 @@ impl DevKey {
 /// The fixed test keys and what tests do with them.
 #[cfg(any(test, feature = "test-helpers"))]
 mod fixed {
+    use aws_lc_rs::encoding::AsDer;
     use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     use jsonwebtoken::Algorithm;
     use serde::Serialize;
     use serde_json::Value;
@@ -231,6 +232,66 @@ mod fixed {
         /// Signing fails (claims that are not a JSON object).
         pub fn sign<T: Serialize>(&self, claims: &T) -> String {
             self.try_sign(claims).expect("signing works")
+        }
+
+        /// The public key as an X.509 SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`),
+        /// as an operator would configure it in `public_key_files`.
+        ///
+        /// # Panics
+        /// The crypto library cannot re-read the key (it just wrote it).
+        pub fn public_key_pem(&self) -> String {
+            use aws_lc_rs::encoding::PublicKeyX509Der;
+            use aws_lc_rs::signature::KeyPair as _;
+            let body: String = self
+                .pem
+                .lines()
+                .filter(|line| !line.starts_with("-----"))
+                .collect();
+            let pkcs8 = STANDARD.decode(body).expect("the PEM is base64");
+            let der: PublicKeyX509Der<'static> = match self.jwk["kty"].as_str() {
+                Some("RSA") => aws_lc_rs::rsa::KeyPair::from_pkcs8(&pkcs8)
+                    .expect("a PKCS#8 RSA key")
+                    .public_key()
+                    .as_der(),
+                Some("EC") => {
+                    let curve = if self.jwk["crv"] == "P-256" {
+                        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING
+                    } else {
+                        &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED_SIGNING
+                    };
+                    aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(curve, &pkcs8)
+                        .expect("a PKCS#8 EC key")
+                        .public_key()
+                        .as_der()
+                }
+                _ => aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(&pkcs8)
+                    .expect("a PKCS#8 Ed25519 key")
+                    .public_key()
+                    .as_der(),
+            }
+            .expect("a public key encodes");
+            let lines: Vec<String> = STANDARD
+                .encode(der.as_ref())
+                .as_bytes()
+                .chunks(64)
+                .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+                .collect();
+            format!(
+                "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+                lines.join("\n")
+            )
+        }
+
+        /// Signs `claims` with a header whose `typ` is `typ` (`at+jwt` for an RFC 9068 access
+        /// token), or without `typ` when `None`.
+        ///
+        /// # Panics
+        /// Signing fails (claims that are not a JSON object).
+        pub fn sign_with_typ<T: Serialize>(&self, typ: Option<&str>, claims: &T) -> String {
+            let mut header = jsonwebtoken::Header::new(self.alg);
+            header.kid = Some(self.kid.clone());
+            header.typ = typ.map(str::to_string);
+            jsonwebtoken::encode(&header, claims, &self.encoding).expect("signing works")
         }
 
         /// The RSA modulus (the JWK's `n`) as bytes: public material an attacker could use as

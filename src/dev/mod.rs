@@ -52,6 +52,10 @@ pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// `config_path`.
 pub const CUSTOM_DISCOVERY_PATH: &str = "/custom-discovery";
 
+/// A third discovery path the issuer answers: an IOXIO dataspace party configuration
+/// (pyjwt-key-fetcher's flagship custom `config_path`).
+pub const PARTY_CONFIGURATION_PATH: &str = "/.well-known/dataspace/party-configuration.json";
+
 /// Path of the JWK set the issuer serves.
 pub const JWKS_PATH: &str = "/jwks";
 

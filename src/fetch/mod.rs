@@ -10,9 +10,13 @@
 
 mod addresses;
 mod awc_client;
+mod bearer;
+mod proxy;
+mod tls;
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -20,7 +24,12 @@ use url::Url;
 
 use addresses::is_forbidden_address;
 pub use awc_client::AwcFetcher;
+pub use bearer::{BearerToken, BearerTokenError, MAX_TOKEN_FILE_BYTES};
 pub use ipnet::IpNet;
+pub use proxy::{NoProxyRule, ProxyAddress, ProxyConfig, ProxyRoute};
+pub use tls::{
+    MAX_CA_FILE_BYTES, TlsConfigError, TrustRoots, describe_certificate_error, load_ca_file,
+};
 
 /// The boxed future [`JsonFetcher::get_json`] returns: `Send`, so the key cache can await it
 /// from any worker.
@@ -33,6 +42,24 @@ pub struct FetchRequest<'a> {
     pub url: &'a Url,
     /// An entity tag from an earlier answer: sent as `If-None-Match` (RFC 9110 §13.1.2).
     pub if_none_match: Option<&'a str>,
+    /// The issuer it is for, and how its requests differ from the defaults.
+    pub issuer: IssuerFetch<'a>,
+}
+
+/// How one issuer's requests differ from the defaults (from its `[[issuers]]` entry). The
+/// default is no difference.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IssuerFetch<'a> {
+    /// The issuer, named in certificate errors.
+    pub issuer: &'a str,
+    /// Trust only this PEM bundle's CAs for this issuer (not the built-in roots, not
+    /// `fetch.ca_file`).
+    pub ca_file: Option<&'a Path>,
+    /// Allow internal addresses for this issuer (whatever `fetch.allow_private_addresses` says).
+    pub allow_private_addresses: bool,
+    /// Sent as `Authorization: Bearer`; the caller decides which URLs may receive it, and the
+    /// fetcher refuses to send it over anything but `https://`.
+    pub bearer_token: Option<&'a BearerToken>,
 }
 
 /// What a fetch brought back.
@@ -115,6 +142,10 @@ pub struct FetchLimits {
     pub max_redirects: u8,
     /// Networks exempt from the internal-address refusal.
     pub allowed_networks: Vec<IpNet>,
+    /// Which CAs TLS trusts, for issuers without their own `ca_file`.
+    pub trust: TrustRoots,
+    /// The egress proxy for each destination (none by default).
+    pub proxy: ProxyConfig,
 }
 
 impl Default for FetchLimits {
@@ -129,6 +160,8 @@ impl Default for FetchLimits {
             allow_private_addresses: false,
             max_redirects: 0,
             allowed_networks: Vec::new(),
+            trust: TrustRoots::default(),
+            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -171,6 +204,28 @@ pub enum FetchError {
         /// Why it was not followed.
         reason: String,
     },
+    /// The TLS certificate was refused: which issuer, which URL, which check.
+    #[error("issuer {issuer}: the TLS certificate of {url} was refused: {check}")]
+    Certificate {
+        /// The issuer the fetch was for.
+        issuer: String,
+        /// The URL.
+        url: String,
+        /// The failing check and what to do.
+        check: String,
+    },
+    /// The issuer's own `ca_file` (or the global trust) could not be used.
+    #[error("issuer {issuer}: {source}")]
+    TlsConfig {
+        /// The issuer the fetch was for.
+        issuer: String,
+        /// Why.
+        #[source]
+        source: TlsConfigError,
+    },
+    /// A bearer token was to be sent over plain `http://`.
+    #[error("refused to send the issuer's fetch token to {0}: only over https://")]
+    TokenOverHttp(String),
     /// The host is not in the issuer's `jwks_hosts`.
     #[error("refused to fetch {0}: its host is not in the issuer's jwks_hosts")]
     HostNotAllowed(String),

@@ -57,6 +57,7 @@ pub fn public_message(reason: &str) -> &'static str {
         "wrong_audience" => "the token is not for this audience",
         "wrong_issuer" => "the token's issuer does not match",
         "missing_claim" => "the token lacks a required claim",
+        "wrong_token_type" => "the token is not of the required type",
         "insufficient_scope" => "the token lacks a required scope",
         "forged_identity_header" => "the request carries an identity header only jwtgate may set",
         _ => "the request was refused",

@@ -166,7 +166,7 @@ fn success_response(verified: &Verified, rules: &RequestRules) -> HttpResponse {
     for (claim, name) in &verified.policy.headers {
         if let (Ok(name), Some(value)) = (
             HeaderName::try_from(name.as_str()),
-            claims.get(claim).and_then(header_value),
+            crate::issuer::claim_at(claims, claim).and_then(header_value),
         ) {
             response.insert_header((name, value));
         }

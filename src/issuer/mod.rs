@@ -7,16 +7,18 @@
 //! check, no required claims.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, Validation};
 use url::Url;
 
+mod claims;
 mod pattern;
 mod url_rules;
 
+pub use claims::{ClaimError, MAX_CLAIM_PATH_DEPTH, claim_at, normalize_token_type};
 pub use pattern::{IssuerPattern, MAX_PLACEHOLDER_BYTES};
-
 pub use url_rules::{check_url, discovery_url};
 
 /// The asymmetric algorithms jwtgate verifies: every one the crypto backend offers.
@@ -47,6 +49,10 @@ pub struct TrustConfig {
     pub leeway_secs: u64,
     /// Policies of admitted (pattern or open) issuers kept at most.
     pub max_admitted: u64,
+    /// The discovery path of every issuer without its own `config_path`, `allow_any_issuer`
+    /// ones included (pyjwt-key-fetcher's global `config_path`); [`DEFAULT_DISCOVERY_PATH`]
+    /// when `None`.
+    pub config_path: Option<String>,
 }
 
 /// One configured issuer: an exact `iss` or a pattern, and its policy.
@@ -70,6 +76,22 @@ pub struct IssuerConfig {
     pub required_scopes: Vec<String>,
     /// (claim, response header) pairs sent on success.
     pub headers: Vec<(String, String)>,
+    /// A local JWK set file: no network for this issuer.
+    pub jwks_file: Option<PathBuf>,
+    /// (kid, PEM public key file) pairs: no network for this issuer.
+    pub public_key_files: Vec<(String, PathBuf)>,
+    /// The claim `audiences` are checked against, instead of `aud` (a path such as
+    /// `client_id`); `None` or `aud`: the standard `aud` check.
+    pub audience_claim: Option<String>,
+    /// The header `typ` tokens must carry (such as `at+jwt`, RFC 9068), compared as
+    /// [`normalize_token_type`] says; `None`: not checked.
+    pub typ: Option<String>,
+    /// A PEM CA bundle trusted for this issuer's TLS connections, instead of any other root.
+    pub ca_file: Option<PathBuf>,
+    /// Fetch this issuer's documents from internal addresses too.
+    pub allow_private_addresses: bool,
+    /// A file holding a bearer token sent with this issuer's fetches (re-read for each load).
+    pub fetch_token_file: Option<PathBuf>,
 }
 
 /// The discovery path appended to an issuer (OpenID Connect Discovery 1.0 §4).
@@ -108,6 +130,16 @@ impl IssuerError {
     }
 }
 
+/// Whether the document's `issuer` member must be present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IssuerMember {
+    /// OpenID Connect Discovery (the standard path): present and equal to the token's `iss`.
+    #[default]
+    Required,
+    /// A custom `config_path`: may be absent; if present (with any type), it must equal `iss`.
+    CheckedIfPresent,
+}
+
 /// Where an issuer's keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
@@ -115,6 +147,45 @@ pub enum KeySource {
     Discovery(Url),
     /// A configured JWK set URL: no discovery.
     Static(Url),
+    /// Local files, re-read when they change: no network at all.
+    Local(LocalKeys),
+}
+
+/// An issuer's keys on local disk: a JWK set file and PEM public keys with their kids, merged
+/// (the JWK set's entries first; a repeated kid is skipped as `duplicate_kid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalKeys {
+    /// A JWK set (RFC 7517) file.
+    pub jwks_file: Option<PathBuf>,
+    /// (kid, file) pairs: each file holds one PEM public key (`PUBLIC KEY` or `RSA PUBLIC KEY`).
+    pub pem_files: Vec<(String, PathBuf)>,
+}
+
+impl LocalKeys {
+    /// The local keys of `entry`, if it has any.
+    fn of(entry: &IssuerConfig) -> Option<Self> {
+        (entry.jwks_file.is_some() || !entry.public_key_files.is_empty()).then(|| Self {
+            jwks_file: entry.jwks_file.clone(),
+            pem_files: entry.public_key_files.clone(),
+        })
+    }
+
+    /// Every file, in reading order.
+    pub fn files(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.jwks_file
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(self.pem_files.iter().map(|(_, p)| p.as_path()))
+    }
+
+    /// A `file://` URL naming the keys (the JWK set file, else the first PEM file), for status
+    /// output; `file:///` when a path cannot be one (relative).
+    pub fn url(&self) -> Url {
+        self.files()
+            .next()
+            .and_then(|path| Url::from_file_path(path).ok())
+            .unwrap_or_else(|| Url::parse("file:///").expect("a valid URL"))
+    }
 }
 
 /// How tokens of one issuer are verified. Built once at startup for configured issuers; cheap
@@ -141,6 +212,22 @@ pub struct IssuerPolicy {
     pub headers: Vec<(String, String)>,
     /// If set, the only hosts the JWK set may be fetched from (redirect hops included).
     pub jwks_hosts: Option<Vec<String>>,
+    /// Whether the discovery document must carry an `issuer` member: at the standard path,
+    /// yes; at a custom `config_path`, only checked if present.
+    pub discovery_issuer: IssuerMember,
+    /// The claim the audiences are checked against when it is not `aud` (which `validation`
+    /// checks); see [`IssuerPolicy::check_audience_claim`].
+    pub audience_claim: Option<String>,
+    /// The required header `typ`, normalized; see [`IssuerPolicy::check_token_type`].
+    pub token_type: Option<String>,
+    /// The only CAs trusted for this issuer's TLS connections (`None`: `[fetch]`'s roots).
+    pub ca_file: Option<PathBuf>,
+    /// Its documents may come from internal addresses (`fetch.allow_private_addresses` for
+    /// this issuer alone).
+    pub allow_private_addresses: bool,
+    /// A file holding the bearer token its fetches carry; see
+    /// [`IssuerPolicy::fetch_token_allowed`].
+    pub fetch_token_file: Option<PathBuf>,
     /// jsonwebtoken's checks for this issuer (exp required, nbf, aud, iss, leeway), built once;
     /// the key cache narrows `algorithms` per key.
     pub validation: Validation,
@@ -156,6 +243,9 @@ impl IssuerPolicy {
         extra: Option<&IssuerConfig>,
     ) -> Self {
         let audiences = extra.map(|e| e.audiences.clone()).unwrap_or_default();
+        let audience_claim = extra
+            .and_then(|e| e.audience_claim.clone())
+            .filter(|claim| claim != "aud");
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms.clone();
         validation.leeway = leeway_secs;
@@ -163,7 +253,7 @@ impl IssuerPolicy {
         validation.validate_nbf = true;
         validation.set_issuer(&[issuer]);
         let mut required = vec!["exp", "iss"];
-        if audiences.is_empty() {
+        if audiences.is_empty() || audience_claim.is_some() {
             validation.validate_aud = false;
         } else {
             validation.set_audience(&audiences);
@@ -186,8 +276,36 @@ impl IssuerPolicy {
             required_scopes: extra.map(|e| e.required_scopes.clone()).unwrap_or_default(),
             headers: extra.map(|e| e.headers.clone()).unwrap_or_default(),
             jwks_hosts: extra.and_then(|e| e.jwks_hosts.clone()),
+            discovery_issuer: IssuerMember::Required,
+            audience_claim,
+            token_type: extra
+                .and_then(|e| e.typ.as_deref())
+                .map(normalize_token_type),
+            ca_file: extra.and_then(|e| e.ca_file.clone()),
+            allow_private_addresses: extra.is_some_and(|e| e.allow_private_addresses),
+            fetch_token_file: extra.and_then(|e| e.fetch_token_file.clone()),
             validation,
         }
+    }
+
+    /// Whether the fetch token may be sent to `url`: `https://` on the issuer's own host, the
+    /// host of its configured `jwks_uri`, or a host of its `jwks_hosts`. A discovered key URL
+    /// or a redirect elsewhere gets no token (list that host in `jwks_hosts`).
+    pub fn fetch_token_allowed(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let same = |other: &Url| {
+            other.host_str() == Some(host)
+                && other.port_or_known_default() == url.port_or_known_default()
+        };
+        url.scheme() == "https"
+            && (Url::parse(&self.issuer).is_ok_and(|issuer| same(&issuer))
+                || matches!(&self.key_source, KeySource::Static(uri) if same(uri))
+                || self
+                    .jwks_hosts
+                    .as_ref()
+                    .is_some_and(|hosts| hosts.iter().any(|h| h.eq_ignore_ascii_case(host))))
     }
 
     /// Whether the JWK set may be fetched from `url`'s host (always, without `jwks_hosts`).
@@ -198,6 +316,24 @@ impl IssuerPolicy {
             (Some(_), None) => false,
         }
     }
+}
+
+/// The discovery path of `entry` (its own, else the global one, else the standard one) and
+/// how its document's `issuer` member is checked.
+fn discovery_path<'a>(
+    entry: Option<&'a IssuerConfig>,
+    global: Option<&'a str>,
+) -> (&'a str, IssuerMember) {
+    let path = entry
+        .and_then(|e| e.config_path.as_deref())
+        .or(global)
+        .unwrap_or(DEFAULT_DISCOVERY_PATH);
+    let member = if path == DEFAULT_DISCOVERY_PATH {
+        IssuerMember::Required
+    } else {
+        IssuerMember::CheckedIfPresent
+    };
+    (path, member)
 }
 
 /// The allow-list: configured issuers by exact `iss`, plus the `allow_any_issuer` fallback.
@@ -211,6 +347,7 @@ pub struct TrustedIssuers {
     https_only: bool,
     algorithms: Vec<Algorithm>,
     leeway_secs: u64,
+    config_path: Option<String>,
 }
 
 impl TrustedIssuers {
@@ -231,13 +368,12 @@ impl TrustedIssuers {
                 continue;
             }
             check_url(&entry.issuer, config.https_only).map_err(invalid)?;
-            let discovery_path = entry
-                .config_path
-                .as_deref()
-                .unwrap_or(DEFAULT_DISCOVERY_PATH);
-            let key_source = match &entry.jwks_uri {
-                Some(uri) => KeySource::Static(uri.clone()),
-                None => KeySource::Discovery(
+            let (discovery_path, discovery_issuer) =
+                discovery_path(Some(&entry), config.config_path.as_deref());
+            let key_source = match (&entry.jwks_uri, LocalKeys::of(&entry)) {
+                (_, Some(local)) => KeySource::Local(local),
+                (Some(uri), None) => KeySource::Static(uri.clone()),
+                (None, None) => KeySource::Discovery(
                     discovery_url(&entry.issuer, discovery_path, config.https_only)
                         .map_err(|e| invalid(e.to_string()))?,
                 ),
@@ -246,7 +382,7 @@ impl TrustedIssuers {
                 .algorithms
                 .clone()
                 .unwrap_or_else(|| config.algorithms.clone());
-            let policy = IssuerPolicy::new(
+            let mut policy = IssuerPolicy::new(
                 &entry.issuer,
                 true,
                 key_source,
@@ -254,6 +390,7 @@ impl TrustedIssuers {
                 config.leeway_secs,
                 Some(&entry),
             );
+            policy.discovery_issuer = discovery_issuer;
             configured.insert(policy.issuer.clone(), Arc::new(policy));
         }
         Ok(Self {
@@ -264,6 +401,7 @@ impl TrustedIssuers {
             https_only: config.https_only,
             algorithms: config.algorithms,
             leeway_secs: config.leeway_secs,
+            config_path: config.config_path,
         })
     }
 
@@ -289,17 +427,12 @@ impl TrustedIssuers {
                 .iter()
                 .find(|(p, _)| p.matches(unverified_iss))
         {
-            let key_source = match &entry.jwks_uri {
-                Some(uri) => KeySource::Static(uri.clone()),
-                None => {
-                    let url = discovery_url(
-                        unverified_iss,
-                        entry
-                            .config_path
-                            .as_deref()
-                            .unwrap_or(DEFAULT_DISCOVERY_PATH),
-                        self.https_only,
-                    )?;
+            let (path, discovery_issuer) = discovery_path(Some(entry), self.config_path.as_deref());
+            let key_source = match (&entry.jwks_uri, LocalKeys::of(entry)) {
+                (_, Some(local)) => KeySource::Local(local),
+                (Some(uri), None) => KeySource::Static(uri.clone()),
+                (None, None) => {
+                    let url = discovery_url(unverified_iss, path, self.https_only)?;
                     if !pattern.keeps_under(unverified_iss, &url) {
                         return Err(IssuerError::Untrusted(format!(
                             "its discovery URL {url} leaves the pattern {}",
@@ -322,6 +455,7 @@ impl TrustedIssuers {
                 Some(entry),
             );
             policy.label = pattern.text().clone();
+            policy.discovery_issuer = discovery_issuer;
             return Ok(policy);
         }
         if !self.allow_any {
@@ -335,19 +469,18 @@ impl TrustedIssuers {
             )));
         }
         check_url(unverified_iss, self.https_only).map_err(IssuerError::Untrusted)?;
-        let source = KeySource::Discovery(discovery_url(
-            unverified_iss,
-            DEFAULT_DISCOVERY_PATH,
-            self.https_only,
-        )?);
-        Ok(IssuerPolicy::new(
+        let (path, discovery_issuer) = discovery_path(None, self.config_path.as_deref());
+        let source = KeySource::Discovery(discovery_url(unverified_iss, path, self.https_only)?);
+        let mut policy = IssuerPolicy::new(
             unverified_iss,
             false,
             source,
             self.algorithms.clone(),
             self.leeway_secs,
             None,
-        ))
+        );
+        policy.discovery_issuer = discovery_issuer;
+        Ok(policy)
     }
 
     /// The configured issuer patterns (their text is also their metrics label).

@@ -23,6 +23,7 @@ fn trust_with(issuers: Vec<IssuerConfig>, allow_any_issuer: bool) -> TrustedIssu
         algorithms: SUPPORTED_ALGORITHMS.to_vec(),
         leeway_secs: 60,
         max_admitted: 32,
+        config_path: None,
     })
     .unwrap()
 }
@@ -177,6 +178,79 @@ fn a_pattern_match_gets_the_patterns_policy_and_label() {
     );
     assert!(trusted.lookup("https://login.example.com/t1/v3.0").is_err());
     assert_eq!(trusted.configured().count(), 0);
+}
+
+#[test]
+fn a_global_config_path_applies_to_every_issuer_without_its_own() {
+    let global = Some("/.well-known/dataspace/party-configuration.json".to_string());
+    let trusted = TrustedIssuers::new(TrustConfig {
+        issuers: vec![
+            issuer("https://a"),
+            IssuerConfig {
+                config_path: Some("/own".into()),
+                ..issuer("https://b")
+            },
+            IssuerConfig {
+                config_path: Some(DEFAULT_DISCOVERY_PATH.into()),
+                ..issuer("https://c")
+            },
+        ],
+        allow_any_issuer: true,
+        https_only: true,
+        algorithms: SUPPORTED_ALGORITHMS.to_vec(),
+        leeway_secs: 60,
+        max_admitted: 32,
+        config_path: global,
+    })
+    .unwrap();
+    let source = |iss| {
+        let policy = trusted.lookup(iss).unwrap();
+        let KeySource::Discovery(url) = &policy.key_source else {
+            panic!("discovery expected");
+        };
+        (url.to_string(), policy.discovery_issuer)
+    };
+    let custom = IssuerMember::CheckedIfPresent;
+    assert_eq!(
+        source("https://a"),
+        (
+            "https://a/.well-known/dataspace/party-configuration.json".into(),
+            custom
+        )
+    );
+    assert_eq!(source("https://b"), ("https://b/own".into(), custom));
+    assert_eq!(
+        source("https://c"),
+        (
+            "https://c/.well-known/openid-configuration".into(),
+            IssuerMember::Required
+        ),
+        "an issuer's own config_path wins, even the standard one"
+    );
+    assert_eq!(
+        source("https://open.example"),
+        (
+            "https://open.example/.well-known/dataspace/party-configuration.json".into(),
+            custom
+        ),
+        "allow_any_issuer ones included"
+    );
+}
+
+#[test]
+fn the_standard_discovery_path_requires_the_issuer_member() {
+    let trusted = trust_with(vec![issuer("https://a")], true);
+    assert_eq!(
+        trusted.lookup("https://a").unwrap().discovery_issuer,
+        IssuerMember::Required
+    );
+    assert_eq!(
+        trusted
+            .lookup("https://open.example")
+            .unwrap()
+            .discovery_issuer,
+        IssuerMember::Required
+    );
 }
 
 #[test]

@@ -1,9 +1,16 @@
 //! Reading an OpenID Connect discovery document: its `issuer` and where the keys are.
+//!
+//! At the standard path the document is OpenID Connect's, whose `issuer` member is required and
+//! must equal the token's `iss`. At a custom `config_path` it may be another kind of document
+//! that only names the keys (pyjwt-key-fetcher's flagship case, an IOXIO dataspace
+//! `party-configuration.json`): an absent `issuer` is accepted there, one that is present must
+//! still match ([`IssuerMember`]).
 
 use serde_json::Value;
 use url::Url;
 
 use super::json::{self, JsonError};
+pub use crate::issuer::IssuerMember;
 
 /// Why a discovery document is not usable.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -48,20 +55,27 @@ pub enum DiscoveryError {
 }
 
 /// Extracts the JWK set URL from a discovery document for `issuer`: `jwks_uri`, else
-/// `jwks_url` (pyjwt-key-fetcher's order), after checking the document's `issuer`. Whether
-/// its scheme may be fetched is the fetcher's decision (`fetch.https_only`), like every URL's.
-pub fn jwks_uri_from_discovery(body: &[u8], issuer: &str) -> Result<Url, DiscoveryError> {
+/// `jwks_url` (pyjwt-key-fetcher's order), after checking the document's `issuer` as `member`
+/// says. Whether its scheme may be fetched is the fetcher's decision (`fetch.https_only`), like
+/// every URL's.
+pub fn jwks_uri_from_discovery(
+    body: &[u8],
+    issuer: &str,
+    member: IssuerMember,
+) -> Result<Url, DiscoveryError> {
     let document = json::parse(body).map_err(DiscoveryError::NotJson)?;
     let document = document.as_object().ok_or(DiscoveryError::NotAnObject)?;
-    let found = document
-        .get("issuer")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if found != issuer {
-        return Err(DiscoveryError::IssuerMismatch {
-            expected: issuer.to_string(),
-            found: found.to_string(),
-        });
+    // Only a truly absent member is excused: `"issuer": null` or a number is a document that
+    // names an issuer badly, and is refused like a wrong one.
+    let present = document.get("issuer");
+    if present.is_some() || member == IssuerMember::Required {
+        let found = present.and_then(Value::as_str);
+        if found != Some(issuer) {
+            return Err(DiscoveryError::IssuerMismatch {
+                expected: issuer.to_string(),
+                found: found.unwrap_or_default().to_string(),
+            });
+        }
     }
     let uri = document
         .get("jwks_uri")
@@ -103,7 +117,41 @@ mod tests {
     const ISS: &str = "https://id.example";
 
     fn jwks(doc: &str) -> Result<String, DiscoveryError> {
-        jwks_uri_from_discovery(doc.as_bytes(), ISS).map(|u| u.to_string())
+        jwks_uri_from_discovery(doc.as_bytes(), ISS, IssuerMember::Required).map(|u| u.to_string())
+    }
+
+    fn jwks_at_custom_path(doc: &str) -> Result<String, DiscoveryError> {
+        jwks_uri_from_discovery(doc.as_bytes(), ISS, IssuerMember::CheckedIfPresent)
+            .map(|u| u.to_string())
+    }
+
+    #[test]
+    fn a_document_at_a_custom_path_may_omit_the_issuer_but_not_name_another() {
+        assert_eq!(
+            jwks_at_custom_path(r#"{"jwks_uri":"https://id.example/k"}"#).unwrap(),
+            "https://id.example/k"
+        );
+        assert_eq!(
+            jwks_at_custom_path(
+                r#"{"issuer":"https://id.example","jwks_uri":"https://id.example/k"}"#
+            )
+            .unwrap(),
+            "https://id.example/k"
+        );
+        for doc in [
+            r#"{"issuer":"https://evil","jwks_uri":"https://id.example/k"}"#,
+            r#"{"issuer":null,"jwks_uri":"https://id.example/k"}"#,
+            r#"{"issuer":1,"jwks_uri":"https://id.example/k"}"#,
+            r#"{"issuer":"","jwks_uri":"https://id.example/k"}"#,
+        ] {
+            assert!(
+                matches!(
+                    jwks_at_custom_path(doc),
+                    Err(DiscoveryError::IssuerMismatch { .. })
+                ),
+                "{doc}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::discovery::DiscoveryError;
 use super::jwks::JwksError;
+use super::local::LocalKeysError;
 use crate::fetch::FetchError;
 
 /// Why no key could be had for a lookup.
@@ -47,6 +48,12 @@ pub enum RefreshError {
     /// The JWK set is unusable.
     #[error(transparent)]
     Jwks(#[from] JwksError),
+    /// The issuer's local key files are unusable.
+    #[error(transparent)]
+    Local(#[from] LocalKeysError),
+    /// The issuer's `fetch_token_file` could not be read or holds no token.
+    #[error("the issuer's fetch_token_file: {0}")]
+    FetchToken(#[source] LocalKeysError),
     /// A `304 Not Modified` arrived without a cached document to keep.
     #[error("the issuer answered 304 Not Modified to a request that had no entity tag")]
     UnexpectedNotModified,

@@ -13,7 +13,7 @@ use url::Url;
 
 use super::state::{KeySet, random_fraction};
 use super::{KeyStore, RefreshError, jwks_uri_from_discovery, parse_jwk_set};
-use crate::fetch::{CacheHeaders, FetchError, FetchRequest, Fetched};
+use crate::fetch::{BearerToken, CacheHeaders, FetchError, FetchRequest, Fetched, IssuerFetch};
 use crate::issuer::{IssuerPolicy, KeySource};
 
 /// What is fetched, as the metrics' `kind` label says.
@@ -45,17 +45,24 @@ impl KeyStore {
         previous: Option<&KeySet>,
     ) -> Result<(KeySet, Discovered), RefreshError> {
         let (jwks_uri, discovered) = match (&policy.key_source, discovered) {
+            (KeySource::Local(local), _) => {
+                return Ok((self.load_local(policy, local, previous).await?, None));
+            }
             (KeySource::Static(uri), _) => (uri.clone(), None),
             (KeySource::Discovery(_), Some((uri, at))) => (uri.clone(), Some((uri, at))),
             (KeySource::Discovery(document_url), None) => {
-                let uri = self.discover(policy, document_url).await?;
+                let token = self.fetch_token(policy).await?;
+                let uri = self.discover(policy, document_url, token.as_ref()).await?;
                 (uri.clone(), Some((uri, self.inner.clock.now())))
             }
         };
         let etag = previous
             .filter(|p| p.jwks_uri == jwks_uri)
             .and_then(|p| p.etag.as_deref());
-        let fetched = self.fetch(policy, Kind::Jwks, &jwks_uri, etag).await?;
+        let token = self.fetch_token(policy).await?;
+        let fetched = self
+            .fetch(policy, Kind::Jwks, &jwks_uri, etag, token.as_ref())
+            .await?;
         let (keys, caching) = match (fetched, previous) {
             (Fetched::NotModified { caching }, Some(previous)) if etag.is_some() => {
                 self.count_fetch(policy, Kind::Jwks, true);
@@ -66,16 +73,7 @@ impl KeyStore {
                 let parsed = parse_jwk_set(&body, &policy.validation);
                 self.count_fetch(policy, Kind::Jwks, parsed.is_ok());
                 let parsed = parsed?;
-                for reason in &parsed.skipped {
-                    self.inner
-                        .metrics
-                        .jwks_keys_skipped
-                        .with_label_values(&[&*policy.label, reason.label()])
-                        .inc();
-                }
-                if !parsed.skipped.is_empty() {
-                    tracing::warn!(issuer = %policy.label, skipped = ?parsed.skipped, "skipped unusable JWK set entries");
-                }
+                self.count_skipped(policy, &parsed.skipped);
                 (parsed.keys, caching)
             }
             _ => {
@@ -95,20 +93,39 @@ impl KeyStore {
         Ok((set, discovered))
     }
 
+    /// The issuer's bearer token, read afresh from its `fetch_token_file` (none without one).
+    async fn fetch_token(
+        &self,
+        policy: &IssuerPolicy,
+    ) -> Result<Option<BearerToken>, RefreshError> {
+        let Some(path) = &policy.fetch_token_file else {
+            return Ok(None);
+        };
+        let token = super::local::read_token_file(path, self.inner.limits.timeout).await;
+        match token {
+            Ok(token) => Ok(Some(token)),
+            Err(error) => {
+                self.count_fetch(policy, Kind::Discovery, false);
+                Err(RefreshError::FetchToken(error))
+            }
+        }
+    }
+
     /// Fetches the discovery document and reads the JWK set URL from it.
     async fn discover(
         &self,
         policy: &IssuerPolicy,
         document_url: &Url,
+        token: Option<&BearerToken>,
     ) -> Result<Url, RefreshError> {
         let Fetched::Document { body, .. } = self
-            .fetch(policy, Kind::Discovery, document_url, None)
+            .fetch(policy, Kind::Discovery, document_url, None, token)
             .await?
         else {
             self.count_fetch(policy, Kind::Discovery, false);
             return Err(RefreshError::UnexpectedNotModified);
         };
-        let uri = jwks_uri_from_discovery(&body, &policy.issuer);
+        let uri = jwks_uri_from_discovery(&body, &policy.issuer, policy.discovery_issuer);
         self.count_fetch(policy, Kind::Discovery, uri.is_ok());
         Ok(uri?)
     }
@@ -122,9 +139,10 @@ impl KeyStore {
         kind: Kind,
         url: &Url,
         if_none_match: Option<&str>,
+        token: Option<&BearerToken>,
     ) -> Result<Fetched, RefreshError> {
         let started = Instant::now();
-        let outcome = self.follow(policy, kind, url, if_none_match).await;
+        let outcome = self.follow(policy, kind, url, if_none_match, token).await;
         self.inner
             .metrics
             .fetch_duration
@@ -144,6 +162,7 @@ impl KeyStore {
         kind: Kind,
         url: &Url,
         if_none_match: Option<&str>,
+        token: Option<&BearerToken>,
     ) -> Result<Fetched, FetchError> {
         let max_redirects = self.inner.limits.max_redirects;
         let mut current = url.clone();
@@ -155,6 +174,14 @@ impl KeyStore {
             let request = FetchRequest {
                 url: &current,
                 if_none_match,
+                issuer: IssuerFetch {
+                    issuer: &policy.issuer,
+                    ca_file: policy.ca_file.as_deref(),
+                    allow_private_addresses: policy.allow_private_addresses,
+                    // Only to the issuer's own hosts: never to a redirect target or a key URL
+                    // elsewhere, which would otherwise collect the credential.
+                    bearer_token: token.filter(|_| policy.fetch_token_allowed(&current)),
+                },
             };
             let location = match self.inner.fetcher.get_json(request).await? {
                 Fetched::Redirect { location } => location,
@@ -172,6 +199,25 @@ impl KeyStore {
                 .map_err(|e| refuse(format!("bad Location {location:?}: {e}")))?;
             hops += 1;
         }
+    }
+
+    /// Counts and logs the JWK set entries skipped as unusable.
+    pub(super) fn count_skipped(&self, policy: &IssuerPolicy, skipped: &[super::SkipReason]) {
+        for reason in skipped {
+            self.inner
+                .metrics
+                .jwks_keys_skipped
+                .with_label_values(&[&*policy.label, reason.label()])
+                .inc();
+        }
+        if !skipped.is_empty() {
+            tracing::warn!(issuer = %policy.label, ?skipped, "skipped unusable JWK set entries");
+        }
+    }
+
+    /// Counts one JWK set fetch (or read of local key files that changed or failed).
+    pub(super) fn count_fetch_jwks(&self, policy: &IssuerPolicy, ok: bool) {
+        self.count_fetch(policy, Kind::Jwks, ok);
     }
 
     fn count_fetch(&self, policy: &IssuerPolicy, kind: Kind, ok: bool) {

@@ -39,6 +39,7 @@
 //! This file is the API. `state.rs`: the entry and every decision taken from it (pure, given
 //! the time). `load.rs`: discovery, JWK set, redirects, `jwks_hosts`, `ETag`. `status.rs`:
 //! what the admin API shows. `discovery.rs`, `jwks.rs`, `json.rs`: reading the documents.
+//! `local.rs`, `pem.rs`: keys from local files (`jwks_file`, `public_key_files`), no network.
 //! `dynamic.rs`, `failures.rs`: the bounded entries of open issuers. `emergency.rs`:
 //! [`KeyStore::refresh_all`].
 
@@ -50,6 +51,8 @@ mod failures;
 mod json;
 pub mod jwks;
 mod load;
+mod local;
+mod pem;
 mod signature;
 mod state;
 mod status;
@@ -61,12 +64,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-pub use discovery::{DiscoveryError, jwks_uri_from_discovery};
+pub use discovery::{DiscoveryError, IssuerMember, jwks_uri_from_discovery};
 pub use emergency::{REFRESH_ALL_CONCURRENCY, REFRESH_ALL_FETCH_TIMEOUTS, RefreshOutcome};
 pub use error::{KeysError, RefreshError};
 pub use failures::MAX_REMEMBERED_FAILURES;
 pub use json::{JsonError, MAX_JSON_DEPTH, check_json_depth};
 pub use jwks::{JwksError, SkipReason, VerifyingKey, parse_jwk_set};
+pub use local::{LOCAL_KEYS_LIFETIME, LocalKeysError};
+pub use pem::{MAX_PEM_BYTES, PemError, jwk_from_pem};
 pub use signature::SignatureKeys;
 pub use state::{
     CacheRules, FAILURE_BACKOFF_INITIAL, FAILURE_BACKOFF_MAX, REFRESH_AHEAD_AT,

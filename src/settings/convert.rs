@@ -37,6 +37,7 @@ impl Settings {
             algorithms: self.verify.algorithms.clone(),
             leeway_secs: self.verify.leeway_secs,
             max_admitted: self.cache.max_issuers,
+            config_path: self.config_path.clone(),
         }
     }
 
@@ -80,6 +81,17 @@ impl From<&IssuerSettings> for IssuerConfig {
                 .iter()
                 .map(|(claim, header)| (claim.clone(), header.clone()))
                 .collect(),
+            jwks_file: entry.jwks_file.clone(),
+            audience_claim: entry.audience_claim.clone(),
+            typ: entry.typ.clone(),
+            ca_file: entry.ca_file.clone(),
+            allow_private_addresses: entry.allow_private_addresses,
+            fetch_token_file: entry.fetch_token_file.clone(),
+            public_key_files: entry
+                .public_key_files
+                .iter()
+                .map(|(kid, path)| (kid.clone(), path.clone()))
+                .collect(),
         }
     }
 }
@@ -106,6 +118,16 @@ impl From<&FetchSettings> for FetchLimits {
             allow_private_addresses: s.allow_private_addresses,
             max_redirects: s.max_redirects,
             allowed_networks: s.allowed_networks.iter().map(|n| n.0).collect(),
+            trust: crate::fetch::TrustRoots {
+                ca_file: s.ca_file.clone(),
+                native_roots: s.native_roots,
+            },
+            // The environment is read here, at the edge, once.
+            proxy: crate::fetch::ProxyConfig::from_settings_or_env(
+                s.proxy.as_deref(),
+                s.no_proxy.as_deref(),
+                |name| std::env::var(name).ok(),
+            ),
         }
     }
 }

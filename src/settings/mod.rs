@@ -62,6 +62,11 @@ pub struct Settings {
     /// `valid_issuers`). Off by default: it lets anyone who runs an issuer mint accepted tokens.
     #[serde(default)]
     pub allow_any_issuer: bool,
+    /// Discovery path of every issuer without its own `config_path`, `allow_any_issuer` ones
+    /// included (pyjwt-key-fetcher's `AsyncKeyFetcher(config_path=...)`). Unset: the OpenID
+    /// Connect path. At a path other than that one, a document without `issuer` is accepted.
+    #[serde(default)]
+    pub config_path: Option<String>,
     /// `[server]`
     #[serde(default)]
     pub server: ServerSettings,
@@ -215,6 +220,16 @@ pub struct FetchSettings {
     /// Networks exempt from the internal-address refusal, e.g. `["10.20.0.0/16"]` for an
     /// identity provider inside the cluster (narrower than `allow_private_addresses = true`).
     pub allowed_networks: Vec<IpNetwork>,
+    /// A PEM bundle of CAs trusted in addition to the built-in roots, for every issuer without
+    /// its own `ca_file`.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Also trust the operating system's store (and `SSL_CERT_FILE`/`SSL_CERT_DIR`).
+    pub native_roots: bool,
+    /// An egress proxy (`http://host:port`) every fetch tunnels through with `CONNECT`; unset:
+    /// `HTTPS_PROXY`/`https_proxy` and `http_proxy`, as curl reads them.
+    pub proxy: Option<String>,
+    /// Destinations reached without the proxy (`NO_PROXY` syntax); unset: `NO_PROXY`/`no_proxy`.
+    pub no_proxy: Option<Vec<String>>,
 }
 
 impl Default for FetchSettings {
@@ -229,6 +244,10 @@ impl Default for FetchSettings {
             allow_private_addresses: limits.allow_private_addresses,
             max_redirects: limits.max_redirects,
             allowed_networks: Vec::new(),
+            ca_file: None,
+            native_roots: false,
+            proxy: None,
+            no_proxy: None,
         }
     }
 }
@@ -307,6 +326,31 @@ pub struct IssuerSettings {
     /// Claim name -> response header name, sent on success.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// A local JWK set file, re-read when it changes: no network for this issuer.
+    #[serde(default)]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// kid -> PEM public key file, re-read when it changes: no network for this issuer.
+    #[serde(default)]
+    pub public_key_files: BTreeMap<String, std::path::PathBuf>,
+    /// The claim `audiences` are checked against instead of `aud` (Cognito access tokens:
+    /// `client_id`); a dotted path reads nested objects.
+    #[serde(default)]
+    pub audience_claim: Option<String>,
+    /// The header `typ` every token must carry (RFC 9068 access tokens: `at+jwt`); compared
+    /// case-insensitively, `application/` optional.
+    #[serde(default)]
+    pub typ: Option<String>,
+    /// A PEM bundle of the only CAs trusted for this issuer's TLS connections.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Allow this issuer's documents to come from internal addresses (an in-cluster identity
+    /// provider), instead of `fetch.allow_private_addresses` for every issuer.
+    #[serde(default)]
+    pub allow_private_addresses: bool,
+    /// A file holding a bearer token sent with this issuer's discovery and JWK set requests
+    /// (a projected service-account token), read again for every fetch.
+    #[serde(default)]
+    pub fetch_token_file: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -328,6 +372,7 @@ impl Settings {
             .list_separator(",")
             .with_list_parse_key("verify.algorithms")
             .with_list_parse_key("fetch.allowed_networks")
+            .with_list_parse_key("fetch.no_proxy")
             .with_list_parse_key("verify.token_sources")
             .source(env);
         let builder = config::Config::builder()

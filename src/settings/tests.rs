@@ -336,6 +336,13 @@ fn the_shipped_config_file_documents_every_key() {
         required_claims: Vec::new(),
         required_scopes: Vec::new(),
         headers: BTreeMap::new(),
+        jwks_file: Some("/etc/jwtgate/keys.json".into()),
+        public_key_files: BTreeMap::from([("k".into(), "/k.pem".into())]),
+        audience_claim: Some("client_id".into()),
+        typ: Some("at+jwt".into()),
+        ca_file: None,
+        allow_private_addresses: false,
+        fetch_token_file: Some("/var/run/secrets/tokens/jwtgate".into()),
     });
     let value = serde_json::to_value(&settings).unwrap();
     let mut missing = Vec::new();
@@ -366,4 +373,81 @@ fn the_shipped_config_file_documents_every_key() {
 fn the_shipped_config_file_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_FILE);
     Settings::load_with_env(&path, Some(HashMap::new())).unwrap();
+}
+
+#[test]
+fn config_paths_stay_under_the_issuer() {
+    let with_global = |path: &str| format!("config_path = {path:?}\n{MINIMAL}");
+    assert!(
+        Settings::from_toml(&with_global(
+            "/.well-known/dataspace/party-configuration.json"
+        ))
+        .is_ok()
+    );
+    for bad in ["x", "/a/../b", "/./x", "/x?y", "/x#y", "/%2e%2e/x", "/a\\b"] {
+        assert_eq!(invalid_key(&with_global(bad)), "config_path", "{bad}");
+        let per_issuer = format!("{MINIMAL}config_path = {bad:?}\n");
+        assert_eq!(invalid_key(&per_issuer), "issuers[0].config_path", "{bad}");
+    }
+}
+
+#[test]
+fn local_key_files_cannot_be_mixed_with_network_settings() {
+    let local = |extra: &str| format!("{MINIMAL}jwks_file = \"/etc/keys.json\"\n{extra}");
+    assert!(Settings::from_toml(&local("")).is_ok());
+    assert!(Settings::from_toml(&local("public_key_files = { k1 = \"/k1.pem\" }\n")).is_ok());
+    for (extra, key) in [
+        (
+            "jwks_uri = \"https://a.example/k\"\n",
+            "issuers[0].jwks_uri",
+        ),
+        ("config_path = \"/x\"\n", "issuers[0].config_path"),
+        ("jwks_hosts = [\"a\"]\n", "issuers[0].jwks_hosts"),
+        (
+            "public_key_files = { \"\" = \"/k.pem\" }\n",
+            "issuers[0].public_key_files",
+        ),
+    ] {
+        assert_eq!(invalid_key(&local(extra)), key, "{extra}");
+    }
+}
+
+#[test]
+fn claim_paths_audience_claims_and_token_types_are_checked_at_startup() {
+    let with = |extra: &str| format!("{MINIMAL}{extra}\n");
+    assert!(Settings::from_toml(&with("audience_claim = \"client_id\"\ntyp = \"at+jwt\"")).is_ok());
+    assert!(
+        Settings::from_toml(&with(
+            "headers = { \"realm_access.roles\" = \"X-Auth-Roles\" }"
+        ))
+        .is_ok()
+    );
+    for (extra, key) in [
+        ("audience_claim = \"\"", "issuers[0].audience_claim"),
+        ("audience_claim = \"a..b\"", "issuers[0].audience_claim"),
+        ("typ = \"\"", "issuers[0].typ"),
+        ("typ = \"at jwt\"", "issuers[0].typ"),
+        (
+            "headers = { \"a..b\" = \"X-Auth-A\" }",
+            "issuers[0].headers",
+        ),
+        ("headers = { \".a\" = \"X-Auth-A\" }", "issuers[0].headers"),
+    ] {
+        assert_eq!(invalid_key(&with(extra)), key, "{extra}");
+    }
+}
+
+#[test]
+fn a_fetch_token_is_only_configured_for_an_https_issuer_that_fetches() {
+    let with = |extra: &str| format!("{MINIMAL}fetch_token_file = \"/run/token\"\n{extra}");
+    assert!(Settings::from_toml(&with("allow_private_addresses = true")).is_ok());
+    assert_eq!(
+        invalid_key(&with("jwks_file = \"/k.json\"")),
+        "issuers[0].fetch_token_file"
+    );
+    let http = "[fetch]\nhttps_only = false\n[[issuers]]\nissuer = \"http://id.example\"\n\
+                audiences = [\"a\"]\nfetch_token_file = \"/run/token\"\n";
+    assert_eq!(invalid_key(http), "issuers[0].fetch_token_file");
+    let secret = format!("{MINIMAL}fetch_token_file = \"\"\n");
+    assert_eq!(invalid_key(&secret), "issuers[0].fetch_token_file");
 }

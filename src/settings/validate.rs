@@ -48,6 +48,16 @@ impl Settings {
             check_identity_header(name).map_err(|p| ("verify.payload_header".to_string(), p))?;
         }
         self.check_bounds()?;
+        if let Some(proxy) = self.fetch.proxy.as_deref().filter(|p| !p.is_empty()) {
+            crate::fetch::ProxyAddress::parse(proxy).map_err(|p| ("fetch.proxy".to_string(), p))?;
+        }
+        if let Some(path) = &self.fetch.ca_file {
+            crate::fetch::load_ca_file(path)
+                .map_err(|e| ("fetch.ca_file".to_string(), e.to_string()))?;
+        }
+        if let Some(path) = &self.config_path {
+            check_config_path(path).map_err(|p| ("config_path".to_string(), p))?;
+        }
         if self.issuers.is_empty() && !self.allow_any_issuer {
             return bad(
                 "issuers",
@@ -109,10 +119,56 @@ impl Settings {
                     ));
                 }
             }
-            if let Some(path) = &issuer.config_path
-                && !path.starts_with('/')
+            if let Some(path) = &issuer.config_path {
+                check_config_path(path).map_err(|p| (key("config_path"), p))?;
+            }
+            if let Some(path) = &issuer.ca_file {
+                if issuer.jwks_file.is_some() || !issuer.public_key_files.is_empty() {
+                    return Err((
+                        key("ca_file"),
+                        "cannot be combined with jwks_file or public_key_files (local keys: no network)".into(),
+                    ));
+                }
+                crate::fetch::load_ca_file(path).map_err(|e| (key("ca_file"), e.to_string()))?;
+            }
+            if let Some(path) = &issuer.fetch_token_file {
+                let problem = if path.as_os_str().is_empty() {
+                    Some("is an empty path")
+                } else if issuer.jwks_file.is_some() || !issuer.public_key_files.is_empty() {
+                    Some(
+                        "cannot be combined with jwks_file or public_key_files (no fetch to send it with)",
+                    )
+                } else if !issuer.issuer.starts_with("https://") {
+                    Some("needs an https:// issuer: the token is never sent in clear text")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err((key("fetch_token_file"), problem.into()));
+                }
+            }
+            if let Some(claim) = &issuer.audience_claim {
+                check_claim_path(claim).map_err(|p| (key("audience_claim"), p))?;
+            }
+            if let Some(typ) = &issuer.typ
+                && (typ.is_empty()
+                    || !typ
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+-./_".contains(&b)))
             {
-                return Err((key("config_path"), format!("{path:?} must start with '/'")));
+                return Err((
+                    key("typ"),
+                    format!("{typ:?} is not a media type such as \"at+jwt\""),
+                ));
+            }
+            if let Some(claim) = issuer.headers.keys().find(|c| check_claim_path(c).is_err()) {
+                return Err((
+                    key("headers"),
+                    check_claim_path(claim).err().unwrap_or_default(),
+                ));
+            }
+            if issuer.jwks_file.is_some() || !issuer.public_key_files.is_empty() {
+                check_local_keys(issuer).map_err(|(field, p)| (key(field), p))?;
             }
             if let Some(algorithms) = &issuer.algorithms {
                 validate_algorithms(&key("algorithms"), algorithms)?;
@@ -165,6 +221,79 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// A discovery path: starts with `/`, no query or fragment, no `.`/`..` segment, no `\\` or
+/// `%` (so the document URL stays under the issuer's own path, however it is parsed).
+fn check_config_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("{path:?} must start with '/'"));
+    }
+    if path.contains(['?', '#', '\\', '%']) || path.chars().any(char::is_control) {
+        return Err(format!(
+            "{path:?} must not contain '?', '#', '\\', '%' or control characters"
+        ));
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(format!("{path:?} must not contain '.' or '..' segments"));
+    }
+    Ok(())
+}
+
+/// A claim name or dotted path: not empty, no empty segment, at most
+/// [`crate::issuer::MAX_CLAIM_PATH_DEPTH`] deep when it has dots.
+fn check_claim_path(claim: &str) -> Result<(), String> {
+    let segments = claim.split('.').count();
+    if claim.split('.').any(str::is_empty) {
+        return Err(format!(
+            "{claim:?} is not a claim name or a dotted path such as \"realm_access.roles\""
+        ));
+    }
+    // A namespaced claim (`https://example.com/roles`) is read by its exact name.
+    if !claim.contains("://") && segments > crate::issuer::MAX_CLAIM_PATH_DEPTH {
+        return Err(format!(
+            "{claim:?} is deeper than {} levels",
+            crate::issuer::MAX_CLAIM_PATH_DEPTH
+        ));
+    }
+    Ok(())
+}
+
+/// An issuer with local key files fetches nothing, so the network settings cannot apply to it.
+fn check_local_keys(issuer: &super::IssuerSettings) -> Result<(), (&'static str, String)> {
+    let network = [
+        ("jwks_uri", issuer.jwks_uri.is_some()),
+        ("config_path", issuer.config_path.is_some()),
+        ("jwks_hosts", issuer.jwks_hosts.is_some()),
+    ];
+    if let Some((field, _)) = network.iter().find(|(_, set)| *set) {
+        return Err((
+            field,
+            "cannot be combined with jwks_file or public_key_files (local keys: no network)".into(),
+        ));
+    }
+    if issuer
+        .jwks_file
+        .as_ref()
+        .is_some_and(|p| p.as_os_str().is_empty())
+    {
+        return Err(("jwks_file", "is an empty path".into()));
+    }
+    for (kid, path) in &issuer.public_key_files {
+        if kid.is_empty() || kid.chars().any(char::is_control) {
+            return Err((
+                "public_key_files",
+                format!("{kid:?} is not a key id (empty or with control characters)"),
+            ));
+        }
+        if path.as_os_str().is_empty() {
+            return Err(("public_key_files", format!("{kid:?} has an empty path")));
+        }
+    }
+    Ok(())
 }
 
 /// Longest any cache or refresh duration may be (one year): far beyond any sensible value, and

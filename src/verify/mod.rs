@@ -13,7 +13,7 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::ErrorKind;
 use serde_json::{Map, Value};
 
-use crate::issuer::{IssuerError, IssuerPolicy, TrustedIssuers};
+use crate::issuer::{ClaimError, IssuerError, IssuerPolicy, TrustedIssuers};
 use crate::keys::{KeyStore, KeysError, VerifyingKey};
 use crate::token::{TokenError, UnverifiedToken};
 
@@ -61,6 +61,9 @@ pub enum Rejection {
     /// A required claim is absent.
     #[error("the token has no {0} claim")]
     MissingClaim(String),
+    /// The header's `typ` is not the issuer's required token type (`issuers[].typ`).
+    #[error("the token's type is not the required one")]
+    WrongTokenType,
     /// The request already carries an identity header (`X-Auth-*` or the payload header), which
     /// only a forger would send (HTTP 403, with `[verify] refuse_identity_headers`).
     #[error("the request carries the identity header {0}, which only jwtgate may set")]
@@ -75,7 +78,7 @@ pub enum Rejection {
 
 /// Every stable reason code a [`Rejection`] can have, for metrics created before the first
 /// rejection and for documentation checks.
-pub const REASON_CODES: [&str; 15] = [
+pub const REASON_CODES: [&str; 16] = [
     "missing_token",
     "token_too_large",
     "malformed",
@@ -91,6 +94,7 @@ pub const REASON_CODES: [&str; 15] = [
     "missing_claim",
     "insufficient_scope",
     "forged_identity_header",
+    "wrong_token_type",
 ];
 
 impl Rejection {
@@ -109,6 +113,7 @@ impl Rejection {
             Rejection::WrongAudience => "wrong_audience",
             Rejection::WrongIssuer => "wrong_issuer",
             Rejection::MissingClaim(_) => "missing_claim",
+            Rejection::WrongTokenType => "wrong_token_type",
             Rejection::InsufficientScope { .. } => "insufficient_scope",
             Rejection::ForgedIdentityHeader(_) => "forged_identity_header",
         }
@@ -124,6 +129,16 @@ pub struct AttributedRejection {
     pub rejection: Rejection,
     /// The trusted issuer's policy, if the token got that far.
     pub issuer: Option<Arc<IssuerPolicy>>,
+}
+
+impl From<ClaimError> for Rejection {
+    fn from(error: ClaimError) -> Self {
+        match error {
+            ClaimError::Missing(claim) => Rejection::MissingClaim(claim),
+            ClaimError::WrongAudience => Rejection::WrongAudience,
+            ClaimError::WrongType => Rejection::WrongTokenType,
+        }
+    }
 }
 
 impl From<Rejection> for AttributedRejection {
@@ -264,7 +279,13 @@ impl Verifier {
         }
         check_signature_and_claims(&token, &key, alg, jsonwebtoken::get_current_timestamp())
             .map_err(|kind| attribute(rejection_for(&token, &kind)))?;
+        policy
+            .check_token_type(token.unverified_header())
+            .map_err(|e| attribute(e.into()))?;
         let claims = token.into_claims();
+        policy
+            .check_audience_claim(&claims)
+            .map_err(|e| attribute(e.into()))?;
         if let Some(missing) = policy
             .required_claims
             .iter()

@@ -2,6 +2,93 @@
 
 use super::*;
 
+#[test]
+fn reason_codes_lists_the_code_of_every_rejection() {
+    let every = [
+        Rejection::MissingToken,
+        Rejection::Token(TokenError::TooLarge { len: 1 }),
+        Rejection::Token(TokenError::Malformed(String::new())),
+        Rejection::Malformed(String::new()),
+        Rejection::UnsupportedAlg(String::new()),
+        Rejection::Issuer(IssuerError::Untrusted(String::new())),
+        Rejection::Keys(KeysError::UnknownKid),
+        Rejection::Keys(KeysError::Unavailable {
+            retry_after: std::time::Duration::ZERO,
+            cause: crate::keys::RefreshError::NotFetched,
+        }),
+        Rejection::BadSignature,
+        Rejection::Expired,
+        Rejection::NotYetValid,
+        Rejection::WrongAudience,
+        Rejection::WrongIssuer,
+        Rejection::MissingClaim(String::new()),
+        Rejection::WrongTokenType,
+        Rejection::ForgedIdentityHeader(String::new()),
+        Rejection::InsufficientScope { missing: vec![] },
+    ];
+    let codes: std::collections::BTreeSet<_> = every.iter().map(Rejection::reason).collect();
+    let listed: std::collections::BTreeSet<_> = REASON_CODES.into_iter().collect();
+    assert_eq!(codes, listed);
+}
+use serde_json::json;
+
+fn claims(value: Value) -> Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+#[test]
+fn scopes_come_from_scope_or_scp() {
+    let required = vec!["a".to_string(), "b".to_string()];
+    assert!(missing_scopes(&claims(json!({"scope": "a b c"})), &required).is_empty());
+    assert!(missing_scopes(&claims(json!({"scp": ["b", "a"]})), &required).is_empty());
+    assert!(missing_scopes(&claims(json!({"scp": "a b"})), &required).is_empty());
+    assert_eq!(
+        missing_scopes(&claims(json!({"scope": "a"})), &required),
+        vec!["b"]
+    );
+    assert_eq!(missing_scopes(&claims(json!({})), &required), required);
+}
+
+#[test]
+fn none_and_unknown_algorithms_are_unsupported() {
+    for alg in ["none", "None", "HS1", "", "RS256 "] {
+        assert_eq!(
+            parse_alg(alg).unwrap_err().reason(),
+            "unsupported_alg",
+            "{alg:?}"
+        );
+    }
+    assert_eq!(parse_alg("ES384").unwrap(), Algorithm::ES384);
+}
+
+#[test]
+fn jsonwebtoken_errors_map_to_stable_reasons() {
+    assert_eq!(
+        map_jwt_error(&ErrorKind::InvalidSignature).reason(),
+        "bad_signature"
+    );
+    assert_eq!(
+        map_jwt_error(&ErrorKind::ExpiredSignature).reason(),
+        "expired"
+    );
+    assert_eq!(
+        map_jwt_error(&ErrorKind::ImmatureSignature).reason(),
+        "not_yet_valid"
+    );
+    assert_eq!(
+        map_jwt_error(&ErrorKind::InvalidAudience).reason(),
+        "wrong_audience"
+    );
+    assert_eq!(
+        map_jwt_error(&ErrorKind::MissingRequiredClaim("exp".into())).reason(),
+        "missing_claim"
+    );
+    assert_eq!(
+        map_jwt_error(&ErrorKind::InvalidClaimFormat("exp".into())).reason(),
+        "malformed"
+    );
+}
+
 /// The checks `verify` makes after choosing the key, the fast way (key parsed once, claims by
 /// `claims::validate`) and jsonwebtoken's way (`decode`), on one token: the rejection each
 /// answers (what a client sees).
@@ -144,90 +231,4 @@ fn the_parsed_key_path_answers_every_vector_exactly_as_jsonwebtoken_decode() {
         }
     }
     assert!(compared > 500, "only {compared} vectors compared");
-}
-
-#[test]
-fn reason_codes_lists_the_code_of_every_rejection() {
-    let every = [
-        Rejection::MissingToken,
-        Rejection::Token(TokenError::TooLarge { len: 1 }),
-        Rejection::Token(TokenError::Malformed(String::new())),
-        Rejection::Malformed(String::new()),
-        Rejection::UnsupportedAlg(String::new()),
-        Rejection::Issuer(IssuerError::Untrusted(String::new())),
-        Rejection::Keys(KeysError::UnknownKid),
-        Rejection::Keys(KeysError::Unavailable {
-            retry_after: std::time::Duration::ZERO,
-            cause: crate::keys::RefreshError::NotFetched,
-        }),
-        Rejection::BadSignature,
-        Rejection::Expired,
-        Rejection::NotYetValid,
-        Rejection::WrongAudience,
-        Rejection::WrongIssuer,
-        Rejection::MissingClaim(String::new()),
-        Rejection::ForgedIdentityHeader(String::new()),
-        Rejection::InsufficientScope { missing: vec![] },
-    ];
-    let codes: std::collections::BTreeSet<_> = every.iter().map(Rejection::reason).collect();
-    let listed: std::collections::BTreeSet<_> = REASON_CODES.into_iter().collect();
-    assert_eq!(codes, listed);
-}
-use serde_json::json;
-
-fn claims(value: Value) -> Map<String, Value> {
-    value.as_object().unwrap().clone()
-}
-
-#[test]
-fn scopes_come_from_scope_or_scp() {
-    let required = vec!["a".to_string(), "b".to_string()];
-    assert!(missing_scopes(&claims(json!({"scope": "a b c"})), &required).is_empty());
-    assert!(missing_scopes(&claims(json!({"scp": ["b", "a"]})), &required).is_empty());
-    assert!(missing_scopes(&claims(json!({"scp": "a b"})), &required).is_empty());
-    assert_eq!(
-        missing_scopes(&claims(json!({"scope": "a"})), &required),
-        vec!["b"]
-    );
-    assert_eq!(missing_scopes(&claims(json!({})), &required), required);
-}
-
-#[test]
-fn none_and_unknown_algorithms_are_unsupported() {
-    for alg in ["none", "None", "HS1", "", "RS256 "] {
-        assert_eq!(
-            parse_alg(alg).unwrap_err().reason(),
-            "unsupported_alg",
-            "{alg:?}"
-        );
-    }
-    assert_eq!(parse_alg("ES384").unwrap(), Algorithm::ES384);
-}
-
-#[test]
-fn jsonwebtoken_errors_map_to_stable_reasons() {
-    assert_eq!(
-        map_jwt_error(&ErrorKind::InvalidSignature).reason(),
-        "bad_signature"
-    );
-    assert_eq!(
-        map_jwt_error(&ErrorKind::ExpiredSignature).reason(),
-        "expired"
-    );
-    assert_eq!(
-        map_jwt_error(&ErrorKind::ImmatureSignature).reason(),
-        "not_yet_valid"
-    );
-    assert_eq!(
-        map_jwt_error(&ErrorKind::InvalidAudience).reason(),
-        "wrong_audience"
-    );
-    assert_eq!(
-        map_jwt_error(&ErrorKind::MissingRequiredClaim("exp".into())).reason(),
-        "missing_claim"
-    );
-    assert_eq!(
-        map_jwt_error(&ErrorKind::InvalidClaimFormat("exp".into())).reason(),
-        "malformed"
-    );
 }

@@ -234,3 +234,104 @@ async fn allow_any_issuer_restores_the_open_behaviour_with_a_bounded_label() {
         .await;
     assert_eq!(valid, 1.0);
 }
+
+/// An IOXIO dataspace party configuration: names the keys, has no `issuer` member.
+fn party_configuration(issuer: &DevIssuer) -> serde_json::Value {
+    json!({
+        "jwks_uri": format!("{}/jwks", issuer.issuer()),
+        "party_name": "Example Ltd",
+        "dataspace": "https://sandbox.ioxio-dataspace.com",
+    })
+}
+
+#[actix_web::test]
+async fn an_ioxio_style_document_without_issuer_is_accepted_at_a_custom_config_path() {
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    issuer.set(|b| b.discovery = Some(party_configuration(&issuer)));
+    let mut settings = settings_for(&[&issuer]);
+    settings.issuers[0].config_path = Some(jwtgate::dev::PARTY_CONFIGURATION_PATH.into());
+    let app = spawn_app(settings).await;
+
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
+
+    assert_eq!(
+        answer.status,
+        200,
+        "{:?} {}",
+        answer.body,
+        app.fetch_errors()
+    );
+    assert_eq!(
+        (
+            issuer.hits(jwtgate::dev::PARTY_CONFIGURATION_PATH),
+            issuer.jwks_hits()
+        ),
+        (1, 1)
+    );
+}
+
+#[actix_web::test]
+async fn a_document_at_a_custom_config_path_that_names_another_issuer_is_still_refused() {
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let mut document = party_configuration(&issuer);
+    document["issuer"] = json!("https://impostor.example");
+    issuer.set(|b| b.discovery = Some(document));
+    let mut settings = settings_for(&[&issuer]);
+    settings.issuers[0].config_path = Some(jwtgate::dev::PARTY_CONFIGURATION_PATH.into());
+    let app = spawn_app(settings).await;
+
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
+
+    assert_eq!(answer.reason(), "keys_unavailable");
+    assert!(app.fetch_errors().contains("impostor"));
+    assert_eq!(issuer.jwks_hits(), 0);
+}
+
+#[actix_web::test]
+async fn a_document_without_issuer_at_the_standard_path_is_still_refused() {
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    issuer.set(|b| b.discovery = Some(party_configuration(&issuer)));
+    let app = spawn_app(settings_for(&[&issuer])).await;
+
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
+
+    assert_eq!(answer.reason(), "keys_unavailable");
+    assert_eq!(issuer.jwks_hits(), 0);
+}
+
+#[actix_web::test]
+async fn the_top_level_config_path_applies_to_configured_and_open_issuers() {
+    let (k1, k2) = (DevKey::rs256(), DevKey::es256());
+    let (configured, open) = (
+        DevIssuer::serving(&[&k1]).await,
+        DevIssuer::serving(&[&k2]).await,
+    );
+    for issuer in [&configured, &open] {
+        issuer.set(|b| b.discovery = Some(party_configuration(issuer)));
+    }
+    let mut settings = settings_for(&[&configured]);
+    settings.allow_any_issuer = true;
+    settings.config_path = Some(jwtgate::dev::PARTY_CONFIGURATION_PATH.into());
+    let app = spawn_app(settings).await;
+
+    for (key, issuer) in [(&k1, &configured), (&k2, &open)] {
+        let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
+        assert_eq!(
+            answer.status,
+            200,
+            "{:?} {}",
+            answer.body,
+            app.fetch_errors()
+        );
+        assert_eq!(
+            (
+                issuer.hits(jwtgate::dev::PARTY_CONFIGURATION_PATH),
+                issuer.discovery_hits()
+            ),
+            (1, 0)
+        );
+    }
+}

@@ -102,11 +102,37 @@ pub async fn wait_for(condition: impl Fn() -> bool) {
 
 /// Starts jwtgate without waiting for anything (its preload runs concurrently with the test).
 pub async fn spawn_app_cold(settings: Settings) -> (TestApp, Arc<jwtgate::verify::Verifier>) {
+    spawn_app_cold_with(settings, None).await
+}
+
+/// Like [`spawn_app`], with this fetcher instead of the real one.
+pub async fn spawn_app_with_fetcher(
+    settings: Settings,
+    fetcher: Arc<dyn jwtgate::fetch::JsonFetcher>,
+) -> TestApp {
+    let issuers: Vec<String> = settings.issuers.iter().map(|i| i.issuer.clone()).collect();
+    let (app, verifier) = spawn_app_cold_with(settings, Some(fetcher)).await;
+    for issuer in issuers {
+        wait_for(|| {
+            verifier
+                .keys()
+                .issuer_status(&issuer)
+                .is_some_and(|s| s.fetch_attempts > 0)
+        })
+        .await;
+    }
+    app
+}
+
+async fn spawn_app_cold_with(
+    settings: Settings,
+    fetcher: Option<Arc<dyn jwtgate::fetch::JsonFetcher>>,
+) -> (TestApp, Arc<jwtgate::verify::Verifier>) {
     settings.validate().expect("test settings are valid");
     let clock = Arc::new(ManualClock::new());
     let deps = Dependencies {
         clock: clock.clone(),
-        fetcher: None,
+        fetcher,
     };
     let app = Application::build_with(settings, deps).expect("jwtgate starts");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -81,6 +81,8 @@ impl Cache {
             allow_private_addresses: false,
             max_redirects,
             allowed_networks: Vec::new(),
+            trust: Default::default(),
+            proxy: Default::default(),
         };
         let configured_issuers = configured.then(|| Arc::from(ISSUER));
         let store = KeyStore::new(
@@ -150,6 +152,12 @@ fn policy(configured: bool) -> Arc<IssuerPolicy> {
         required_scopes: Vec::new(),
         headers: Vec::new(),
         jwks_hosts: None,
+        discovery_issuer: crate::issuer::IssuerMember::Required,
+        audience_claim: None,
+        token_type: None,
+        ca_file: None,
+        allow_private_addresses: false,
+        fetch_token_file: None,
         validation,
     })
 }
