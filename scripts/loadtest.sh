@@ -127,9 +127,9 @@ for _ in $(seq 100); do [[ -s "$OUT/issuer.port" ]] && break; sleep 0.05; done
 ISSUER_BASE="http://127.0.0.1:$(cat "$OUT/issuer.port")"
 log "issuer at $ISSUER_BASE/i/0 .. /i/$((MAX_ISSUERS - 1))"
 
-mint() { # NAME ALG ISSUERS COUNT INVALID_PERCENT
+mint() { # NAME ALG ISSUERS COUNT INVALID_PERCENT [SHAPE]
     "$HARNESS" mint --issuer-base "$ISSUER_BASE" --alg "$2" --issuers "$3" --count "$4" \
-        --invalid-percent "$5" --keys tests/keys --out "$TOKENS/$1.txt"
+        --invalid-percent "$5" --keys tests/keys --out "$TOKENS/$1.txt" --shape "${6:-small}"
 }
 mint rs256-$CACHED_TOKENS RS256 1 "$CACHED_TOKENS" 0
 for n in 1 10 100 1000 "$DISTINCT_TOKENS"; do
@@ -140,6 +140,9 @@ mint eddsa-$DISTINCT_TOKENS EdDSA 1 "$DISTINCT_TOKENS" 0
 mint rs256-iss8-$DISTINCT_TOKENS RS256 8 "$DISTINCT_TOKENS" 0
 mint rs256-iss32-$DISTINCT_TOKENS RS256 32 "$DISTINCT_TOKENS" 0
 mint mix10-1000 RS256 1 1000 10
+# Tokens of real size (~1 KB, Keycloak/Entra ID claims): distinct, and 1000 reused.
+mint real-rs256-$DISTINCT_TOKENS RS256 1 "$DISTINCT_TOKENS" 0 realistic
+head -n 1000 "$TOKENS/real-rs256-$DISTINCT_TOKENS.txt" >"$TOKENS/real-rs256-1000.txt"
 ONE_TOKEN=$(cat "$TOKENS/rs256-1.txt")
 
 # --- servers -------------------------------------------------------------------------------
@@ -337,12 +340,17 @@ for MODE in pinned unpinned; do
     measure peer-eddsa peer "$W" 1 - "eddsa-$DISTINCT_TOKENS"
     measure peer-one peer "$W" 1 - one
     measure peer-1000 peer "$W" 1 - rs256-1000
+    measure decode-real-rs256 decode:RS256 "$W" 1 - "real-rs256-$DISTINCT_TOKENS"
+    measure peer-real-rs256 peer "$W" 1 - "real-rs256-$DISTINCT_TOKENS"
+    measure peer-real-1000 peer "$W" 1 - real-rs256-1000
     measure rs256-distinct jwtgate "$W" 1 off "$D"
     measure es256-distinct jwtgate "$W" 1 off "es256-$DISTINCT_TOKENS"
     measure eddsa-distinct jwtgate "$W" 1 off "eddsa-$DISTINCT_TOKENS"
     measure rs256-one jwtgate "$W" 1 on one
     measure rs256-1000 jwtgate "$W" 1 on rs256-1000 fill
     measure mix10 jwtgate "$W" 1 on mix10-1000 fill
+    measure real-rs256-distinct jwtgate "$W" 1 off "real-rs256-$DISTINCT_TOKENS"
+    measure real-rs256-1000 jwtgate "$W" 1 on real-rs256-1000 fill
 done
 
 # Scale: workers (unpinned, so both cores are available), issuers and tokens (pinned).

@@ -30,6 +30,8 @@ PAIRS = {
     "rs256-one": "noop",
     "rs256-1000": "noop-1000",
     "mix10": "decode-mix10",
+    "real-rs256-distinct": "decode-real-rs256",
+    "real-rs256-1000": "noop-1000",
 }
 
 # jwtgate scenario -> the peer's (jwt-authorizer behind axum, scripts/peer) on the same load.
@@ -39,6 +41,8 @@ PEER_PAIRS = {
     "eddsa-distinct": "peer-eddsa",
     "rs256-one": "peer-one",
     "rs256-1000": "peer-1000",
+    "real-rs256-distinct": "peer-real-rs256",
+    "real-rs256-1000": "peer-real-1000",
 }
 
 

@@ -6,9 +6,11 @@
 //!     N OpenID Connect issuers on one loopback port: http://127.0.0.1:PORT/i/0 .. /i/{N-1},
 //!     each serving a discovery document and a JWK set with the fixed test keys (RSA, P-256,
 //!     Ed25519). Writes the port to PATH. Stops after ISSUER_LIFETIME.
-//! loadtest mint --issuer-base URL --issuers N --alg ALG --count C --invalid-percent P --keys DIR --out PATH
+//! loadtest mint --issuer-base URL --issuers N --alg ALG --count C --invalid-percent P --keys DIR --out PATH [--shape small|realistic]
 //!     C distinct tokens (a unique jti each), one per line, spread over the N issuers; P % of
-//!     them invalid, evenly spread, cycling through INVALID_KINDS.
+//!     them invalid, evenly spread, cycling through INVALID_KINDS. `realistic` adds the claims
+//!     Keycloak and Entra ID put in access tokens (`realm_access.roles`, `resource_access`,
+//!     `groups`, `scp`, `azp`, `sid`, names...): about 1 KB per token instead of about 400 bytes.
 //! loadtest noop --bind ADDR --workers W
 //!     Reference 1: actix-web answering 200 with no work, for any path (both references also
 //!     answer `/readyz` with 200).
@@ -234,6 +236,7 @@ fn mint(args: &Args) {
         .expect("the clock is past 1970")
         .as_nanos();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let realistic = args.0.get("shape").is_some_and(|shape| shape == "realistic");
     let mint_one = |i: usize| -> String {
         let invalid = (i + 1) * invalid_percent / 100 > i * invalid_percent / 100;
         let kind = if invalid {
@@ -253,6 +256,9 @@ fn mint(args: &Args) {
             "roles": ["reader", "writer"],
             "scope": "api:read api:write",
         });
+        if realistic {
+            add_realistic_claims(&mut claims, i);
+        }
         let mut kid = key.kid;
         match kind {
             "malformed" => return MALFORMED_TOKEN.to_string(),
@@ -303,6 +309,36 @@ fn mint(args: &Args) {
         key.alg,
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The claims a Keycloak or Entra ID access token carries beside the registered ones (shapes
+/// from their documentation; values made up), so the load test also measures tokens of real size.
+fn add_realistic_claims(claims: &mut Value, i: usize) {
+    let extra = json!({
+        "typ": "Bearer",
+        "azp": "frontend-app",
+        "sid": format!("5f2c9e1a-7d4b-4c61-9a8e-{i:012x}"),
+        "acr": "1",
+        "allowed-origins": ["https://app.example.com"],
+        "realm_access": {"roles": ["offline_access", "uma_authorization", "default-roles-example", "reader", "writer"]},
+        "resource_access": {
+            "account": {"roles": ["manage-account", "manage-account-links", "view-profile"]},
+            "my-api": {"roles": ["invoices:read", "invoices:write"]}
+        },
+        "groups": ["/engineering", "/engineering/platform", "/oncall"],
+        "scp": "api.read api.write",
+        "name": format!("User Number {i}"),
+        "preferred_username": format!("user{i}"),
+        "given_name": "User",
+        "family_name": format!("Number {i}"),
+        "email_verified": true,
+        "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "oid": format!("00000000-0000-0000-66f3-{i:012x}"),
+        "ver": "2.0",
+    });
+    if let (Some(claims), Value::Object(extra)) = (claims.as_object_mut(), extra) {
+        claims.extend(extra);
+    }
 }
 
 #[derive(Clone, Copy)]
