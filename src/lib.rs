@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! From the edge inwards; a module may only use those below it (`main` -> `cli` -> `startup` ->
-//! `http` -> `core` -> `verify` -> `keys` -> `fetch`, `issuer` -> `token`, `clock`, `metrics`).
+//! `http` -> `core`, `policy` -> `verify` -> `keys` -> `fetch`, `issuer` -> `token`, `clock`, `metrics`).
 //! - [`cli`]: the command line (`serve`, `check-config`, `inspect`, `dev`, `completions`).
 //! - [`settings`]: the file and `JWTGATE__*` variables, validated once and turned into each
 //!   part's typed configuration ([`core::CoreConfig`], [`http::RequestRules`]).
@@ -17,6 +17,9 @@
 //! - [`header_alias`]: header names as backends read them (`X_Auth_User` is `X-Auth-User`).
 //! - [`core`]: [`core::Core::build`]: verifier, key cache, metrics and the guard owning their
 //!   background tasks, without a server (used by `serve`, the CLI, benches and tests).
+//! - [`policy`]: named policies (issuers, audiences, scopes, claim rules), the `[[routes]]`
+//!   rules and path normalisation, and the requirements of an auth URL's query: what a route
+//!   asks beyond the issuer's checks, applied after [`verify`].
 //! - [`verify`]: [`verify::Verifier`], token to verified claims or a [`verify::Rejection`].
 //! - [`keys`]: the key cache (discovery, JWK sets, refresh rules, single-flight, the bounded
 //!   cache of dynamic issuers, the emergency refresh).
@@ -45,6 +48,7 @@ pub mod http;
 pub mod issuer;
 pub mod keys;
 pub mod metrics;
+pub mod policy;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

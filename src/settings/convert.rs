@@ -60,6 +60,9 @@ impl Settings {
                 .as_deref()
                 .and_then(|name| HeaderName::try_from(name).ok()),
             claim_headers,
+            policies: self
+                .build_policies()
+                .expect("validate() built these policies"),
         }
     }
 }

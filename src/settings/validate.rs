@@ -163,6 +163,7 @@ impl Settings {
                 _ => {}
             }
         }
+        self.build_policies()?;
         Ok(())
     }
 }

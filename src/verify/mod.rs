@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::issuer::{IssuerError, IssuerPolicy, TrustedIssuers};
 use crate::keys::{KeyStore, KeysError, VerifyingKey};
+use crate::policy::PolicyError;
 use crate::token::{TokenError, UnverifiedToken};
 
 pub mod token_cache;
@@ -68,11 +69,14 @@ pub enum Rejection {
         /// The scopes that are missing.
         missing: Vec<String>,
     },
+    /// Refused while choosing or applying a policy (see [`crate::policy`]).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
 }
 
 /// Every stable reason code a [`Rejection`] can have, for metrics created before the first
 /// rejection and for documentation checks.
-pub const REASON_CODES: [&str; 15] = [
+pub const REASON_CODES: [&str; 21] = [
     "missing_token",
     "token_too_large",
     "malformed",
@@ -88,6 +92,12 @@ pub const REASON_CODES: [&str; 15] = [
     "missing_claim",
     "insufficient_scope",
     "forged_identity_header",
+    "unknown_policy",
+    "invalid_path",
+    "ambiguous_request",
+    "invalid_requirement",
+    "unmatched_route",
+    "claim_mismatch",
 ];
 
 impl Rejection {
@@ -108,6 +118,7 @@ impl Rejection {
             Rejection::MissingClaim(_) => "missing_claim",
             Rejection::InsufficientScope { .. } => "insufficient_scope",
             Rejection::ForgedIdentityHeader(_) => "forged_identity_header",
+            Rejection::Policy(e) => e.reason(),
         }
     }
 }
@@ -385,7 +396,7 @@ fn map_jwt_error(kind: &ErrorKind) -> Rejection {
 
 /// The required scopes not granted by `scope` (space-separated string) or `scp` (array of
 /// strings, or a space-separated string).
-fn missing_scopes(claims: &Map<String, Value>, required: &[String]) -> Vec<String> {
+pub fn missing_scopes(claims: &Map<String, Value>, required: &[String]) -> Vec<String> {
     if required.is_empty() {
         return Vec::new();
     }
@@ -430,6 +441,12 @@ mod tests {
             Rejection::MissingClaim(String::new()),
             Rejection::ForgedIdentityHeader(String::new()),
             Rejection::InsufficientScope { missing: vec![] },
+            Rejection::Policy(PolicyError::UnknownPolicy(String::new())),
+            Rejection::Policy(PolicyError::InvalidPath("")),
+            Rejection::Policy(PolicyError::AmbiguousRequest("")),
+            Rejection::Policy(PolicyError::InvalidRequirement(String::new())),
+            Rejection::Policy(PolicyError::UnmatchedRoute),
+            Rejection::Policy(PolicyError::ClaimMismatch(String::new())),
         ];
         let codes: std::collections::BTreeSet<_> = every.iter().map(Rejection::reason).collect();
         let listed: std::collections::BTreeSet<_> = REASON_CODES.into_iter().collect();

@@ -15,5 +15,6 @@ mod key_endpoint;
 mod observability;
 mod openapi;
 mod operations;
+mod policies;
 mod token_cache;
 mod verify;
