@@ -7,6 +7,7 @@
 //! Kubernetes files in `deploy/` with hadolint and kubernetes-validate. The issuers and keys come
 //! from the test kit (`jwtgate::dev`, feature `test-helpers`).
 
+mod policies;
 mod spec;
 mod stack;
 

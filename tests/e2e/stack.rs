@@ -438,7 +438,7 @@ impl Jwtgate {
         let port = free_port();
         let config = scratch.write(
             "jwtgate.toml",
-            &format!(
+            &(format!(
                 r#"[server]
 bind = "127.0.0.1:{port}"
 workers = 1
@@ -464,7 +464,7 @@ audiences = ["{AUDIENCE}"]
 "#,
                 trusted = issuers.trusted.issuer(),
                 down = issuers.down.issuer(),
-            ),
+            ) + &deploy_file("jwtgate-policies.toml", &[])),
         );
         let mut command = Command::new(env!("CARGO_BIN_EXE_jwtgate"));
         command.arg("--config").arg(config).env_remove("RUST_LOG");
