@@ -125,7 +125,7 @@ async fn decide(
             Ok(requirements) => match token_source::find_token(&req, &state.rules.token_sources) {
                 Some(token) => state.verifier.verify(&token).await.and_then(|verified| {
                     match crate::policy::check_all(
-                        &requirements,
+                        requirements.as_slice(),
                         &verified.policy.issuer,
                         &verified.claims,
                     ) {

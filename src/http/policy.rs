@@ -51,7 +51,7 @@ pub fn requirements(
     req: &HttpRequest,
     policies: &Policies,
     selection: Selection,
-) -> Result<Vec<Requirement>, Rejection> {
+) -> Result<Requirements, Rejection> {
     let policy: Option<Arc<Policy>> = match selection {
         Selection::Named => {
             // The raw segment, not a decoded one: the proxy's configuration names it exactly.
@@ -65,12 +65,41 @@ pub fn requirements(
         }
         Selection::Routes => None,
     };
-    let mut requirements = policy.map(|p| p.requirements.clone()).unwrap_or_default();
     let query = req.query_string();
-    if !query.is_empty() {
-        requirements.extend(query::requirements(query)?);
+    let from_query = if query.is_empty() {
+        Vec::new()
+    } else {
+        query::requirements(query)?
+    };
+    Ok(match (policy, from_query.is_empty()) {
+        (None, _) => Requirements::Listed(from_query),
+        (Some(policy), true) => Requirements::Policy(policy),
+        (Some(policy), false) => {
+            let mut all = policy.requirements.clone();
+            all.extend(from_query);
+            Requirements::Listed(all)
+        }
+    })
+}
+
+/// What a request must meet beyond its issuer's checks: usually a policy as configured (shared,
+/// not copied), else a list built for this request.
+#[derive(Debug)]
+pub enum Requirements {
+    /// The policy's own requirements.
+    Policy(Arc<Policy>),
+    /// A policy's requirements and the query's, or the query's alone (may be empty).
+    Listed(Vec<Requirement>),
+}
+
+impl Requirements {
+    /// The requirements, in order.
+    pub fn as_slice(&self) -> &[Requirement] {
+        match self {
+            Requirements::Policy(policy) => &policy.requirements,
+            Requirements::Listed(list) => list,
+        }
     }
-    Ok(requirements)
 }
 
 /// The original request, from exactly one proxy's description of it.
