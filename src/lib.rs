@@ -19,7 +19,8 @@
 //!   background tasks, without a server (used by `serve`, the CLI, benches and tests).
 //! - [`policy`]: named policies (issuers, audiences, scopes, claim rules), the `[[routes]]`
 //!   rules and path normalisation, and the requirements of an auth URL's query: what a route
-//!   asks beyond the issuer's checks, applied after [`verify`].
+//!   asks beyond the issuer's checks, applied after [`verify`] (which names only its error
+//!   type, [`policy::PolicyError`], among its rejections).
 //! - [`verify`]: [`verify::Verifier`], token to verified claims or a [`verify::Rejection`].
 //! - [`keys`]: the key cache (discovery, JWK sets, refresh rules, single-flight, the bounded
 //!   cache of dynamic issuers, the emergency refresh).

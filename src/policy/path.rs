@@ -3,8 +3,8 @@
 //! A rule must match the path the upstream will serve, so the path is decoded once and refused
 //! when two readers could disagree about it: a dot-segment (`..`, `.`), an encoded dot, slash,
 //! backslash, `%` or `;` (`%2e`, `%2f`, `%5c`, `%25`, `%3b`), a raw backslash or `;` (Windows
-//! servers and Java path parameters), a control character, a fragment, or a bad or non-UTF-8
-//! percent-encoding. What remains is unambiguous; it is then compared ignoring ASCII case, with
+//! servers and Java path parameters), a segment ending in a dot or a space (which Windows servers
+//! drop), a control character, a fragment, or a bad or non-UTF-8 percent-encoding. What remains is unambiguous; it is then compared ignoring ASCII case, with
 //! runs of `/` merged and a trailing `/` dropped, as the most lenient upstream would read it.
 
 use super::PolicyError;
@@ -25,6 +25,12 @@ pub fn normalise(uri: &str) -> Result<String, PolicyError> {
     for segment in decoded.split('/').filter(|s| !s.is_empty()) {
         if segment == "." || segment == ".." {
             return Err(PolicyError::InvalidPath("a dot-segment"));
+        }
+        // Windows servers drop a segment's trailing dots and spaces: `/admin./x` is `/admin/x`.
+        if segment.ends_with(['.', ' ']) {
+            return Err(PolicyError::InvalidPath(
+                "a segment ending in a dot or a space",
+            ));
         }
         normal.push('/');
         normal.push_str(segment);
@@ -216,6 +222,7 @@ mod tests {
             ("/caf%C3%A9", "/café"),
             ("/a-b_c~d", "/a-b_c~d"),
             ("/a.b/.c/..d", "/a.b/.c/..d"),
+            ("/v1.2/x.json", "/v1.2/x.json"),
         ] {
             assert_eq!(normalise(raw).as_deref(), Ok(normal), "{raw}");
         }
@@ -241,6 +248,9 @@ mod tests {
             "/admin%00",
             "/admin%0a",
             "/admin#x",
+            "/admin./users",
+            "/admin%20/users",
+            "/admin../users",
             "/ad min",
             "/bad%zz",
             "/bad%4",
@@ -282,6 +292,35 @@ mod tests {
         assert!(pattern("/Admin/*").matches(&normalise("/ADMIN/x").unwrap()));
         assert!(pattern("/a*b*c").matches("/axxbyyc"));
         assert!(!pattern("/a*b*c").matches("/axxbyy"));
+    }
+
+    #[test]
+    fn no_input_panics_and_every_accepted_path_is_normal() {
+        let alphabet = [
+            "/", ".", "%", "2", "e", "f", "a", "\\", ";", "%2", "%c3", "%a9", "?", "*", "\u{e9}",
+        ];
+        let mut inputs = vec![String::new()];
+        for _ in 0..4 {
+            inputs = inputs
+                .iter()
+                .flat_map(|prefix| alphabet.iter().map(move |c| format!("{prefix}{c}")))
+                .collect();
+            for input in &inputs {
+                if let Ok(normal) = normalise(input) {
+                    assert!(normal.starts_with('/'), "{input:?} -> {normal:?}");
+                    assert!(
+                        !normal.contains("//")
+                            && !normal.contains("/./")
+                            && !normal.contains("/../")
+                    );
+                    assert!(
+                        !normal.contains(['%', '\\', ';']),
+                        "{input:?} -> {normal:?}"
+                    );
+                }
+                let _ = super::super::query::requirements(input);
+            }
+        }
     }
 
     #[test]
