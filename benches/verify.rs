@@ -264,6 +264,7 @@ fn policy_selection_and_checks(c: &mut Criterion) {
                 audiences: vec![AUDIENCE.into()],
                 scopes: vec!["api:read".into()],
                 claims: vec![("realm_access.roles".into(), vec!["admin".into()])],
+                headers: Vec::new(),
             }],
             routes,
             ..PolicyConfig::default()

@@ -116,6 +116,7 @@ async fn decide(
     let forged = refuse
         .then(|| forged_identity_header(&req, &state.rules))
         .flatten();
+    let mut chosen_policy = None;
     let outcome = match forged {
         Some(name) => Err(AttributedRejection::from(Rejection::ForgedIdentityHeader(
             name,
@@ -129,7 +130,10 @@ async fn decide(
                         &verified.policy.issuer,
                         &verified.claims,
                     ) {
-                        Ok(()) => Ok(verified),
+                        Ok(()) => {
+                            chosen_policy = requirements.policy().cloned();
+                            Ok(verified)
+                        }
                         Err(rejection) => Err(AttributedRejection {
                             rejection,
                             issuer: Some(verified.policy),
@@ -160,7 +164,11 @@ async fn decide(
                 .verifications
                 .with_label_values(&[&*verified.policy.label, "valid", "ok"])
                 .inc();
-            success_response(&verified, &state.rules)
+            let mut response = success_response(&verified, &state.rules);
+            if let Some(chosen) = &chosen_policy {
+                policy::set_policy_headers(&mut response, chosen, &verified.claims);
+            }
+            response
         }
         Err(rejected) => {
             let label = rejected

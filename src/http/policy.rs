@@ -71,15 +71,39 @@ pub fn requirements(
     } else {
         query::requirements(query)?
     };
-    Ok(match (policy, from_query.is_empty()) {
-        (None, _) => Requirements::Listed(from_query),
-        (Some(policy), true) => Requirements::Policy(policy),
-        (Some(policy), false) => {
-            let mut all = policy.requirements.clone();
-            all.extend(from_query);
-            Requirements::Listed(all)
+    Ok(match policy {
+        Some(policy) if from_query.is_empty() => Requirements::Policy(policy),
+        Some(policy) => {
+            let mut list = policy.requirements.clone();
+            list.extend(from_query);
+            Requirements::Listed {
+                policy: Some(policy),
+                list,
+            }
         }
+        None => Requirements::Listed {
+            policy: None,
+            list: from_query,
+        },
     })
+}
+
+/// Sets the chosen policy's claim headers (`[policies.NAME].headers`) on a 200: each has its
+/// claim's value, or stays empty (every policy's headers are already on every 200, empty, so a
+/// proxy copying them overwrites a client's copy).
+pub fn set_policy_headers(
+    response: &mut actix_web::HttpResponse,
+    policy: &Policy,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) {
+    for (path, name) in &policy.headers {
+        if let (Ok(name), Some(value)) = (
+            actix_web::http::header::HeaderName::try_from(name.as_str()),
+            path.lookup(claims).and_then(super::header_value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
 }
 
 /// What a request must meet beyond its issuer's checks: usually a policy as configured (shared,
@@ -89,7 +113,12 @@ pub enum Requirements {
     /// The policy's own requirements.
     Policy(Arc<Policy>),
     /// A policy's requirements and the query's, or the query's alone (may be empty).
-    Listed(Vec<Requirement>),
+    Listed {
+        /// The policy, if one was chosen.
+        policy: Option<Arc<Policy>>,
+        /// Every requirement.
+        list: Vec<Requirement>,
+    },
 }
 
 impl Requirements {
@@ -97,7 +126,15 @@ impl Requirements {
     pub fn as_slice(&self) -> &[Requirement] {
         match self {
             Requirements::Policy(policy) => &policy.requirements,
-            Requirements::Listed(list) => list,
+            Requirements::Listed { list, .. } => list,
+        }
+    }
+
+    /// The chosen policy, if any.
+    pub fn policy(&self) -> Option<&Arc<Policy>> {
+        match self {
+            Requirements::Policy(policy) => Some(policy),
+            Requirements::Listed { policy, .. } => policy.as_ref(),
         }
     }
 }

@@ -67,6 +67,9 @@ pub struct NamedPolicyConfig {
     pub scopes: Vec<String>,
     /// Claim path -> accepted values (as text); an empty list means present and not null.
     pub claims: Vec<(String, Vec<String>)>,
+    /// Claim path -> response header sent on a 200 under this policy (names checked by
+    /// `settings`: `X-Auth-*`).
+    pub headers: Vec<(String, String)>,
 }
 
 /// One `[[routes]]` entry.
@@ -156,6 +159,8 @@ pub struct Policy {
     pub name: Arc<str>,
     /// Checked in order: issuers, audiences, scopes, then claim rules.
     pub requirements: Vec<Requirement>,
+    /// (claim path, response header) pairs sent on a 200 under this policy.
+    pub headers: Vec<(ClaimPath, String)>,
 }
 
 impl Policy {
@@ -309,9 +314,21 @@ impl Policies {
                     values: values.clone(),
                 }));
             }
+            let headers = entry
+                .headers
+                .iter()
+                .map(|(path, header)| {
+                    let path = ClaimPath::parse(path).map_err(|p| bad(".headers", p))?;
+                    if header.is_empty() {
+                        return Err(bad(".headers", "names an empty header".into()));
+                    }
+                    Ok((path, header.clone()))
+                })
+                .collect::<Result<_, _>>()?;
             let policy = Policy {
                 name: entry.name.as_str().into(),
                 requirements,
+                headers,
             };
             named.insert(entry.name.clone(), Arc::new(policy));
         }

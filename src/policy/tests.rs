@@ -14,6 +14,7 @@ fn config() -> PolicyConfig {
                 audiences: vec!["admin-api".into()],
                 scopes: vec!["admin".into(), "read".into()],
                 claims: vec![("realm_access.roles".into(), vec!["admin".into()])],
+                headers: vec![("realm_access.roles".into(), "X-Auth-Roles".into())],
             },
             NamedPolicyConfig {
                 name: "public".into(),

@@ -47,6 +47,7 @@ impl Settings {
             .issuers
             .iter()
             .flat_map(|issuer| issuer.headers.values())
+            .chain(self.policies.values().flat_map(|p| p.headers.values()))
             .filter_map(|name| HeaderName::try_from(name.as_str()).ok())
             .collect();
         claim_headers.sort_by(|a, b| a.as_str().cmp(b.as_str()));

@@ -27,6 +27,10 @@ pub struct PolicySettings {
     /// one); an empty list means present and not null. A failed rule gives 403 `claim_mismatch`.
     #[serde(default)]
     pub claims: BTreeMap<String, Vec<ClaimValue>>,
+    /// Dotted claim path -> response header (`X-Auth-*`) sent on a 200 under this policy; every
+    /// 200 carries every such header, empty when there is no value.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// A value in a claim rule: a string, an integer or a boolean, compared as text.
@@ -86,6 +90,11 @@ impl Settings {
                             (path.clone(), values.iter().map(ClaimValue::text).collect())
                         })
                         .collect(),
+                    headers: p
+                        .headers
+                        .iter()
+                        .map(|(path, header)| (path.clone(), header.clone()))
+                        .collect(),
                 })
                 .collect(),
             routes: self
@@ -104,6 +113,20 @@ impl Settings {
 
     /// Builds the policies (validation builds them once to check them; this cannot fail then).
     pub(super) fn build_policies(&self) -> Result<Arc<Policies>, (String, String)> {
+        for (name, policy) in &self.policies {
+            for (claim, header) in &policy.headers {
+                let key = format!("policies.{name}.headers.{claim}");
+                super::validate::check_identity_header(header).map_err(|p| (key.clone(), p))?;
+                if self
+                    .verify
+                    .payload_header
+                    .as_deref()
+                    .is_some_and(|payload| crate::header_alias::same_alias(payload, header))
+                {
+                    return Err((key, format!("{header:?} is verify.payload_header")));
+                }
+            }
+        }
         let trusted = |iss: &str| {
             self.allow_any_issuer
                 || self.issuers.iter().any(|entry| {
@@ -187,6 +210,14 @@ policy = "Admin-1"
                 "policies.p.claims",
             ),
             ("[policies.p]\nunknown = 1\n", "unknown"),
+            (
+                "[policies.p]\nheaders = { tid = \"X-Tenant\" }\n",
+                "policies.p.headers.tid",
+            ),
+            (
+                "[policies.p]\nheaders = { tid = \"X-Auth-Subject\" }\n",
+                "policies.p.headers.tid",
+            ),
             (
                 "[verify]\nunmatched_routes = \"allow\"\n",
                 "unmatched_routes",

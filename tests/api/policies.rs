@@ -35,6 +35,7 @@ scopes = ["admin"]
 claims = {{ "realm_access.roles" = ["admin"] }}
 [policies.tenant]
 claims = {{ tid = ["1234"] }}
+headers = {{ tid = "X-Auth-Tenant", "org.unit" = "X-Auth-Unit" }}
 [policies.public]
 [[routes]]
 paths = ["/admin/*"]
@@ -396,4 +397,24 @@ async fn without_routes_verify_keeps_its_meaning_and_ignores_the_path() {
             "{path}"
         );
     }
+}
+
+#[actix_web::test]
+async fn a_policys_headers_carry_its_claims_and_are_on_every_200_empty_elsewhere() {
+    let f = fixture("default", true).await;
+    let tenant = f.token(json!({"tid": "1234", "org": {"unit": "billing"}}));
+
+    let under_tenant = f.get("/policy/tenant", &tenant, &[]).await;
+    let under_public = f.get("/policy/public", &tenant, &[]).await;
+
+    assert_eq!(outcome(&under_tenant), "200");
+    assert_eq!(under_tenant.header("x-auth-tenant"), Some("1234"));
+    assert_eq!(under_tenant.header("x-auth-unit"), Some("billing"));
+    assert_eq!(outcome(&under_public), "200");
+    assert_eq!(
+        under_public.header("x-auth-tenant"),
+        Some(""),
+        "sent empty under another policy, so a proxy overwrites a client's copy"
+    );
+    assert_eq!(under_public.header("x-auth-unit"), Some(""));
 }
