@@ -68,7 +68,27 @@ pub async fn each_route_gets_its_policy(base: &str, backends: &Backends) -> Outc
         }
     }
     let (answer, _) = send(base, backends, "/admin/users", &[("Authorization", &user)]).await;
-    let challenge = answer.header("www-authenticate").unwrap_or_default();
+    let scope_challenge = answer
+        .header("www-authenticate")
+        .unwrap_or_default()
+        .to_string();
+    for (host, bearer, expected) in [
+        ("admin.example.com", &admin, 200),
+        ("admin.example.com", &user, 403),
+        ("ADMIN.Example.com:8443", &user, 403),
+        ("www.example.com", &user, 200),
+    ] {
+        let headers = [("Authorization", bearer.as_str()), ("Host", host)];
+        let (answer, reached) = send(base, backends, "/app/resource", &headers).await;
+        seen.push(format!("Host {host} /app/resource: {}", answer.status));
+        if answer.status != expected || reached != (expected == 200) {
+            return Err(format!(
+                "Host {host}: expected {expected}, got {} (reached: {reached}): {}",
+                answer.status, answer.body
+            ));
+        }
+    }
+    let challenge = scope_challenge;
     if !challenge.contains("api:admin") {
         return Err(format!(
             "the 403 challenge does not name the missing scope: {challenge:?}"
