@@ -14,6 +14,7 @@
 //! - [`telemetry`]: tracing-subscriber setup.
 //! - [`startup`]: [`startup::Application`]: the core, then the HTTP server around it.
 //! - [`http`]: actix-web routes and the one mapping of rejections to HTTP.
+//! - [`grpc`]: Envoy `ext_authz` over gRPC (`[grpc] bind`), the same decisions as `/verify`.
 //! - [`header_alias`]: header names as backends read them (`X_Auth_User` is `X-Auth-User`).
 //! - [`core`]: [`core::Core::build`]: verifier, key cache, metrics and the guard owning their
 //!   background tasks, without a server (used by `serve`, the CLI, benches and tests).
@@ -44,6 +45,7 @@ pub mod clock;
 pub mod core;
 pub mod dev;
 pub mod fetch;
+pub mod grpc;
 pub mod header_alias;
 pub mod http;
 pub mod issuer;

@@ -192,7 +192,7 @@ async fn decide(
 
 /// A 200 carrying every identity header jwtgate may send, each with this token's value or empty,
 /// so that no client-sent copy of any of them survives a proxy that copies these headers.
-fn success_response(verified: &Verified, rules: &RequestRules) -> HttpResponse {
+pub(crate) fn success_response(verified: &Verified, rules: &RequestRules) -> HttpResponse {
     let empty = || HeaderValue::from_static("");
     let claims = &verified.claims;
     let mut response = HttpResponse::Ok();

@@ -70,6 +70,46 @@ pub fn requirements(query: &str) -> Result<Vec<Requirement>, PolicyError> {
     Ok(found)
 }
 
+/// The requirements of plain `(key, value)` pairs, such as Envoy's gRPC `context_extensions`: the
+/// same keys as the query, values taken as they are (no percent-decoding; `,` separates
+/// alternatives). Other keys are ignored.
+///
+/// # Errors
+/// [`PolicyError::InvalidRequirement`] for a `claim.` key whose path is not a claim path.
+pub fn from_pairs<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<Requirement>, PolicyError> {
+    let split = |value: &str| value.split(',').map(str::to_string).collect::<Vec<_>>();
+    let mut found = Vec::new();
+    for (key, value) in pairs {
+        found.push(match key {
+            "aud" => {
+                Requirement::Audience(split(value).into_iter().filter(|v| !v.is_empty()).collect())
+            }
+            "iss" => Requirement::Issuer(vec![value.to_string()]),
+            "scope" => Requirement::Scopes(
+                value
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            other => match other.strip_prefix("claim.") {
+                Some(path) => Requirement::Claim(ClaimRule {
+                    path: ClaimPath::parse(path).map_err(PolicyError::InvalidRequirement)?,
+                    values: if value.is_empty() {
+                        Vec::new()
+                    } else {
+                        split(value)
+                    },
+                }),
+                None => continue,
+            },
+        });
+    }
+    Ok(found)
+}
+
 /// `application/x-www-form-urlencoded` decoding (`+` is a space); `None` for a bad escape or
 /// text that is not UTF-8.
 fn decode(raw: &str) -> Option<String> {

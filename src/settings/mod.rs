@@ -14,11 +14,13 @@ pub use crate::http::TokenSource;
 use crate::issuer::{SUPPORTED_ALGORITHMS, check_url};
 
 mod convert;
+mod grpc;
 mod network;
 mod policies;
 mod secret;
 mod validate;
 
+pub use grpc::GrpcSettings;
 pub use network::IpNetwork;
 pub use policies::{ClaimValue, PolicySettings, RouteSettings};
 pub use secret::Secret;
@@ -82,6 +84,9 @@ pub struct Settings {
     /// `[admin]`
     #[serde(default)]
     pub admin: AdminSettings,
+    /// `[grpc]`
+    #[serde(default)]
+    pub grpc: GrpcSettings,
     /// `[[issuers]]`: the trusted issuers, each with its own policy.
     #[serde(default)]
     pub issuers: Vec<IssuerSettings>,

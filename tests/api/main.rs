@@ -11,6 +11,7 @@ mod cache;
 mod cli;
 mod discovery;
 mod faults;
+mod grpc;
 mod key_endpoint;
 mod observability;
 mod openapi;
