@@ -257,13 +257,12 @@ fn allowed(
         crate::http::policy::set_policy_headers(&mut http, policy, &verified.claims);
     }
     let mut ok = OkHttpResponseBuilder::new();
-    for name in forged {
-        ok.remove_header(name.as_str());
-    }
+    let mut set = Vec::new();
     for (name, value) in http.headers() {
         if alias_starts_with(name.as_str(), IDENTITY_HEADER_PREFIX)
             || rules.payload_header.as_ref() == Some(name)
         {
+            set.push(name.as_str());
             ok.add_header(
                 name.as_str(),
                 String::from_utf8_lossy(value.as_bytes()),
@@ -271,6 +270,10 @@ fn allowed(
                 true,
             );
         }
+    }
+    // Envoy removes after it sets: a header jwtgate sets is overwritten, not removed.
+    for name in forged.iter().filter(|name| !set.contains(&name.as_str())) {
+        ok.remove_header(name.as_str());
     }
     let mut metadata = Struct::default();
     metadata.fields.insert(

@@ -13,5 +13,6 @@ mod stack;
 
 mod deploy_files;
 mod envoy;
+mod envoy_grpc;
 mod nginx;
 mod traefik;
