@@ -14,5 +14,6 @@ mod stack;
 mod deploy_files;
 mod envoy;
 mod envoy_grpc;
+mod mesh_files;
 mod nginx;
 mod traefik;
