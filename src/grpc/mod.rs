@@ -152,7 +152,7 @@ impl CheckService {
             Ok(verified) => {
                 metrics
                     .verifications
-                    .with_label_values(&[&*verified.policy.label, "valid", "ok"])
+                    .with_label_values(&[&*verified.policy.label, "valid", "ok", "grpc"])
                     .inc();
                 allowed(&verified, chosen.as_deref(), &forged, rules)
             }
@@ -164,7 +164,7 @@ impl CheckService {
                 let reason = rejected.rejection.reason();
                 metrics
                     .verifications
-                    .with_label_values(&[label, "invalid", reason])
+                    .with_label_values(&[label, "invalid", reason, "grpc"])
                     .inc();
                 tracing::debug!(issuer = label, reason, "token rejected (grpc)");
                 denied(&rejected.rejection)

@@ -162,7 +162,7 @@ async fn decide(
         Ok(verified) => {
             metrics
                 .verifications
-                .with_label_values(&[&*verified.policy.label, "valid", "ok"])
+                .with_label_values(&[&*verified.policy.label, "valid", "ok", "http"])
                 .inc();
             let mut response = success_response(&verified, &state.rules);
             if let Some(chosen) = &chosen_policy {
@@ -178,7 +178,7 @@ async fn decide(
             let reason = rejected.rejection.reason();
             metrics
                 .verifications
-                .with_label_values(&[label, "invalid", reason])
+                .with_label_values(&[label, "invalid", reason, "http"])
                 .inc();
             tracing::debug!(issuer = label, reason, "token rejected");
             rejection_response(&rejected.rejection, Endpoint::Verify)

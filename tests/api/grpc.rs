@@ -155,6 +155,15 @@ async fn a_valid_token_is_allowed_with_the_identity_headers_and_the_claims_as_me
         claims.fields["sub"].kind,
         Some(Kind::StringValue("alice".into()))
     );
+    let metric = "jwtgate_verifications_total";
+    let grpc = [("result", "valid"), ("transport", "grpc")];
+    let http = [("result", "valid"), ("transport", "http")];
+    assert_eq!(
+        f.app.metric(metric, &grpc).await,
+        1.0,
+        "counted once, as gRPC"
+    );
+    assert_eq!(f.app.metric(metric, &http).await, 0.0);
 }
 
 #[actix_web::test]
