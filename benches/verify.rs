@@ -8,7 +8,10 @@
 //! - `key_cache/first_token_of_an_issuer_fetches_its_keys`: an empty key cache, so the
 //!   discovery document and JWK set come through the fetcher and are parsed before the verify;
 //! - `token_cache/<case>`: the verified-token cache (`[cache] verified_tokens`): a hit, and a
-//!   miss that falls through to the key lookup and the signature check.
+//!   miss that falls through to the key lookup and the signature check;
+//! - `policy/<case>`: what choosing and applying a policy adds to a request: the `[[routes]]`
+//!   rule of 20 that matches last (path normalisation included), the query requirements of an
+//!   auth URL parsed, and a policy's requirements checked on verified claims.
 //!
 //! Run them all (about two minutes on the project's 2-core machine):
 //!
@@ -262,6 +265,66 @@ fn verified_token_cache(c: &mut Criterion) {
     group.finish();
 }
 
+fn policy_selection_and_checks(c: &mut Criterion) {
+    use jwtgate::policy::{
+        NamedPolicyConfig, OriginalRequest, Policies, PolicyConfig, RouteConfig, check_all, query,
+    };
+    let mut routes: Vec<RouteConfig> = (0..19)
+        .map(|i| RouteConfig {
+            paths: vec![format!("/service-{i}/*"), format!("/api/v{i}/*/items")],
+            methods: vec!["GET".into(), "POST".into()],
+            policy: "admin".into(),
+            ..RouteConfig::default()
+        })
+        .collect();
+    routes.push(RouteConfig {
+        paths: vec!["/admin/*".into()],
+        hosts: vec!["*.example.com".into()],
+        policy: "admin".into(),
+        ..RouteConfig::default()
+    });
+    let policies = Policies::new(
+        PolicyConfig {
+            policies: vec![NamedPolicyConfig {
+                name: "admin".into(),
+                issuers: vec![ISSUER.into()],
+                audiences: vec![AUDIENCE.into()],
+                scopes: vec!["api:read".into()],
+                claims: vec![("realm_access.roles".into(), vec!["admin".into()])],
+                headers: Vec::new(),
+            }],
+            routes,
+            ..PolicyConfig::default()
+        },
+        |iss| iss == ISSUER,
+    )
+    .expect("bench policies are valid");
+    let request = OriginalRequest {
+        uri: Some("/admin/users/42/settings?tab=profile"),
+        host: Some("api.example.com:443"),
+        method: Some("GET"),
+    };
+    let mut token = claims(ISSUER);
+    token["realm_access"] = json!({"roles": ["user", "admin"]});
+    let token = token.as_object().cloned().expect("claims are an object");
+    let admin = policies.named("admin").expect("the admin policy");
+    let mut group = c.benchmark_group("policy");
+    group.bench_function("route_matching_last_of_20", |b| {
+        b.iter(|| policies.for_request(black_box(&request)))
+    });
+    group.bench_function("query_requirements_parsed", |b| {
+        b.iter(|| {
+            query::requirements(black_box(
+                "aud=my-api,other&scope=api:read+api:write&claim.realm_access.roles=admin&page=2",
+            ))
+        })
+    });
+    group.bench_function("policy_checked_on_verified_claims", |b| {
+        b.iter(|| check_all(black_box(&admin.requirements), ISSUER, black_box(&token)))
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(WARM_UP)
@@ -275,6 +338,7 @@ criterion_group! {
         decode_with_jsonwebtoken_for_reference,
         reject_invalid_tokens,
         fetch_keys_for_the_first_token_of_an_issuer,
-        verified_token_cache
+        verified_token_cache,
+        policy_selection_and_checks
 }
 criterion_main!(benches);

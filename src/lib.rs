@@ -7,16 +7,21 @@
 //!
 //! # Layout
 //! From the edge inwards; a module may only use those below it (`main` -> `cli` -> `startup` ->
-//! `http` -> `core` -> `verify` -> `keys` -> `fetch`, `issuer` -> `token`, `clock`, `metrics`).
+//! `http` -> `core`, `policy` -> `verify` -> `keys` -> `fetch`, `issuer` -> `token`, `clock`, `metrics`).
 //! - [`cli`]: the command line (`serve`, `check-config`, `inspect`, `dev`, `completions`).
 //! - [`settings`]: the file and `JWTGATE__*` variables, validated once and turned into each
 //!   part's typed configuration ([`core::CoreConfig`], [`http::RequestRules`]).
 //! - [`telemetry`]: tracing-subscriber setup.
 //! - [`startup`]: [`startup::Application`]: the core, then the HTTP server around it.
 //! - [`http`]: actix-web routes and the one mapping of rejections to HTTP.
+//! - [`grpc`]: Envoy `ext_authz` over gRPC (`[grpc] bind`), the same decisions as `/verify`.
 //! - [`header_alias`]: header names as backends read them (`X_Auth_User` is `X-Auth-User`).
 //! - [`core`]: [`core::Core::build`]: verifier, key cache, metrics and the guard owning their
 //!   background tasks, without a server (used by `serve`, the CLI, benches and tests).
+//! - [`policy`]: named policies (issuers, audiences, scopes, claim rules), the `[[routes]]`
+//!   rules and path normalisation, and the requirements of an auth URL's query: what a route
+//!   asks beyond the issuer's checks, applied after [`verify`] (which names only its error
+//!   type, [`policy::PolicyError`], among its rejections).
 //! - [`verify`]: [`verify::Verifier`], token to verified claims or a [`verify::Rejection`].
 //! - [`keys`]: the key cache (discovery, JWK sets, refresh rules, single-flight, the bounded
 //!   cache of dynamic issuers, the emergency refresh).
@@ -40,11 +45,13 @@ pub mod clock;
 pub mod core;
 pub mod dev;
 pub mod fetch;
+pub mod grpc;
 pub mod header_alias;
 pub mod http;
 pub mod issuer;
 pub mod keys;
 pub mod metrics;
+pub mod policy;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -21,12 +21,16 @@ const FETCH_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The `transport` label of `jwtgate_verifications_total`: how the decision was asked for
+/// (`/verify` and `/policy/NAME` over HTTP, or Envoy's gRPC `Check`).
+pub const TRANSPORTS: [&str; 2] = ["http", "grpc"];
+
 /// The metrics, shared by all workers (`Arc<Metrics>`); recording is lock-free per series.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// `jwtgate_verifications_total{issuer, result, reason}`: result `valid` (reason `ok`) or
-    /// `invalid` (reason = the rejection's code).
+    /// `jwtgate_verifications_total{issuer, result, reason, transport}`: result `valid` (reason
+    /// `ok`) or `invalid` (reason = the rejection's code); transport one of [`TRANSPORTS`].
     pub verifications: IntCounterVec,
     /// `jwtgate_verification_duration_seconds`: time to answer one `/verify`.
     pub verification_duration: Histogram,
@@ -65,8 +69,8 @@ impl Metrics {
         };
         let verifications = counter(
             "verifications_total",
-            "Token verifications by issuer, result and reason.",
-            &["issuer", "result", "reason"],
+            "Token verifications by issuer, result, reason and transport.",
+            &["issuer", "result", "reason", "transport"],
         );
         let key_cache_lookups = counter(
             "key_cache_lookups_total",
@@ -149,13 +153,15 @@ impl Metrics {
     /// Prometheus advice on missing series). `rejections` are the verification reason codes and
     /// `skips` the JWK skip reasons.
     pub fn init_issuer(&self, label: &str, rejections: &[&str], skips: &[&str]) {
-        self.verifications
-            .with_label_values(&[label, "valid", "ok"])
-            .reset();
-        for reason in rejections {
+        for transport in TRANSPORTS {
             self.verifications
-                .with_label_values(&[label, "invalid", reason])
+                .with_label_values(&[label, "valid", "ok", transport])
                 .reset();
+            for reason in rejections {
+                self.verifications
+                    .with_label_values(&[label, "invalid", reason, transport])
+                    .reset();
+            }
         }
         for kind in ["discovery", "jwks"] {
             for result in ["ok", "error"] {
@@ -199,8 +205,8 @@ mod tests {
 
         let text = metrics.render();
         for series in [
-            r#"jwtgate_verifications_total{issuer="https://id.example",reason="ok",result="valid"} 0"#,
-            r#"jwtgate_verifications_total{issuer="https://id.example",reason="expired",result="invalid"} 0"#,
+            r#"jwtgate_verifications_total{issuer="https://id.example",reason="ok",result="valid",transport="http"} 0"#,
+            r#"jwtgate_verifications_total{issuer="https://id.example",reason="expired",result="invalid",transport="grpc"} 0"#,
             r#"jwtgate_fetches_total{issuer="https://id.example",kind="jwks",result="error"} 0"#,
             r#"jwtgate_jwks_keys_skipped_total{issuer="https://id.example",reason="weak_key"} 0"#,
             r#"jwtgate_stale_keys_served_total{issuer="https://id.example"} 0"#,

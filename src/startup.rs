@@ -77,6 +77,44 @@ pub struct Application {
     metrics: Arc<Metrics>,
     /// The core's background tasks, stopped when the server stops.
     tasks: TaskGuard,
+    /// The gRPC `ext_authz` listener, when `[grpc] bind` is set.
+    grpc: Option<GrpcServer>,
+}
+
+/// The running gRPC listener: its port, and how to stop it.
+struct GrpcServer {
+    port: u16,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl GrpcServer {
+    /// Binds `[grpc] bind` and serves `Check` with the HTTP server's state.
+    fn start(bind: std::net::SocketAddr, state: AppState) -> anyhow::Result<Self> {
+        let listener =
+            TcpListener::bind(bind).with_context(|| format!("binding grpc.bind = {bind}"))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let service = crate::grpc::CheckService::new(state);
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = crate::grpc::serve(listener, service, shutdown).await {
+                tracing::error!(error = %e, "the gRPC listener failed");
+            }
+        });
+        tracing::info!(port, "jwtgate gRPC ext_authz listening");
+        Ok(Self { port, stop, task })
+    }
+
+    /// Stops accepting, lets in-flight calls finish, and waits.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
 }
 
 impl Application {
@@ -109,6 +147,11 @@ impl Application {
             metrics: metrics.clone(),
             rules: Arc::new(settings.request_rules()),
         };
+        let grpc = settings
+            .grpc
+            .bind
+            .map(|bind| GrpcServer::start(bind, state.clone()))
+            .transpose()?;
         let lifecycle = web::Data::new(Lifecycle::default());
         let admin = web::Data::new(AdminState::new(&settings.admin.token));
         let app_lifecycle = lifecycle.clone();
@@ -160,7 +203,13 @@ impl Application {
             verifier,
             metrics,
             tasks,
+            grpc,
         })
+    }
+
+    /// The port of the gRPC `ext_authz` listener, when `[grpc] bind` is set.
+    pub fn grpc_port(&self) -> Option<u16> {
+        self.grpc.as_ref().map(|g| g.port)
     }
 
     /// The port the server listens on.
@@ -217,6 +266,9 @@ impl Application {
             });
         }
         let served = self.server.await;
+        if let Some(grpc) = self.grpc {
+            grpc.stop().await;
+        }
         self.tasks.shutdown().await;
         served
     }

@@ -12,6 +12,7 @@ use actix_web::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use serde_json::json;
 
 use crate::keys::KeysError;
+use crate::policy::PolicyError;
 use crate::verify::Rejection;
 
 /// The realm in every challenge.
@@ -30,6 +31,7 @@ pub enum Endpoint {
 pub fn status_for(rejection: &Rejection, endpoint: Endpoint) -> StatusCode {
     match (rejection, endpoint) {
         (Rejection::Keys(KeysError::Unavailable { .. }), _) => StatusCode::SERVICE_UNAVAILABLE,
+        (Rejection::Policy(e), _) => policy_status(e),
         (Rejection::InsufficientScope { .. } | Rejection::ForgedIdentityHeader(_), _) => {
             StatusCode::FORBIDDEN
         }
@@ -37,6 +39,18 @@ pub fn status_for(rejection: &Rejection, endpoint: Endpoint) -> StatusCode {
         (Rejection::Keys(KeysError::UnknownKid), Endpoint::Key) => StatusCode::NOT_FOUND,
         (Rejection::Issuer(_), Endpoint::Key) => StatusCode::FORBIDDEN,
         (_, Endpoint::Key) => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// The status of a policy refusal: 404 for a policy name the proxy got wrong (the proxy denies),
+/// 400 for a request whose route cannot be told safely, 403 for a token or route refused.
+fn policy_status(error: &PolicyError) -> StatusCode {
+    match error {
+        PolicyError::UnknownPolicy(_) => StatusCode::NOT_FOUND,
+        PolicyError::InvalidPath(_)
+        | PolicyError::AmbiguousRequest(_)
+        | PolicyError::InvalidRequirement(_) => StatusCode::BAD_REQUEST,
+        PolicyError::UnmatchedRoute | PolicyError::ClaimMismatch(_) => StatusCode::FORBIDDEN,
     }
 }
 
@@ -60,6 +74,16 @@ pub fn public_message(reason: &str) -> &'static str {
         "wrong_token_type" => "the token is not of the required type",
         "insufficient_scope" => "the token lacks a required scope",
         "forged_identity_header" => "the request carries an identity header only jwtgate may set",
+        "unknown_policy" => "no policy has this name",
+        "invalid_path" => {
+            "the original request path is refused (dot-segment, encoded separator, backslash or ;)"
+        }
+        "ambiguous_request" => {
+            "the original request is given more than once or by conflicting headers"
+        }
+        "invalid_requirement" => "a requirement in the query cannot be read",
+        "unmatched_route" => "no route rule matches the request",
+        "claim_mismatch" => "the token's claims do not satisfy the policy",
         _ => "the request was refused",
     }
 }
@@ -69,9 +93,15 @@ pub fn rejection_response(rejection: &Rejection, endpoint: Endpoint) -> HttpResp
     let status = status_for(rejection, endpoint);
     let message = public_message(rejection.reason());
     let oauth_error = match status {
-        StatusCode::FORBIDDEN if matches!(rejection, Rejection::ForgedIdentityHeader(_)) => {
+        StatusCode::FORBIDDEN
+            if matches!(
+                rejection,
+                Rejection::ForgedIdentityHeader(_) | Rejection::Policy(PolicyError::UnmatchedRoute)
+            ) =>
+        {
             "invalid_request"
         }
+        StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND => "invalid_request",
         StatusCode::FORBIDDEN if endpoint == Endpoint::Verify => "insufficient_scope",
         StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
         _ if endpoint == Endpoint::Key => "invalid_request",

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod error;
 pub mod lifecycle;
+pub mod policy;
 pub mod token_source;
 
 pub use token_source::TokenSource;
@@ -62,6 +63,8 @@ pub struct RequestRules {
     pub claim_headers: Vec<HeaderName>,
     /// Refuse requests that already carry an identity header.
     pub refuse_identity_headers: bool,
+    /// Named policies and `[[routes]]` rules (`/policy/NAME`, route selection on `/verify`).
+    pub policies: Arc<crate::policy::Policies>,
 }
 
 /// What every handler shares. Cheap to clone.
@@ -79,6 +82,8 @@ pub struct AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/verify", web::route().to(verify))
         .route("/verify/{tail:.*}", web::route().to(verify))
+        .route("/policy/{name}", web::route().to(verify_policy))
+        .route("/policy/{name}/{tail:.*}", web::route().to(verify_policy))
         .route("/key", web::get().to(key))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
@@ -88,23 +93,56 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// `/verify` and `/verify/...`, any method (Envoy's `ext_authz` forwards the client's method).
+/// `/verify` and `/verify/...`, any method (Envoy's `ext_authz` forwards the client's method):
+/// the policy of the first matching `[[routes]]` rule, if any.
 async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    decide(state, req, policy::Selection::Routes).await
+}
+
+/// `/policy/NAME` and `/policy/NAME/...`, any method: the named policy (404 `unknown_policy`).
+async fn verify_policy(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    decide(state, req, policy::Selection::Named).await
+}
+
+/// Verifies the request's token, then its policy's and query's requirements.
+async fn decide(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    selection: policy::Selection,
+) -> HttpResponse {
     let started = Instant::now();
     let refuse = state.rules.refuse_identity_headers
         || req.headers().contains_key(REFUSE_IDENTITY_HEADERS_HEADER);
     let forged = refuse
         .then(|| forged_identity_header(&req, &state.rules))
         .flatten();
-    let outcome = match (
-        forged,
-        token_source::find_token(&req, &state.rules.token_sources),
-    ) {
-        (Some(name), _) => Err(AttributedRejection::from(Rejection::ForgedIdentityHeader(
+    let mut chosen_policy = None;
+    let outcome = match forged {
+        Some(name) => Err(AttributedRejection::from(Rejection::ForgedIdentityHeader(
             name,
         ))),
-        (None, Some(token)) => state.verifier.verify(&token).await,
-        (None, None) => Err(AttributedRejection::from(Rejection::MissingToken)),
+        None => match policy::requirements(&req, &state.rules.policies, selection) {
+            Err(rejection) => Err(AttributedRejection::from(rejection)),
+            Ok(requirements) => match token_source::find_token(&req, &state.rules.token_sources) {
+                Some(token) => state.verifier.verify(&token).await.and_then(|verified| {
+                    match crate::policy::check_all(
+                        requirements.as_slice(),
+                        &verified.policy.issuer,
+                        &verified.claims,
+                    ) {
+                        Ok(()) => {
+                            chosen_policy = requirements.policy().cloned();
+                            Ok(verified)
+                        }
+                        Err(rejection) => Err(AttributedRejection {
+                            rejection,
+                            issuer: Some(verified.policy),
+                        }),
+                    }
+                }),
+                None => Err(AttributedRejection::from(Rejection::MissingToken)),
+            },
+        },
     };
     let metrics = &state.metrics;
     if state.verifier.token_cache().is_some()
@@ -124,9 +162,13 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         Ok(verified) => {
             metrics
                 .verifications
-                .with_label_values(&[&*verified.policy.label, "valid", "ok"])
+                .with_label_values(&[&*verified.policy.label, "valid", "ok", "http"])
                 .inc();
-            success_response(&verified, &state.rules)
+            let mut response = success_response(&verified, &state.rules);
+            if let Some(chosen) = &chosen_policy {
+                policy::set_policy_headers(&mut response, chosen, &verified.claims);
+            }
+            response
         }
         Err(rejected) => {
             let label = rejected
@@ -136,7 +178,7 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
             let reason = rejected.rejection.reason();
             metrics
                 .verifications
-                .with_label_values(&[label, "invalid", reason])
+                .with_label_values(&[label, "invalid", reason, "http"])
                 .inc();
             tracing::debug!(issuer = label, reason, "token rejected");
             rejection_response(&rejected.rejection, Endpoint::Verify)
@@ -150,7 +192,7 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
 
 /// A 200 carrying every identity header jwtgate may send, each with this token's value or empty,
 /// so that no client-sent copy of any of them survives a proxy that copies these headers.
-fn success_response(verified: &Verified, rules: &RequestRules) -> HttpResponse {
+pub(crate) fn success_response(verified: &Verified, rules: &RequestRules) -> HttpResponse {
     let empty = || HeaderValue::from_static("");
     let claims = &verified.claims;
     let mut response = HttpResponse::Ok();

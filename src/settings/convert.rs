@@ -48,6 +48,7 @@ impl Settings {
             .issuers
             .iter()
             .flat_map(|issuer| issuer.headers.values())
+            .chain(self.policies.values().flat_map(|p| p.headers.values()))
             .filter_map(|name| HeaderName::try_from(name.as_str()).ok())
             .collect();
         claim_headers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -61,6 +62,9 @@ impl Settings {
                 .as_deref()
                 .and_then(|name| HeaderName::try_from(name).ok()),
             claim_headers,
+            policies: self
+                .build_policies()
+                .expect("validate() built these policies"),
         }
     }
 }

@@ -14,11 +14,15 @@ pub use crate::http::TokenSource;
 use crate::issuer::{SUPPORTED_ALGORITHMS, check_url};
 
 mod convert;
+mod grpc;
 mod network;
+mod policies;
 mod secret;
 mod validate;
 
+pub use grpc::GrpcSettings;
 pub use network::IpNetwork;
+pub use policies::{ClaimValue, PolicySettings, RouteSettings};
 pub use secret::Secret;
 
 /// The default configuration file, relative to the working directory.
@@ -85,9 +89,18 @@ pub struct Settings {
     /// `[admin]`
     #[serde(default)]
     pub admin: AdminSettings,
+    /// `[grpc]`
+    #[serde(default)]
+    pub grpc: GrpcSettings,
     /// `[[issuers]]`: the trusted issuers, each with its own policy.
     #[serde(default)]
     pub issuers: Vec<IssuerSettings>,
+    /// `[policies.NAME]`: named policies, for `/policy/NAME` and `[[routes]]`.
+    #[serde(default)]
+    pub policies: BTreeMap<String, PolicySettings>,
+    /// `[[routes]]`: which `/verify` requests get which policy; first match wins.
+    #[serde(default)]
+    pub routes: Vec<RouteSettings>,
 }
 
 /// `[server]`: where and how the HTTP API listens.
@@ -270,6 +283,9 @@ pub struct VerifySettings {
     /// `x.auth.sub`): only a forger sends one. On by default; behind a proxy that cannot strip
     /// headers by prefix (nginx), a forged header then never reaches the upstream.
     pub refuse_identity_headers: bool,
+    /// A `/verify` request no `[[routes]]` rule matches: `default` (the issuer's checks alone)
+    /// or `deny` (403 `unmatched_route`).
+    pub unmatched_routes: crate::policy::UnmatchedRoutes,
 }
 
 /// The default `[verify].token_sources`: the standard header only (RFC 6750 §2.1). A cookie
@@ -288,6 +304,7 @@ impl Default for VerifySettings {
                 .collect(),
             payload_header: None,
             refuse_identity_headers: true,
+            unmatched_routes: crate::policy::UnmatchedRoutes::Default,
         }
     }
 }

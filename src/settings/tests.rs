@@ -313,6 +313,18 @@ fn the_shipped_config_file_documents_every_key() {
             section = header.trim_matches(['[', ']']).to_string();
             continue;
         }
+        // A commented-out example section (`# [[routes]]`) documents its keys too.
+        let uncommented = line.trim_start_matches('#').trim_start();
+        if uncommented.starts_with('[')
+            && uncommented.ends_with(']')
+            && uncommented
+                .trim_matches(['[', ']'])
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.')
+        {
+            section = uncommented.trim_matches(['[', ']']).to_string();
+            continue;
+        }
         let line = line.trim_start_matches('#').trim_start();
         if let Some((key, _)) = line.split_once('=')
             && !key.trim().is_empty()
@@ -344,10 +356,19 @@ fn the_shipped_config_file_documents_every_key() {
         allow_private_addresses: false,
         fetch_token_file: Some("/var/run/secrets/tokens/jwtgate".into()),
     });
+    settings
+        .policies
+        .insert("admin".into(), super::PolicySettings::default());
+    settings.routes.push(super::RouteSettings::default());
     let value = serde_json::to_value(&settings).unwrap();
     let mut missing = Vec::new();
     for (key, value) in value.as_object().unwrap() {
         let (section, fields) = match value {
+            // `[policies.NAME]`: the example policy's section documents the fields.
+            serde_json::Value::Object(named) if key == "policies" => (
+                "policies.admin",
+                named["admin"].as_object().unwrap().clone(),
+            ),
             serde_json::Value::Object(fields) => (key.as_str(), fields.clone()),
             serde_json::Value::Array(entries) => {
                 (key.as_str(), entries[0].as_object().unwrap().clone())

@@ -219,6 +219,7 @@ impl Settings {
                 _ => {}
             }
         }
+        self.build_policies()?;
         Ok(())
     }
 }
@@ -397,7 +398,7 @@ const RESERVED_HEADERS: &[&str] = &["x-auth-issuer", "x-auth-subject"];
 /// Checks a configured identity header name: `X-Auth-` then letters, digits and dashes (so never a
 /// framing, hop-by-hop, credential or routing header: a signed claim can never become
 /// `Connection: upgrade`), and not one jwtgate sends itself (see [`RESERVED_HEADERS`]).
-fn check_identity_header(name: &str) -> Result<(), String> {
+pub(super) fn check_identity_header(name: &str) -> Result<(), String> {
     let lower = name.to_ascii_lowercase();
     let plain = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     let prefix = crate::header_alias::IDENTITY_HEADER_PREFIX;

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::issuer::{ClaimError, IssuerError, IssuerPolicy, TrustedIssuers};
 use crate::keys::{KeyStore, KeysError, VerifyingKey};
+use crate::policy::PolicyError;
 use crate::token::{TokenError, UnverifiedToken};
 
 mod claims;
@@ -74,11 +75,14 @@ pub enum Rejection {
         /// The scopes that are missing.
         missing: Vec<String>,
     },
+    /// Refused while choosing or applying a policy (see [`crate::policy`]).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
 }
 
 /// Every stable reason code a [`Rejection`] can have, for metrics created before the first
 /// rejection and for documentation checks.
-pub const REASON_CODES: [&str; 16] = [
+pub const REASON_CODES: [&str; 22] = [
     "missing_token",
     "token_too_large",
     "malformed",
@@ -95,6 +99,12 @@ pub const REASON_CODES: [&str; 16] = [
     "insufficient_scope",
     "forged_identity_header",
     "wrong_token_type",
+    "unknown_policy",
+    "invalid_path",
+    "ambiguous_request",
+    "invalid_requirement",
+    "unmatched_route",
+    "claim_mismatch",
 ];
 
 impl Rejection {
@@ -116,6 +126,7 @@ impl Rejection {
             Rejection::WrongTokenType => "wrong_token_type",
             Rejection::InsufficientScope { .. } => "insufficient_scope",
             Rejection::ForgedIdentityHeader(_) => "forged_identity_header",
+            Rejection::Policy(e) => e.reason(),
         }
     }
 }
@@ -430,7 +441,7 @@ fn map_jwt_error(kind: &ErrorKind) -> Rejection {
 
 /// The required scopes not granted by `scope` (space-separated string) or `scp` (array of
 /// strings, or a space-separated string).
-fn missing_scopes(claims: &Map<String, Value>, required: &[String]) -> Vec<String> {
+pub fn missing_scopes(claims: &Map<String, Value>, required: &[String]) -> Vec<String> {
     if required.is_empty() {
         return Vec::new();
     }

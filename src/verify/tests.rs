@@ -23,6 +23,12 @@ fn reason_codes_lists_the_code_of_every_rejection() {
         Rejection::WrongIssuer,
         Rejection::MissingClaim(String::new()),
         Rejection::WrongTokenType,
+        Rejection::Policy(PolicyError::UnknownPolicy(String::new())),
+        Rejection::Policy(PolicyError::InvalidPath("")),
+        Rejection::Policy(PolicyError::AmbiguousRequest("")),
+        Rejection::Policy(PolicyError::InvalidRequirement(String::new())),
+        Rejection::Policy(PolicyError::UnmatchedRoute),
+        Rejection::Policy(PolicyError::ClaimMismatch(String::new())),
         Rejection::ForgedIdentityHeader(String::new()),
         Rejection::InsufficientScope { missing: vec![] },
     ];

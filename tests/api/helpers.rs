@@ -17,6 +17,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub shutdown: jwtgate::startup::ShutdownHandle,
     pub verifier: Arc<jwtgate::verify::Verifier>,
+    /// The gRPC `ext_authz` port, when `[grpc] bind` is set.
+    pub grpc_port: Option<u16>,
     client: awc::Client,
 }
 
@@ -136,6 +138,7 @@ async fn spawn_app_cold_with(
     };
     let app = Application::build_with(settings, deps).expect("jwtgate starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let grpc_port = app.grpc_port();
     let verifier = app.verifier().clone();
     let shutdown = app.shutdown_handle();
     actix_web::rt::spawn(app.run_until_stopped());
@@ -148,6 +151,7 @@ async fn spawn_app_cold_with(
             clock,
             shutdown,
             verifier: verifier.clone(),
+            grpc_port,
             client,
         },
         verifier,

@@ -133,8 +133,20 @@ async fn the_server_produces_every_documented_status_and_header_and_nothing_undo
     let mut settings = settings_for(&[&issuer, &scoped]);
     settings.issuers[1].required_scopes = vec!["api:admin".into()];
     settings.admin.token = ADMIN_TOKEN.into();
+    settings
+        .policies
+        .insert("open".into(), jwtgate::settings::PolicySettings::default());
+    settings.routes.push(jwtgate::settings::RouteSettings {
+        paths: vec!["/app/*".into()],
+        policy: "open".into(),
+        ..Default::default()
+    });
     let app = spawn_app(settings).await;
-    let outage = spawn_app(settings_for(&[&down])).await;
+    let mut outage_settings = settings_for(&[&down]);
+    outage_settings
+        .policies
+        .insert("open".into(), jwtgate::settings::PolicySettings::default());
+    let outage = spawn_app(outage_settings).await;
 
     let good = key.sign(&claims(issuer.issuer()));
     let expired = {
@@ -171,7 +183,12 @@ async fn the_server_produces_every_documented_status_and_header_and_nothing_undo
             404,
         ),
     ];
-    for path in ["/verify", "/verify/app/page"] {
+    for path in [
+        "/verify",
+        "/verify/app/page",
+        "/policy/open",
+        "/policy/open/app",
+    ] {
         on_app.extend([
             probe("GET", path, Some(&good), 200),
             probe("HEAD", path, Some(&good), 200),
@@ -179,14 +196,19 @@ async fn the_server_produces_every_documented_status_and_header_and_nothing_undo
             probe("PATCH", path, None, 401),
             probe("DELETE", path, Some(&expired), 401),
             probe("PUT", path, Some(&unscoped), 403),
+            probe("GET", &format!("{path}?claim.a..b=x"), Some(&good), 400),
         ]);
     }
+    on_app.extend([
+        probe("GET", "/verify/app/../admin", Some(&good), 400),
+        probe("GET", "/policy/nope", Some(&good), 404),
+    ]);
     let mut on_outage = vec![
         probe("GET", "/readyz", None, 503),
         probe("GET", "/key", Some(&unavailable), 503),
         probe("GET", "/issuers", None, 404),
     ];
-    for path in ["/verify", "/verify/app/page"] {
+    for path in ["/verify", "/verify/app/page", "/policy/open"] {
         on_outage.push(probe("OPTIONS", path, Some(&unavailable), 503));
     }
 

@@ -7,10 +7,13 @@
 //! Kubernetes files in `deploy/` with hadolint and kubernetes-validate. The issuers and keys come
 //! from the test kit (`jwtgate::dev`, feature `test-helpers`).
 
+mod policies;
 mod spec;
 mod stack;
 
 mod deploy_files;
 mod envoy;
+mod envoy_grpc;
+mod mesh_files;
 mod nginx;
 mod traefik;

@@ -170,6 +170,14 @@ pub async fn proxy_protects_the_upstream_as_documented(
             .await,
     );
     record(
+        "each route gets its policy: /admin needs the admin scope and role, /app does not",
+        crate::policies::each_route_gets_its_policy(&run.base, run.backends).await,
+    );
+    record(
+        "no path trick, added header or query parameter reaches the weaker policy",
+        crate::policies::no_trick_reaches_the_weaker_policy(&run.base, run.backends).await,
+    );
+    record(
         "an issuer outage is answered 503 with Retry-After",
         run.an_issuer_outage_is_answered_503_with_retry_after()
             .await,

@@ -422,6 +422,8 @@ impl Issuers {
 /// The real jwtgate binary, configured for these issuers.
 pub struct Jwtgate {
     pub port: u16,
+    /// The gRPC `ext_authz` listener (`[grpc] bind`).
+    pub grpc_port: u16,
     process: Process,
 }
 
@@ -436,9 +438,10 @@ impl Jwtgate {
         refuse_identity_headers: bool,
     ) -> Self {
         let port = free_port();
+        let grpc_port = free_port();
         let config = scratch.write(
             "jwtgate.toml",
-            &format!(
+            &(format!(
                 r#"[server]
 bind = "127.0.0.1:{port}"
 workers = 1
@@ -453,6 +456,8 @@ timeout_secs = 2
 token_sources = ["header:Authorization:Bearer", "cookie:access_token", "query:access_token"]
 payload_header = "X-Auth-Payload"
 refuse_identity_headers = {refuse_identity_headers}
+[grpc]
+bind = "127.0.0.1:{grpc_port}"
 [[issuers]]
 issuer = "{trusted}"
 audiences = ["{AUDIENCE}"]
@@ -464,7 +469,7 @@ audiences = ["{AUDIENCE}"]
 "#,
                 trusted = issuers.trusted.issuer(),
                 down = issuers.down.issuer(),
-            ),
+            ) + &deploy_file("jwtgate-policies.toml", &[])),
         );
         let mut command = Command::new(env!("CARGO_BIN_EXE_jwtgate"));
         command.arg("--config").arg(config).env_remove("RUST_LOG");
@@ -476,7 +481,11 @@ audiences = ["{AUDIENCE}"]
             answers(&client, &url, &[("Authorization", &bearer)]).await == Some(200)
         })
         .await;
-        Self { port, process }
+        Self {
+            port,
+            grpc_port,
+            process,
+        }
     }
 }
 

@@ -28,6 +28,10 @@ async fn protects_the_upstream(refuse_identity_headers: bool) {
                 format!("http://127.0.0.1:{}/verify", backends.jwtgate.port),
             ),
             (
+                "http://127.0.0.1:8080/policy/admin",
+                format!("http://127.0.0.1:{}/policy/admin", backends.jwtgate.port),
+            ),
+            (
                 "http://127.0.0.1:3000",
                 format!("http://127.0.0.1:{}", backends.echo.port),
             ),
