@@ -15,7 +15,7 @@ use crate::core::{Core, TaskGuard};
 use crate::fetch::JsonFetcher;
 use crate::http::admin::AdminState;
 use crate::http::lifecycle::Lifecycle;
-use crate::http::{AppState, routes};
+use crate::http::{AppState, admin_routes, data_plane_routes, routes};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::verify::Verifier;
@@ -68,7 +68,10 @@ struct Signals {
 /// A running jwtgate: the bound server and the shared parts behind it.
 pub struct Application {
     port: u16,
+    admin_port: Option<u16>,
     server: Server,
+    /// The admin listener's server, when `[admin] bind` is set.
+    admin_server: Option<Server>,
     shutdown: ShutdownHandle,
     /// SIGTERM, SIGINT and SIGHUP, registered while building so that a signal arriving as soon
     /// as "listening" is logged is already ours (the default action would kill the process).
@@ -108,24 +111,32 @@ impl Application {
             verifier: verifier.clone(),
             metrics: metrics.clone(),
             rules: Arc::new(settings.request_rules()),
+            decisions: Arc::new(settings.decision_log()),
+        };
+        let admin_listener = match settings.admin.bind {
+            Some(bind) => Some(
+                TcpListener::bind(bind).with_context(|| format!("binding admin.bind = {bind}"))?,
+            ),
+            None => None,
+        };
+        let admin_port = match &admin_listener {
+            Some(listener) => Some(listener.local_addr()?.port()),
+            None => None,
         };
         let lifecycle = web::Data::new(Lifecycle::default());
-        let admin = web::Data::new(AdminState::new(&settings.admin.token));
-        let app_lifecycle = lifecycle.clone();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::new(state.clone()))
-                .app_data(app_lifecycle.clone())
-                .app_data(admin.clone())
-                .configure(routes)
-        })
-        // Signals are handled by run_until_stopped, which drains before stopping.
-        .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        let server = server.listen(listener)?.run();
+        let shared = Shared {
+            state,
+            lifecycle: lifecycle.clone(),
+            admin: web::Data::new(AdminState::new(&settings.admin.token)),
+        };
+        let (server, admin_server) = match admin_listener {
+            None => (serve(&settings, listener, shared, routes, 0)?, None),
+            Some(admin_listener) => (
+                serve(&settings, listener, shared.clone(), data_plane_routes, 0)?,
+                // Scrapes and probes need no parallelism: one worker.
+                Some(serve(&settings, admin_listener, shared, admin_routes, 1)?),
+            ),
+        };
         let signals = match (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
@@ -143,18 +154,22 @@ impl Application {
         };
         let shutdown = ShutdownHandle {
             server: server.handle(),
+            admin: admin_server.as_ref().map(Server::handle),
             lifecycle: lifecycle.into_inner(),
             drain: Duration::from_secs(settings.server.drain_secs),
         };
 
         tracing::info!(
             port,
+            admin_port,
             issuers = verifier.issuers().configured().count(),
             "jwtgate listening"
         );
         Ok(Self {
             port,
+            admin_port,
             server,
+            admin_server,
             shutdown,
             signals,
             verifier,
@@ -166,6 +181,11 @@ impl Application {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin listener's port, when `[admin] bind` is set.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_port
     }
 
     /// The verifier, for tools and tests that want to look inside.
@@ -203,7 +223,7 @@ impl Application {
                         _ = signals.interrupt.recv() => {
                             tracing::info!("SIGINT: stopping");
                             shutdown.lifecycle.begin_drain();
-                            shutdown.server.stop(true).await;
+                            shutdown.stop().await;
                             return;
                         }
                         _ = signals.hangup.recv() => {
@@ -216,7 +236,13 @@ impl Application {
                 }
             });
         }
-        let served = self.server.await;
+        let served = match self.admin_server {
+            None => self.server.await,
+            Some(admin) => {
+                let (served, admin_served) = tokio::join!(self.server, admin);
+                served.and(admin_served)
+            }
+        };
         self.tasks.shutdown().await;
         served
     }
@@ -226,6 +252,7 @@ impl Application {
 #[derive(Clone)]
 pub struct ShutdownHandle {
     server: ServerHandle,
+    admin: Option<ServerHandle>,
     lifecycle: Arc<Lifecycle>,
     drain: Duration,
 }
@@ -236,6 +263,50 @@ impl ShutdownHandle {
     pub async fn shutdown(&self) {
         self.lifecycle.begin_drain();
         tokio::time::sleep(self.drain).await;
-        self.server.stop(true).await;
+        self.stop().await;
     }
+
+    /// Stops accepting on every listener and waits for in-flight requests.
+    async fn stop(&self) {
+        match &self.admin {
+            None => self.server.stop(true).await,
+            Some(admin) => {
+                tokio::join!(self.server.stop(true), admin.stop(true));
+            }
+        }
+    }
+}
+
+/// What every listener's workers share.
+#[derive(Clone)]
+struct Shared {
+    state: AppState,
+    lifecycle: web::Data<Lifecycle>,
+    admin: web::Data<AdminState>,
+}
+
+/// An actix server on `listener` with these routes; `workers` 0 takes `server.workers`.
+fn serve(
+    settings: &Settings,
+    listener: TcpListener,
+    shared: Shared,
+    routes: fn(&mut web::ServiceConfig),
+    workers: usize,
+) -> std::io::Result<Server> {
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(shared.state.clone()))
+            .app_data(shared.lifecycle.clone())
+            .app_data(shared.admin.clone())
+            .configure(routes)
+    })
+    // Signals are handled by run_until_stopped, which drains before stopping.
+    .disable_signals()
+    .shutdown_timeout(settings.server.shutdown_timeout_secs);
+    match (workers, settings.server.workers) {
+        (0, 0) => {}
+        (0, configured) => server = server.workers(configured),
+        (fixed, _) => server = server.workers(fixed),
+    }
+    Ok(server.listen(listener)?.run())
 }

@@ -1,9 +1,12 @@
-//! The HTTP API (actix-web): `/verify`, `/key`, `/healthz`, `/readyz`, `/metrics`.
+//! The HTTP API (actix-web): `/verify`, `/key`, `/healthz`, `/readyz`, `/metrics`, and the
+//! admin endpoints; on one listener, or split between the data plane and the admin listener
+//! (`[admin] bind`): [`routes`], [`data_plane_routes`], [`admin_routes`].
 //!
 //! Handlers extract the token, call the [`Verifier`], record metrics and turn the outcome into
 //! a response; [`error`] is the one place where rejections become status codes.
 
 pub mod admin;
+pub mod decision_log;
 pub mod error;
 pub mod lifecycle;
 pub mod token_source;
@@ -73,37 +76,60 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Token sources and answer headers.
     pub rules: Arc<RequestRules>,
+    /// What the decision log writes.
+    pub decisions: Arc<decision_log::DecisionLog>,
 }
 
-/// Registers every route on an actix `App`.
+/// Registers every route on an actix `App`: the data plane and the operations endpoints on one
+/// listener (no `[admin] bind`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    data_plane(cfg);
+    operations(cfg);
+    cfg.default_service(web::to(not_found));
+}
+
+/// The data-plane listener's routes when `[admin] bind` is set: `/verify` and `/key` only.
+pub fn data_plane_routes(cfg: &mut web::ServiceConfig) {
+    data_plane(cfg);
+    cfg.default_service(web::to(not_found_data_plane));
+}
+
+/// The admin listener's routes (`[admin] bind`): `/metrics`, `/issuers`, `/issuers/refresh`,
+/// `/healthz`, `/readyz`.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    operations(cfg);
+    cfg.default_service(web::to(not_found_admin));
+}
+
+fn data_plane(cfg: &mut web::ServiceConfig) {
     cfg.route("/verify", web::route().to(verify))
         .route("/verify/{tail:.*}", web::route().to(verify))
-        .route("/key", web::get().to(key))
-        .route("/healthz", web::get().to(healthz))
+        .route("/key", web::get().to(key));
+}
+
+fn operations(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
         .route("/issuers", web::get().to(admin::issuers))
-        .route("/issuers/refresh", web::post().to(admin::refresh))
-        .default_service(web::to(not_found));
+        .route("/issuers/refresh", web::post().to(admin::refresh));
 }
 
 /// `/verify` and `/verify/...`, any method (Envoy's `ext_authz` forwards the client's method).
 async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let started = Instant::now();
+    let request_id = decision_log::request_id(&req);
+    let token = token_source::find_token(&req, &state.rules.token_sources);
     let refuse = state.rules.refuse_identity_headers
         || req.headers().contains_key(REFUSE_IDENTITY_HEADERS_HEADER);
     let forged = refuse
         .then(|| forged_identity_header(&req, &state.rules))
         .flatten();
-    let outcome = match (
-        forged,
-        token_source::find_token(&req, &state.rules.token_sources),
-    ) {
+    let outcome = match (forged, &token) {
         (Some(name), _) => Err(AttributedRejection::from(Rejection::ForgedIdentityHeader(
             name,
         ))),
-        (None, Some(token)) => state.verifier.verify(&token).await,
+        (None, Some(token)) => state.verifier.verify(token).await,
         (None, None) => Err(AttributedRejection::from(Rejection::MissingToken)),
     };
     let metrics = &state.metrics;
@@ -120,13 +146,13 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
             .with_label_values(&[result])
             .inc();
     }
-    let response = match outcome {
+    let mut response = match &outcome {
         Ok(verified) => {
             metrics
                 .verifications
                 .with_label_values(&[&*verified.policy.label, "valid", "ok"])
                 .inc();
-            success_response(&verified, &state.rules)
+            success_response(verified, &state.rules)
         }
         Err(rejected) => {
             let label = rejected
@@ -142,10 +168,79 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
             rejection_response(&rejected.rejection, Endpoint::Verify)
         }
     };
-    metrics
-        .verification_duration
-        .observe(started.elapsed().as_secs_f64());
+    let elapsed = started.elapsed();
+    metrics.verification_duration.observe(elapsed.as_secs_f64());
+    response.headers_mut().insert(
+        HeaderName::from_static(decision_log::REQUEST_ID_HEADER),
+        decision_log::request_id_header(&request_id),
+    );
+    record_decision(
+        &state.decisions,
+        &outcome,
+        token.as_deref(),
+        &request_id,
+        response.status().as_u16(),
+        elapsed,
+    );
     response
+}
+
+/// Writes the decision line of one `/verify` (if the decision log wants it).
+fn record_decision(
+    log: &decision_log::DecisionLog,
+    outcome: &Result<Verified, AttributedRejection>,
+    token: Option<&str>,
+    request_id: &str,
+    status: u16,
+    elapsed: std::time::Duration,
+) {
+    use decision_log::{Decision, Outcome};
+    let kind = if outcome.is_ok() {
+        Outcome::Allow
+    } else {
+        Outcome::Deny
+    };
+    if !log.wants(kind) {
+        return;
+    }
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    // Only to name the key of a refused token in the log line: the header was already read
+    // (and refused) by the verifier; nothing in it is trusted.
+    let unverified = match outcome {
+        Ok(_) => None,
+        Err(_) => token.and_then(|t| crate::token::UnverifiedToken::parse(t).ok()),
+    };
+    let decision = match outcome {
+        Ok(verified) => Decision {
+            request_id,
+            transport: "http",
+            policy: Some(&*verified.policy.label),
+            issuer: Some(&*verified.policy.issuer),
+            sub: verified.subject(),
+            kid: Some(&verified.kid),
+            unverified_kid: None,
+            outcome: kind,
+            status,
+            reason: "ok",
+            token_cache_hit: verified.from_cache,
+            latency_us,
+        },
+        Err(rejected) => Decision {
+            request_id,
+            transport: "http",
+            policy: rejected.issuer.as_deref().map(|p| &*p.label),
+            issuer: rejected.issuer.as_deref().map(|p| &*p.issuer),
+            sub: None,
+            kid: None,
+            unverified_kid: unverified.as_ref().and_then(|t| t.unverified_kid()),
+            outcome: kind,
+            status,
+            reason: rejected.rejection.reason(),
+            token_cache_hit: false,
+            latency_us,
+        },
+    };
+    log.record_unchecked(&decision);
 }
 
 /// A 200 carrying every identity header jwtgate may send, each with this token's value or empty,
@@ -273,8 +368,19 @@ struct KeyQuery {
     kid: Option<String>,
 }
 
-/// `/key`: the public JWK a token (or `iss` + `kid`) refers to, without verifying anything.
+/// `/key`: the public JWK a token (or `iss` + `kid`) refers to, without verifying anything;
+/// the request id is echoed as on `/verify`.
 async fn key(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let request_id = decision_log::request_id(&req);
+    let mut response = key_answer(state, req).await;
+    response.headers_mut().insert(
+        HeaderName::from_static(decision_log::REQUEST_ID_HEADER),
+        decision_log::request_id_header(&request_id),
+    );
+    response
+}
+
+async fn key_answer(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let query = match web::Query::<KeyQuery>::from_query(req.query_string()) {
         Ok(q) => q.into_inner(),
         Err(e) => {
@@ -373,6 +479,20 @@ async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(
         json!({"error": "not_found", "message": "see /verify, /key, /healthz, /readyz, /metrics"}),
     )
+}
+
+async fn not_found_data_plane() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({
+        "error": "not_found",
+        "message": "see /verify and /key (operations endpoints are on the admin listener)",
+    }))
+}
+
+async fn not_found_admin() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({
+        "error": "not_found",
+        "message": "see /healthz, /readyz, /metrics, /issuers, /issuers/refresh",
+    }))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::{CacheSettings, FetchSettings, IssuerSettings, Settings};
 use crate::core::{CoreConfig, TokenCacheConfig};
 use crate::fetch::FetchLimits;
 use crate::http::RequestRules;
+use crate::http::decision_log::DecisionLog;
 use crate::issuer::{IssuerConfig, TrustConfig};
 use crate::keys::CacheRules;
 
@@ -38,6 +39,11 @@ impl Settings {
             leeway_secs: self.verify.leeway_secs,
             max_admitted: self.cache.max_issuers,
         }
+    }
+
+    /// What the decision log writes.
+    pub fn decision_log(&self) -> DecisionLog {
+        DecisionLog::new(self.log.decisions, self.log.decisions_success_sample_rate)
     }
 
     /// How `/verify` and `/key` read requests and shape answers.

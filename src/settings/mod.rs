@@ -11,6 +11,7 @@ use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 
 pub use crate::http::TokenSource;
+pub use crate::http::decision_log::DecisionLogMode;
 use crate::issuer::{SUPPORTED_ALGORITHMS, check_url};
 
 mod convert;
@@ -111,13 +112,18 @@ impl Default for ServerSettings {
     }
 }
 
-/// `[admin]`: the admin endpoints (`GET /issuers`, `POST /issuers/refresh`).
+/// `[admin]`: the admin endpoints (`GET /issuers`, `POST /issuers/refresh`) and the admin
+/// listener.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminSettings {
     /// Bearer token the admin endpoints require; empty (the default) turns them off. Set it
     /// through `JWTGATE__ADMIN__TOKEN` rather than in the file. At least 16 characters.
     pub token: Secret,
+    /// When set, `/metrics`, `/issuers`, `/issuers/refresh`, `/healthz` and `/readyz` are served
+    /// on this address only, and `server.bind` serves the data plane (`/verify`, `/key`). Unset
+    /// (the default): everything on `server.bind`.
+    pub bind: Option<std::net::SocketAddr>,
 }
 
 /// Shortest admin token accepted.
@@ -141,6 +147,12 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// A tracing filter such as `info` or `jwtgate=debug`; `RUST_LOG`, when set, wins.
     pub level: String,
+    /// The decision log, one line per `/verify` decision: `all` (denials, and successes at
+    /// `decisions_success_sample_rate`), `denied`, or `off`.
+    pub decisions: DecisionLogMode,
+    /// The fraction of successes the decision log writes, from 0.0 to 1.0 (evenly spaced:
+    /// 0.01 is every hundredth); denials are always written.
+    pub decisions_success_sample_rate: f64,
 }
 
 impl Default for LogSettings {
@@ -148,6 +160,8 @@ impl Default for LogSettings {
         Self {
             format: LogFormat::Pretty,
             level: "info".into(),
+            decisions: DecisionLogMode::All,
+            decisions_success_sample_rate: 1.0,
         }
     }
 }

@@ -25,6 +25,21 @@ impl Settings {
                 ),
             );
         }
+        if !(0.0..=1.0).contains(&self.log.decisions_success_sample_rate) {
+            return bad(
+                "log.decisions_success_sample_rate",
+                "must be between 0.0 and 1.0".into(),
+            );
+        }
+        if let Some(admin) = self.admin.bind
+            && admin.port() != 0
+            && admin == self.server.bind
+        {
+            return bad(
+                "admin.bind",
+                format!("({admin}) must differ from server.bind"),
+            );
+        }
         if self.fetch.connect_timeout_secs == 0 {
             return bad("fetch.connect_timeout_secs", "must be at least 1".into());
         }

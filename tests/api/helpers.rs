@@ -14,6 +14,8 @@ use serde_json::Value;
 /// A jwtgate server under test, with its manual clock.
 pub struct TestApp {
     pub address: String,
+    /// The admin listener's address, when `[admin] bind` is set.
+    pub admin_address: Option<String>,
     pub clock: Arc<ManualClock>,
     pub shutdown: jwtgate::startup::ShutdownHandle,
     pub verifier: Arc<jwtgate::verify::Verifier>,
@@ -110,6 +112,9 @@ pub async fn spawn_app_cold(settings: Settings) -> (TestApp, Arc<jwtgate::verify
     };
     let app = Application::build_with(settings, deps).expect("jwtgate starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = app
+        .admin_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let verifier = app.verifier().clone();
     let shutdown = app.shutdown_handle();
     actix_web::rt::spawn(app.run_until_stopped());
@@ -119,6 +124,7 @@ pub async fn spawn_app_cold(settings: Settings) -> (TestApp, Arc<jwtgate::verify
     (
         TestApp {
             address,
+            admin_address,
             clock,
             shutdown,
             verifier: verifier.clone(),
@@ -174,6 +180,18 @@ impl TestApp {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
             body,
+        }
+    }
+
+    /// The same server seen through its admin listener (`[admin] bind` must be set).
+    pub fn admin(&self) -> TestApp {
+        TestApp {
+            address: self.admin_address.clone().expect("[admin] bind is set"),
+            admin_address: None,
+            clock: self.clock.clone(),
+            shutdown: self.shutdown.clone(),
+            verifier: self.verifier.clone(),
+            client: self.client.clone(),
         }
     }
 

@@ -6,9 +6,11 @@ mod helpers;
 
 mod abuse;
 mod admin;
+mod admin_listener;
 mod binary;
 mod cache;
 mod cli;
+mod decision_log;
 mod discovery;
 mod faults;
 mod key_endpoint;

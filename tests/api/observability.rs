@@ -261,3 +261,17 @@ fn every_dashboard_query_is_valid_promql() {
 
     assert_success("promtool check rules (dashboard queries)", &output);
 }
+
+#[test]
+fn promtool_accepts_the_prometheus_scrape_config_and_the_rules_it_loads() {
+    let config = repo_file("deploy/prometheus/prometheus.yaml");
+    let output = promtool(&["check", "config", config.to_str().unwrap()], None);
+    assert_success("promtool check config", &output);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let service =
+        std::fs::read_to_string(repo_file("deploy/kubernetes/admin-service.yaml")).unwrap();
+    assert!(
+        text.contains("_admin._tcp.jwtgate-admin.") && service.contains("name: jwtgate-admin"),
+        "Prometheus scrapes the admin listener through the headless admin Service"
+    );
+}
