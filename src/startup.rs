@@ -112,6 +112,7 @@ impl Application {
             metrics: metrics.clone(),
             rules: Arc::new(settings.request_rules()),
             decisions: Arc::new(settings.decision_log()),
+            readiness: Arc::new(settings.readiness_rules()),
         };
         let admin_listener = match settings.admin.bind {
             Some(bind) => Some(

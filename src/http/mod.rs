@@ -9,6 +9,7 @@ pub mod admin;
 pub mod decision_log;
 pub mod error;
 pub mod lifecycle;
+pub mod readiness;
 pub mod token_source;
 
 pub use token_source::TokenSource;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub rules: Arc<RequestRules>,
     /// What the decision log writes.
     pub decisions: Arc<decision_log::DecisionLog>,
+    /// Which issuers `/readyz` waits for.
+    pub readiness: Arc<readiness::ReadinessRules>,
 }
 
 /// Registers every route on an actix `App`: the data plane and the operations endpoints on one
@@ -109,7 +112,7 @@ fn data_plane(cfg: &mut web::ServiceConfig) {
 
 fn operations(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
+        .route("/readyz", web::get().to(readiness::readyz))
         .route("/metrics", web::get().to(metrics))
         .route("/issuers", web::get().to(admin::issuers))
         .route("/issuers/refresh", web::post().to(admin::refresh));
@@ -422,34 +425,6 @@ async fn key_answer(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
-}
-
-/// Ready once every configured issuer has keys (fresh or, after failures, a cached copy).
-async fn readyz(
-    state: web::Data<AppState>,
-    lifecycle: web::Data<lifecycle::Lifecycle>,
-) -> HttpResponse {
-    if lifecycle.is_draining() {
-        return HttpResponse::ServiceUnavailable().json(json!({"status": "draining"}));
-    }
-    let verifier = &state.verifier;
-    let waiting: Vec<&str> = verifier
-        .issuers()
-        .configured()
-        .filter(|p| {
-            verifier
-                .keys()
-                .issuer_status(&p.issuer)
-                .is_none_or(|s| !s.has_keys)
-        })
-        .map(|p| &*p.issuer)
-        .collect();
-    if waiting.is_empty() {
-        HttpResponse::Ok().json(json!({"status": "ready"}))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .json(json!({"status": "loading", "issuers_without_keys": waiting}))
-    }
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -10,6 +10,7 @@ use crate::core::{CoreConfig, TokenCacheConfig};
 use crate::fetch::FetchLimits;
 use crate::http::RequestRules;
 use crate::http::decision_log::DecisionLog;
+use crate::http::readiness::ReadinessRules;
 use crate::issuer::{IssuerConfig, TrustConfig};
 use crate::keys::CacheRules;
 
@@ -44,6 +45,18 @@ impl Settings {
     /// What the decision log writes.
     pub fn decision_log(&self) -> DecisionLog {
         DecisionLog::new(self.log.decisions, self.log.decisions_success_sample_rate)
+    }
+
+    /// Which issuers `/readyz` waits for.
+    pub fn readiness_rules(&self) -> ReadinessRules {
+        ReadinessRules {
+            optional: self
+                .issuers
+                .iter()
+                .filter(|i| !i.required)
+                .map(|i| i.issuer.clone())
+                .collect(),
+        }
     }
 
     /// How `/verify` and `/key` read requests and shape answers.

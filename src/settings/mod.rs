@@ -321,6 +321,14 @@ pub struct IssuerSettings {
     /// Claim name -> response header name, sent on success.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Whether `/readyz` waits for this issuer's keys (default true). An optional issuer that is
+    /// down does not keep a replica out of service; its tokens get 503 until its keys load.
+    #[serde(default = "required_by_default")]
+    pub required: bool,
+}
+
+fn required_by_default() -> bool {
+    true
 }
 
 impl Settings {

@@ -336,6 +336,7 @@ fn the_shipped_config_file_documents_every_key() {
         required_claims: Vec::new(),
         required_scopes: Vec::new(),
         headers: BTreeMap::new(),
+        required: true,
     });
     let value = serde_json::to_value(&settings).unwrap();
     let mut missing = Vec::new();

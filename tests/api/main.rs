@@ -17,5 +17,6 @@ mod key_endpoint;
 mod observability;
 mod openapi;
 mod operations;
+mod readiness;
 mod token_cache;
 mod verify;
