@@ -15,6 +15,7 @@ use crate::core::{Core, TaskGuard};
 use crate::fetch::JsonFetcher;
 use crate::http::admin::AdminState;
 use crate::http::lifecycle::Lifecycle;
+use crate::http::report_mode::{self, VerifyMode};
 use crate::http::{AppState, admin_routes, data_plane_routes, routes};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -104,6 +105,14 @@ impl Application {
             tasks,
         } = Core::build(settings.core_config(), deps.fetcher, deps.clock)?;
 
+        if settings.verify.mode == VerifyMode::Report {
+            tracing::warn!(
+                "verify.mode = \"report\": requests that would be refused are let through without \
+                 an identity (counted as result=\"would_deny\" and logged); only forged identity \
+                 headers are refused"
+            );
+            report_mode::init_metrics(&metrics, verifier.issuers().configured().map(|p| &*p.label));
+        }
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding server.bind = {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();

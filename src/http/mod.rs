@@ -10,6 +10,7 @@ pub mod decision_log;
 pub mod error;
 pub mod lifecycle;
 pub mod readiness;
+pub mod report_mode;
 pub mod token_source;
 
 pub use token_source::TokenSource;
@@ -66,6 +67,8 @@ pub struct RequestRules {
     pub claim_headers: Vec<HeaderName>,
     /// Refuse requests that already carry an identity header.
     pub refuse_identity_headers: bool,
+    /// Enforce decisions, or only report them (`[verify] mode`).
+    pub mode: report_mode::VerifyMode,
 }
 
 /// What every handler shares. Cheap to clone.
@@ -163,12 +166,18 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
                 .as_ref()
                 .map_or(crate::issuer::OTHER_ISSUER_LABEL, |p| &*p.label);
             let reason = rejected.rejection.reason();
+            let let_through = state.rules.mode.lets_through(&rejected.rejection);
+            let result = if let_through { "would_deny" } else { "invalid" };
             metrics
                 .verifications
-                .with_label_values(&[label, "invalid", reason])
+                .with_label_values(&[label, result, reason])
                 .inc();
-            tracing::debug!(issuer = label, reason, "token rejected");
-            rejection_response(&rejected.rejection, Endpoint::Verify)
+            tracing::debug!(issuer = label, reason, result, "token rejected");
+            if let_through {
+                report_mode::would_deny_response(&rejected.rejection, &state.rules)
+            } else {
+                rejection_response(&rejected.rejection, Endpoint::Verify)
+            }
         }
     };
     let elapsed = started.elapsed();
@@ -179,6 +188,7 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     );
     record_decision(
         &state.decisions,
+        state.rules.mode,
         &outcome,
         token.as_deref(),
         &request_id,
@@ -191,6 +201,7 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
 /// Writes the decision line of one `/verify` (if the decision log wants it).
 fn record_decision(
     log: &decision_log::DecisionLog,
+    mode: report_mode::VerifyMode,
     outcome: &Result<Verified, AttributedRejection>,
     token: Option<&str>,
     request_id: &str,
@@ -198,10 +209,10 @@ fn record_decision(
     elapsed: std::time::Duration,
 ) {
     use decision_log::{Decision, Outcome};
-    let kind = if outcome.is_ok() {
-        Outcome::Allow
-    } else {
-        Outcome::Deny
+    let kind = match outcome {
+        Ok(_) => Outcome::Allow,
+        Err(rejected) if mode.lets_through(&rejected.rejection) => Outcome::WouldDeny,
+        Err(_) => Outcome::Deny,
     };
     if !log.wants(kind) {
         return;

@@ -73,6 +73,7 @@ impl Settings {
         RequestRules {
             token_sources: self.verify.token_sources.clone(),
             refuse_identity_headers: self.verify.refuse_identity_headers,
+            mode: self.verify.mode,
             payload_header: self
                 .verify
                 .payload_header

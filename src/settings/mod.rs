@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::http::TokenSource;
 pub use crate::http::decision_log::DecisionLogMode;
+pub use crate::http::report_mode::VerifyMode;
 use crate::issuer::{SUPPORTED_ALGORITHMS, check_url};
 
 mod convert;
@@ -265,6 +266,10 @@ pub struct VerifySettings {
     /// `x.auth.sub`): only a forger sends one. On by default; behind a proxy that cannot strip
     /// headers by prefix (nginx), a forged header then never reaches the upstream.
     pub refuse_identity_headers: bool,
+    /// `enforce` (the default), or `report`: refusals are answered 200 without an identity and
+    /// counted (`result="would_deny"`) and logged instead; a forged identity header is still
+    /// refused.
+    pub mode: VerifyMode,
 }
 
 /// The default `[verify].token_sources`: the standard header only (RFC 6750 §2.1). A cookie
@@ -283,6 +288,7 @@ impl Default for VerifySettings {
                 .collect(),
             payload_header: None,
             refuse_identity_headers: true,
+            mode: VerifyMode::Enforce,
         }
     }
 }

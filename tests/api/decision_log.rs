@@ -268,3 +268,45 @@ async fn decisions_denied_logs_refusals_only_and_off_logs_none() {
         assert_eq!(outcomes, expected as Vec<&str>, "decisions = {mode}");
     }
 }
+
+#[actix_web::test]
+async fn in_report_mode_a_would_be_refusal_is_logged_as_would_deny_with_status_200() {
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let path = write_config(
+        "decision-log-report.toml",
+        &format!(
+            "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\ndrain_secs = 0\n\
+             [log]\nformat = \"json\"\n[verify]\nmode = \"report\"\n\
+             [fetch]\nhttps_only = false\nallow_private_addresses = true\n\
+             [[issuers]]\nissuer = \"{}\"\naudiences = [\"my-api\"]\n",
+            issuer.issuer()
+        ),
+    );
+    let mut served = Served(serve(&path));
+    let child = &mut served.0;
+    let (port, lines, _) = listening(child);
+    let mut expired = claims(issuer.issuer());
+    expired["exp"] = (jwtgate::dev::now() - 3600).into();
+    let expired = key.sign(&expired);
+
+    let response = awc::Client::default()
+        .get(format!("http://127.0.0.1:{port}/verify"))
+        .insert_header(("Authorization", format!("Bearer {expired}")))
+        .insert_header(("X-Request-Id", "req-report"))
+        .send()
+        .await
+        .unwrap();
+    stop(child);
+
+    assert_eq!(response.status().as_u16(), 200);
+    let decision = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
+        .find(|e| e["message"] == "decision")
+        .expect("a decision line");
+    assert_eq!(decision["request_id"], "req-report");
+    assert_eq!(decision["outcome"], "would_deny");
+    assert_eq!(decision["status"], 200);
+    assert_eq!(decision["reason"], "expired");
+}

@@ -18,5 +18,6 @@ mod observability;
 mod openapi;
 mod operations;
 mod readiness;
+mod report_mode;
 mod token_cache;
 mod verify;
