@@ -122,6 +122,7 @@ impl Application {
             rules: Arc::new(settings.request_rules()),
             decisions: Arc::new(settings.decision_log()),
             readiness: Arc::new(settings.readiness_rules()),
+            resource_metadata: settings.resource_metadata().map(Arc::new),
         };
         let admin_listener = match settings.admin.bind {
             Some(bind) => Some(

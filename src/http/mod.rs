@@ -11,6 +11,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod readiness;
 pub mod report_mode;
+pub mod resource_metadata;
 pub mod token_source;
 
 pub use token_source::TokenSource;
@@ -84,6 +85,8 @@ pub struct AppState {
     pub decisions: Arc<decision_log::DecisionLog>,
     /// Which issuers `/readyz` waits for.
     pub readiness: Arc<readiness::ReadinessRules>,
+    /// The protected resource metadata (RFC 9728), when `[resource_metadata] resource` is set.
+    pub resource_metadata: Option<Arc<resource_metadata::ResourceMetadata>>,
 }
 
 /// Registers every route on an actix `App`: the data plane and the operations endpoints on one
@@ -94,7 +97,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(not_found));
 }
 
-/// The data-plane listener's routes when `[admin] bind` is set: `/verify` and `/key` only.
+/// The data-plane listener's routes when `[admin] bind` is set: `/verify`, `/key` and the
+/// protected resource metadata only.
 pub fn data_plane_routes(cfg: &mut web::ServiceConfig) {
     data_plane(cfg);
     cfg.default_service(web::to(not_found_data_plane));
@@ -110,7 +114,15 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
 fn data_plane(cfg: &mut web::ServiceConfig) {
     cfg.route("/verify", web::route().to(verify))
         .route("/verify/{tail:.*}", web::route().to(verify))
-        .route("/key", web::get().to(key));
+        .route("/key", web::get().to(key))
+        .route(
+            resource_metadata::WELL_KNOWN_PATH,
+            web::get().to(resource_metadata::document),
+        )
+        .route(
+            &format!("{}/{{tail:.*}}", resource_metadata::WELL_KNOWN_PATH),
+            web::get().to(resource_metadata::document),
+        );
 }
 
 fn operations(cfg: &mut web::ServiceConfig) {
@@ -180,6 +192,11 @@ async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
             }
         }
     };
+    if let Some(metadata) = &state.resource_metadata
+        && response.status() == actix_web::http::StatusCode::UNAUTHORIZED
+    {
+        metadata.add_to_challenge(&mut response);
+    }
     let elapsed = started.elapsed();
     metrics.verification_duration.observe(elapsed.as_secs_f64());
     response.headers_mut().insert(

@@ -11,6 +11,7 @@ use crate::fetch::FetchLimits;
 use crate::http::RequestRules;
 use crate::http::decision_log::DecisionLog;
 use crate::http::readiness::ReadinessRules;
+use crate::http::resource_metadata::{ResourceMetadata, ResourceMetadataConfig};
 use crate::issuer::{IssuerConfig, TrustConfig};
 use crate::keys::CacheRules;
 
@@ -45,6 +46,25 @@ impl Settings {
     /// What the decision log writes.
     pub fn decision_log(&self) -> DecisionLog {
         DecisionLog::new(self.log.decisions, self.log.decisions_success_sample_rate)
+    }
+
+    /// The protected resource metadata (RFC 9728), when `[resource_metadata] resource` is set.
+    pub fn resource_metadata(&self) -> Option<ResourceMetadata> {
+        let section = &self.resource_metadata;
+        let resource = section.resource.clone()?;
+        Some(ResourceMetadata::new(&ResourceMetadataConfig {
+            resource,
+            authorization_servers: self
+                .issuers
+                .iter()
+                .filter(|i| matches!(crate::issuer::IssuerPattern::parse(&i.issuer), Ok(None)))
+                .map(|i| i.issuer.clone())
+                .collect(),
+            token_sources: self.verify.token_sources.clone(),
+            scopes_supported: section.scopes_supported.clone(),
+            resource_name: section.resource_name.clone(),
+            resource_documentation: section.resource_documentation.clone(),
+        }))
     }
 
     /// Which issuers `/readyz` waits for.

@@ -82,6 +82,9 @@ pub struct Settings {
     /// `[admin]`
     #[serde(default)]
     pub admin: AdminSettings,
+    /// `[resource_metadata]`
+    #[serde(default)]
+    pub resource_metadata: ResourceMetadataSettings,
     /// `[[issuers]]`: the trusted issuers, each with its own policy.
     #[serde(default)]
     pub issuers: Vec<IssuerSettings>,
@@ -125,6 +128,23 @@ pub struct AdminSettings {
     /// on this address only, and `server.bind` serves the data plane (`/verify`, `/key`). Unset
     /// (the default): everything on `server.bind`.
     pub bind: Option<std::net::SocketAddr>,
+}
+
+/// `[resource_metadata]`: OAuth protected resource metadata (RFC 9728), off unless `resource`
+/// is set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceMetadataSettings {
+    /// The resource identifier (an `https` URL without query or fragment). When set, the
+    /// metadata is served at `/.well-known/oauth-protected-resource` followed by the resource's
+    /// path, and every 401 challenge carries `resource_metadata="<its URL>"`.
+    pub resource: Option<url::Url>,
+    /// `scopes_supported` of the document; omitted when empty.
+    pub scopes_supported: Vec<String>,
+    /// `resource_name` of the document, a human-readable name.
+    pub resource_name: Option<String>,
+    /// `resource_documentation` of the document: a URL of the resource's documentation.
+    pub resource_documentation: Option<url::Url>,
 }
 
 /// Shortest admin token accepted.

@@ -40,6 +40,21 @@ impl Settings {
                 format!("({admin}) must differ from server.bind"),
             );
         }
+        if let Some(resource) = &self.resource_metadata.resource {
+            crate::http::resource_metadata::check_resource(resource)
+                .map_err(|p| ("resource_metadata.resource".to_string(), p))?;
+        }
+        if let Some(scope) = self
+            .resource_metadata
+            .scopes_supported
+            .iter()
+            .find(|s| s.is_empty() || s.contains(|c: char| c.is_whitespace() || c.is_control()))
+        {
+            return bad(
+                "resource_metadata.scopes_supported",
+                format!("{scope:?} is not a scope (no spaces or control characters)"),
+            );
+        }
         if self.fetch.connect_timeout_secs == 0 {
             return bad("fetch.connect_timeout_secs", "must be at least 1".into());
         }

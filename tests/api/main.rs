@@ -19,5 +19,6 @@ mod openapi;
 mod operations;
 mod readiness;
 mod report_mode;
+mod resource_metadata;
 mod token_cache;
 mod verify;

@@ -133,6 +133,7 @@ async fn the_server_produces_every_documented_status_and_header_and_nothing_undo
     let mut settings = settings_for(&[&issuer, &scoped]);
     settings.issuers[1].required_scopes = vec!["api:admin".into()];
     settings.admin.token = ADMIN_TOKEN.into();
+    settings.resource_metadata.resource = Some("https://api.example.com".parse().unwrap());
     let app = spawn_app(settings).await;
     let outage = spawn_app(settings_for(&[&down])).await;
 
@@ -153,6 +154,7 @@ async fn the_server_produces_every_documented_status_and_header_and_nothing_undo
         probe("GET", "/healthz", None, 200),
         probe("GET", "/readyz", None, 200),
         probe("GET", "/metrics", None, 200),
+        probe("GET", "/.well-known/oauth-protected-resource", None, 200),
         probe("GET", "/key", Some(&good), 200),
         probe("GET", &format!("/key?iss={iss}&kid=rsa-1"), None, 200),
         probe("GET", "/key", None, 400),
@@ -185,6 +187,7 @@ async fn the_server_produces_every_documented_status_and_header_and_nothing_undo
         probe("GET", "/readyz", None, 503),
         probe("GET", "/key", Some(&unavailable), 503),
         probe("GET", "/issuers", None, 404),
+        probe("GET", "/.well-known/oauth-protected-resource", None, 404),
     ];
     for path in ["/verify", "/verify/app/page"] {
         on_outage.push(probe("OPTIONS", path, Some(&unavailable), 503));
