@@ -11,13 +11,15 @@ use anyhow::Context as _;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::clock::{Clock, SystemClock};
-use crate::core::{Core, TaskGuard};
+use crate::core::Core;
 use crate::fetch::JsonFetcher;
 use crate::http::admin::AdminState;
 use crate::http::lifecycle::Lifecycle;
+use crate::http::live::LiveState;
 use crate::http::report_mode::{self, VerifyMode};
 use crate::http::{AppState, admin_routes, data_plane_routes, routes};
 use crate::metrics::Metrics;
+use crate::reload::{ReloadError, Reloader, Trigger};
 use crate::settings::Settings;
 use crate::verify::Verifier;
 
@@ -61,8 +63,8 @@ struct Signals {
     term: Signal,
     /// Stop without draining (Ctrl-C).
     interrupt: Signal,
-    /// Logged and otherwise ignored: configuration reload does not exist yet, and the default
-    /// action (terminate) would take the service down silently when a supervisor sends it.
+    /// Reload the configuration (the default action, terminate, would take the service down
+    /// silently when a supervisor sends it).
     hangup: Signal,
 }
 
@@ -79,8 +81,11 @@ pub struct Application {
     signals: Option<Signals>,
     verifier: Arc<Verifier>,
     metrics: Arc<Metrics>,
-    /// The core's background tasks, stopped when the server stops.
-    tasks: TaskGuard,
+    /// Owns the running core's background tasks (stopped when the server stops) and reloads
+    /// the configuration.
+    reloader: Arc<Reloader>,
+    /// `[reload] watch_interval_secs`.
+    watch_interval: Duration,
 }
 
 impl Application {
@@ -103,27 +108,16 @@ impl Application {
             verifier,
             metrics,
             tasks,
-        } = Core::build(settings.core_config(), deps.fetcher, deps.clock)?;
-
-        if settings.verify.mode == VerifyMode::Report {
-            tracing::warn!(
-                "verify.mode = \"report\": requests that would be refused are let through without \
-                 an identity (counted as result=\"would_deny\" and logged); only forged identity \
-                 headers are refused"
-            );
-            report_mode::init_metrics(&metrics, verifier.issuers().configured().map(|p| &*p.label));
-        }
+        } = Core::build(
+            settings.core_config(),
+            deps.fetcher.clone(),
+            deps.clock.clone(),
+        )?;
+        init_report_mode(&settings, &verifier, &metrics, None);
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding server.bind = {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
-        let state = AppState {
-            verifier: verifier.clone(),
-            metrics: metrics.clone(),
-            rules: Arc::new(settings.request_rules()),
-            decisions: Arc::new(settings.decision_log()),
-            readiness: Arc::new(settings.readiness_rules()),
-            resource_metadata: settings.resource_metadata().map(Arc::new),
-        };
+        let state = app_state(&settings, &verifier, &metrics);
         let admin_listener = match settings.admin.bind {
             Some(bind) => Some(
                 TcpListener::bind(bind).with_context(|| format!("binding admin.bind = {bind}"))?,
@@ -135,8 +129,9 @@ impl Application {
             None => None,
         };
         let lifecycle = web::Data::new(Lifecycle::default());
+        let live = web::Data::new(LiveState::new(state));
         let shared = Shared {
-            state,
+            live: live.clone(),
             lifecycle: lifecycle.clone(),
             admin: web::Data::new(AdminState::new(&settings.admin.token)),
         };
@@ -170,6 +165,14 @@ impl Application {
             drain: Duration::from_secs(settings.server.drain_secs),
         };
 
+        let reloader = Arc::new(Reloader::new(
+            settings.clone(),
+            tasks,
+            live,
+            metrics.clone(),
+            deps.clock,
+            deps.fetcher,
+        ));
         tracing::info!(
             port,
             admin_port,
@@ -185,7 +188,8 @@ impl Application {
             signals,
             verifier,
             metrics,
-            tasks,
+            reloader,
+            watch_interval: Duration::from_secs(settings.reload.watch_interval_secs),
         })
     }
 
@@ -199,7 +203,22 @@ impl Application {
         self.admin_port
     }
 
-    /// The verifier, for tools and tests that want to look inside.
+    /// Reloads the configuration from `path` on SIGHUP and, unless `[reload]
+    /// watch_interval_secs` is 0, when the file's content changes. Without it, SIGHUP is
+    /// logged and ignored.
+    #[must_use]
+    pub fn with_config_file(self, path: &std::path::Path) -> Self {
+        self.reloader.watch(path, self.watch_interval);
+        self
+    }
+
+    /// The reloader (tests and embedders reload with it directly).
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
+    }
+
+    /// The verifier the server started with, for tools and tests that want to look inside
+    /// (after a reload, the live one is in the HTTP state).
     pub fn verifier(&self) -> &Arc<Verifier> {
         &self.verifier
     }
@@ -222,6 +241,7 @@ impl Application {
     /// The server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let shutdown = self.shutdown.clone();
+        let reloader = self.reloader.clone();
         if let Some(mut signals) = self.signals {
             actix_web::rt::spawn(async move {
                 loop {
@@ -238,10 +258,13 @@ impl Application {
                             return;
                         }
                         _ = signals.hangup.recv() => {
-                            tracing::warn!(
-                                "SIGHUP: ignored, jwtgate keeps running with its current configuration \
-                                 (reloading is not supported yet: restart to apply changes)"
-                            );
+                            tracing::info!("SIGHUP: reloading the configuration");
+                            // Logged and counted by reload; the service keeps running either way.
+                            if let Err(ReloadError::NoFile) = reloader.reload(Trigger::Signal).await {
+                                tracing::warn!(
+                                    "SIGHUP: ignored, jwtgate was not started from a configuration file"
+                                );
+                            }
                         }
                     }
                 }
@@ -254,7 +277,7 @@ impl Application {
                 served.and(admin_served)
             }
         };
-        self.tasks.shutdown().await;
+        self.reloader.shutdown().await;
         served
     }
 }
@@ -288,10 +311,57 @@ impl ShutdownHandle {
     }
 }
 
+/// The HTTP state of a configuration (at startup and after each reload).
+pub(crate) fn app_state(
+    settings: &Settings,
+    verifier: &Arc<Verifier>,
+    metrics: &Arc<Metrics>,
+) -> AppState {
+    AppState {
+        verifier: verifier.clone(),
+        metrics: metrics.clone(),
+        rules: Arc::new(settings.request_rules()),
+        decisions: Arc::new(settings.decision_log()),
+        readiness: Arc::new(settings.readiness_rules()),
+        resource_metadata: settings.resource_metadata().map(Arc::new),
+    }
+}
+
+/// In report mode: warns, and creates the `would_deny` series of the configured issuers that
+/// `previous` (the configuration before a reload) did not already report for.
+pub(crate) fn init_report_mode(
+    settings: &Settings,
+    verifier: &Verifier,
+    metrics: &Metrics,
+    previous: Option<&Settings>,
+) {
+    if settings.verify.mode != VerifyMode::Report {
+        return;
+    }
+    tracing::warn!(
+        "verify.mode = \"report\": requests that would be refused are let through without \
+         an identity (counted as result=\"would_deny\" and logged); only forged identity \
+         headers are refused"
+    );
+    let reported = |issuer: &str| {
+        previous.is_some_and(|p| {
+            p.verify.mode == VerifyMode::Report && p.issuers.iter().any(|i| i.issuer == issuer)
+        })
+    };
+    report_mode::init_metrics(
+        metrics,
+        verifier
+            .issuers()
+            .configured()
+            .filter(|p| !reported(&p.issuer))
+            .map(|p| &*p.label),
+    );
+}
+
 /// What every listener's workers share.
 #[derive(Clone)]
 struct Shared {
-    state: AppState,
+    live: web::Data<LiveState>,
     lifecycle: web::Data<Lifecycle>,
     admin: web::Data<AdminState>,
 }
@@ -306,7 +376,7 @@ fn serve(
 ) -> std::io::Result<Server> {
     let mut server = HttpServer::new(move || {
         App::new()
-            .app_data(web::Data::new(shared.state.clone()))
+            .app_data(shared.live.clone())
             .app_data(shared.lifecycle.clone())
             .app_data(shared.admin.clone())
             .configure(routes)

@@ -247,7 +247,11 @@ async fn serve(config: Option<&Path>) -> u8 {
     };
     crate::telemetry::init(&settings.log);
     let served = match Application::build(settings) {
-        Ok(app) => app.run_until_stopped().await.map_err(anyhow::Error::from),
+        Ok(app) => app
+            .with_config_file(path)
+            .run_until_stopped()
+            .await
+            .map_err(anyhow::Error::from),
         Err(e) => Err(e),
     };
     match served {

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod decision_log;
 pub mod error;
 pub mod lifecycle;
+pub mod live;
 pub mod readiness;
 pub mod report_mode;
 pub mod resource_metadata;
@@ -72,7 +73,8 @@ pub struct RequestRules {
     pub mode: report_mode::VerifyMode,
 }
 
-/// What every handler shares. Cheap to clone.
+/// What every handler shares. Cheap to clone. Handlers take it as an extractor: the state
+/// current when the request arrived ([`live::LiveState`]; a reload swaps it whole).
 #[derive(Clone)]
 pub struct AppState {
     /// The verifier (issuers, keys).
@@ -134,7 +136,7 @@ fn operations(cfg: &mut web::ServiceConfig) {
 }
 
 /// `/verify` and `/verify/...`, any method (Envoy's `ext_authz` forwards the client's method).
-async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+async fn verify(state: AppState, req: HttpRequest) -> HttpResponse {
     let started = Instant::now();
     let request_id = decision_log::request_id(&req);
     let token = token_source::find_token(&req, &state.rules.token_sources);
@@ -401,7 +403,7 @@ struct KeyQuery {
 
 /// `/key`: the public JWK a token (or `iss` + `kid`) refers to, without verifying anything;
 /// the request id is echoed as on `/verify`.
-async fn key(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+async fn key(state: AppState, req: HttpRequest) -> HttpResponse {
     let request_id = decision_log::request_id(&req);
     let mut response = key_answer(state, req).await;
     response.headers_mut().insert(
@@ -411,7 +413,7 @@ async fn key(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     response
 }
 
-async fn key_answer(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+async fn key_answer(state: AppState, req: HttpRequest) -> HttpResponse {
     let query = match web::Query::<KeyQuery>::from_query(req.query_string()) {
         Ok(q) => q.into_inner(),
         Err(e) => {
@@ -455,7 +457,7 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(state: AppState) -> HttpResponse {
     let verifier = &state.verifier;
     for policy in verifier.issuers().configured() {
         if let Some(status) = verifier.keys().issuer_status(&policy.issuer) {

@@ -45,7 +45,7 @@ fn state_of(status: Option<&IssuerStatus>) -> &'static str {
 /// `loading` before its first fetch completes, `unavailable` after a failed one), sorted by
 /// issuer;
 /// `issuers_without_keys` names the required issuers still waited for.
-pub async fn readyz(state: web::Data<AppState>, lifecycle: web::Data<Lifecycle>) -> HttpResponse {
+pub async fn readyz(state: AppState, lifecycle: web::Data<Lifecycle>) -> HttpResponse {
     let verifier = &state.verifier;
     let mut configured: Vec<_> = verifier.issuers().configured().collect();
     configured.sort_by(|a, b| a.issuer.cmp(&b.issuer));

@@ -9,7 +9,7 @@
 //! `[verify] token_sources`), and the configured scopes, name and documentation.
 
 use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
 use url::Url;
 
@@ -165,7 +165,7 @@ fn bearer_methods(sources: &[TokenSource]) -> Vec<&'static str> {
 
 /// `GET /.well-known/oauth-protected-resource[/path]`: the document, or 404 when not configured
 /// or for another path.
-pub async fn document(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn document(state: AppState, req: HttpRequest) -> HttpResponse {
     match &state.resource_metadata {
         Some(metadata) if req.path() == metadata.path() => HttpResponse::Ok()
             .content_type("application/json")

@@ -85,6 +85,9 @@ pub struct Settings {
     /// `[resource_metadata]`
     #[serde(default)]
     pub resource_metadata: ResourceMetadataSettings,
+    /// `[reload]`
+    #[serde(default)]
+    pub reload: ReloadSettings,
     /// `[[issuers]]`: the trusted issuers, each with its own policy.
     #[serde(default)]
     pub issuers: Vec<IssuerSettings>,
@@ -145,6 +148,23 @@ pub struct ResourceMetadataSettings {
     pub resource_name: Option<String>,
     /// `resource_documentation` of the document: a URL of the resource's documentation.
     pub resource_documentation: Option<url::Url>,
+}
+
+/// `[reload]`: configuration reload. SIGHUP always reloads; this adds watching the file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReloadSettings {
+    /// How often the configuration file is checked for a change of content (through symlinks,
+    /// so a ConfigMap update counts); 0 turns watching off.
+    pub watch_interval_secs: u64,
+}
+
+impl Default for ReloadSettings {
+    fn default() -> Self {
+        Self {
+            watch_interval_secs: 5,
+        }
+    }
 }
 
 /// Shortest admin token accepted.

@@ -222,6 +222,11 @@ impl Settings {
         let durations = [
             ("server.drain_secs", self.server.drain_secs, MAX_WAIT_SECS),
             (
+                "reload.watch_interval_secs",
+                self.reload.watch_interval_secs,
+                MAX_WAIT_SECS,
+            ),
+            (
                 "server.shutdown_timeout_secs",
                 self.server.shutdown_timeout_secs,
                 MAX_WAIT_SECS,

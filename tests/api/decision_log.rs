@@ -12,7 +12,9 @@ use crate::binary::{serve, write_config};
 
 /// Reads the child's JSON log on a thread; returns the port from "jwtgate listening" and the
 /// channel of the remaining lines.
-fn listening(child: &mut std::process::Child) -> (u16, mpsc::Receiver<String>, Vec<String>) {
+pub(crate) fn listening(
+    child: &mut std::process::Child,
+) -> (u16, mpsc::Receiver<String>, Vec<String>) {
     let (lines_tx, lines) = mpsc::channel::<String>();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -35,7 +37,7 @@ fn listening(child: &mut std::process::Child) -> (u16, mpsc::Receiver<String>, V
 
 /// The child process, killed if the test ends without stopping it (a failed assertion must not
 /// leave a server running, holding the test harness's output open).
-struct Served(std::process::Child);
+pub(crate) struct Served(pub(crate) std::process::Child);
 
 impl Drop for Served {
     fn drop(&mut self) {
@@ -47,7 +49,7 @@ impl Drop for Served {
 }
 
 /// SIGTERM, then the exit status 0.
-fn stop(child: &mut std::process::Child) {
+pub(crate) fn stop(child: &mut std::process::Child) {
     let sent = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())

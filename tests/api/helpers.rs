@@ -102,15 +102,51 @@ pub async fn wait_for(condition: impl Fn() -> bool) {
     panic!("condition never became true");
 }
 
+/// Starts jwtgate from a configuration file, reloadable from it (`[reload]` watching as the file
+/// says), and waits for the startup preload like [`spawn_app`].
+pub async fn spawn_app_from_file(
+    path: &std::path::Path,
+) -> (TestApp, Arc<jwtgate::reload::Reloader>) {
+    let settings = Settings::load(path).expect("the test file is valid");
+    let issuers: Vec<String> = settings.issuers.iter().map(|i| i.issuer.clone()).collect();
+    let (app, verifier, reloader) = start(settings, Some(path)).await;
+    for issuer in issuers {
+        wait_for(|| {
+            verifier
+                .keys()
+                .issuer_status(&issuer)
+                .is_some_and(|s| s.fetch_attempts > 0)
+        })
+        .await;
+    }
+    (app, reloader)
+}
+
 /// Starts jwtgate without waiting for anything (its preload runs concurrently with the test).
 pub async fn spawn_app_cold(settings: Settings) -> (TestApp, Arc<jwtgate::verify::Verifier>) {
+    let (app, verifier, _) = start(settings, None).await;
+    (app, verifier)
+}
+
+async fn start(
+    settings: Settings,
+    file: Option<&std::path::Path>,
+) -> (
+    TestApp,
+    Arc<jwtgate::verify::Verifier>,
+    Arc<jwtgate::reload::Reloader>,
+) {
     settings.validate().expect("test settings are valid");
     let clock = Arc::new(ManualClock::new());
     let deps = Dependencies {
         clock: clock.clone(),
         fetcher: None,
     };
-    let app = Application::build_with(settings, deps).expect("jwtgate starts");
+    let mut app = Application::build_with(settings, deps).expect("jwtgate starts");
+    if let Some(path) = file {
+        app = app.with_config_file(path);
+    }
+    let reloader = app.reloader().clone();
     let address = format!("http://127.0.0.1:{}", app.port());
     let admin_address = app
         .admin_port()
@@ -131,6 +167,7 @@ pub async fn spawn_app_cold(settings: Settings) -> (TestApp, Arc<jwtgate::verify
             client,
         },
         verifier,
+        reloader,
     )
 }
 

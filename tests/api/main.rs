@@ -18,6 +18,7 @@ mod observability;
 mod openapi;
 mod operations;
 mod readiness;
+mod reload;
 mod report_mode;
 mod resource_metadata;
 mod token_cache;
