@@ -198,10 +198,19 @@ async fn every_metric_the_dashboard_and_the_alerts_use_is_exported_by_a_running_
         "jwtgate_issuer_keys_age_seconds",
         "jwtgate_stale_keys_served_total",
         "jwtgate_verified_token_cache_lookups_total",
+        "jwtgate_config_reloads_total",
+        "jwtgate_config_last_reload_successful",
     ] {
         assert!(
             metric_names_in(&dashboard).contains(needed),
             "the dashboard shows {needed}"
+        );
+    }
+    let queries = dashboard_queries(&serde_json::from_str(&dashboard).unwrap());
+    for wanted in ["result=\"would_deny\"", "sum by (issuer, result)"] {
+        assert!(
+            queries.iter().any(|q| q.contains(wanted)),
+            "a dashboard panel shows {wanted}"
         );
     }
 }
