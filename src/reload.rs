@@ -238,6 +238,19 @@ impl Reloader {
         .map_err(ReloadError::Core)?;
         let state = crate::startup::app_state(&settings, &core.verifier, &core.metrics);
         crate::startup::init_report_mode(&settings, &core.verifier, &core.metrics, Some(old));
+        // A removed issuer's key gauges would otherwise stay at their last value forever.
+        for issuer in &report.removed {
+            if let Ok(policy) = current.verifier.issuers().lookup(issuer) {
+                let _ = self
+                    .metrics
+                    .issuer_keys
+                    .remove_label_values(&[&policy.label]);
+                let _ = self
+                    .metrics
+                    .issuer_keys_age
+                    .remove_label_values(&[&policy.label]);
+            }
+        }
         drop(current);
         // Requests that already hold the old state finish with it; new ones get this one.
         let previous = self.live.swap(state);

@@ -53,6 +53,9 @@ async fn a_removed_issuer_stops_verifying_at_once_cached_tokens_included() {
             "verified, then cached"
         );
     }
+    let gauge = format!("jwtgate_issuer_keys{{issuer=\"{}\"}}", b.issuer());
+    let before = app.get("/metrics").await.body;
+    assert!(before.as_str().unwrap().contains(&gauge));
 
     write(&path, &config(&[&a], ""));
     let report = reloader.reload(Trigger::Signal).await.unwrap();
@@ -67,6 +70,11 @@ async fn a_removed_issuer_stops_verifying_at_once_cached_tokens_included() {
         app.metric("jwtgate_config_reloads_total", &[("result", "ok")])
             .await,
         1.0
+    );
+    let scrape = app.get("/metrics").await.body;
+    assert!(
+        !scrape.as_str().unwrap().contains(&gauge),
+        "the removed issuer's key gauge is gone"
     );
 }
 
