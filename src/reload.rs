@@ -116,13 +116,13 @@ impl Reloader {
     }
 
     /// Reloads from `path` from now on; with `watch_interval` not zero, also checks the file
-    /// that often and reloads when its content changed. Must run inside a tokio runtime.
-    pub fn watch(self: &Arc<Self>, path: &Path, watch_interval: Duration) {
+    /// that often and reloads when its content differs from `loaded` (what the running
+    /// configuration was read from, read before it was loaded, so that a change made while the
+    /// server was starting is not missed). Must run inside a tokio runtime.
+    pub fn watch(self: &Arc<Self>, path: &Path, loaded: Option<Vec<u8>>, watch_interval: Duration) {
         *self.path.lock().unwrap_or_else(|p| p.into_inner()) = Some(path.to_path_buf());
-        if let Ok(content) = std::fs::read(path)
-            && let Ok(mut running) = self.running.try_lock()
-        {
-            running.last_seen = Some(content);
+        if let Ok(mut running) = self.running.try_lock() {
+            running.last_seen = loaded;
         }
         if watch_interval.is_zero() {
             return;

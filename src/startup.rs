@@ -208,7 +208,15 @@ impl Application {
     /// logged and ignored.
     #[must_use]
     pub fn with_config_file(self, path: &std::path::Path) -> Self {
-        self.reloader.watch(path, self.watch_interval);
+        let loaded = std::fs::read(path).ok();
+        self.with_config_file_as_read(path, loaded)
+    }
+
+    /// [`Application::with_config_file`], given the file's content as it was when the settings
+    /// were loaded from it (read just before), so that a change made during startup is reloaded.
+    #[must_use]
+    pub fn with_config_file_as_read(self, path: &std::path::Path, loaded: Option<Vec<u8>>) -> Self {
+        self.reloader.watch(path, loaded, self.watch_interval);
         self
     }
 

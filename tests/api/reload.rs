@@ -317,3 +317,46 @@ fn send_hup(child: &std::process::Child) {
         .unwrap();
     assert!(sent.success());
 }
+
+#[actix_web::test]
+async fn the_binary_notices_a_changed_file_by_itself() {
+    use crate::binary::{serve, write_config};
+    use crate::decision_log::{Served, listening, stop};
+
+    let issuer = DevIssuer::serving(&[&DevKey::rs256()]).await;
+    let text = |mode: &str| {
+        format!(
+            "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\ndrain_secs = 0\n[log]\nformat = \"json\"\n\
+             [reload]\nwatch_interval_secs = 1\n[verify]\nmode = \"{mode}\"\n\
+             [fetch]\nhttps_only = false\nallow_private_addresses = true\n\
+             [[issuers]]\nissuer = \"{}\"\naudiences = [\"my-api\"]\n",
+            issuer.issuer()
+        )
+    };
+    let path = write_config("watched.toml", &text("enforce"));
+    let mut served = Served(serve(&path));
+    let child = &mut served.0;
+    let (port, lines, _) = listening(child);
+
+    std::fs::write(&path, text("report")).unwrap();
+    // The watcher's own tick (1 s) is what is under test: wait for its log line, not a timer.
+    let reloaded = loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the change is noticed within a few ticks");
+        if line.contains("configuration reloaded") {
+            break line;
+        }
+    };
+    let status = awc::Client::default()
+        .get(format!("http://127.0.0.1:{port}/verify"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    stop(child);
+
+    assert!(reloaded.contains("FileChange"), "{reloaded}");
+    assert_eq!(status, 200, "report mode applied from the changed file");
+}
