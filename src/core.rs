@@ -75,10 +75,34 @@ impl Core {
         fetcher: Option<Arc<dyn JsonFetcher>>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CoreError> {
-        let metrics = Arc::new(Metrics::new());
+        Self::build_from(config, fetcher, clock, None)
+    }
+
+    /// [`Core::build`] for a configuration reload: the running core's metrics are kept (and
+    /// the series of issuers it already had are not reset), and the key cache entries of the
+    /// issuers in `carry.unchanged` are shared with it, so their keys survive and are not
+    /// preloaded again. Everything else is new: the allow-list, the other entries, the
+    /// verified-token cache (a removed issuer's cached tokens go with it).
+    ///
+    /// # Errors
+    /// As [`Core::build`].
+    pub fn build_from(
+        config: CoreConfig,
+        fetcher: Option<Arc<dyn JsonFetcher>>,
+        clock: Arc<dyn Clock>,
+        carry: Option<Carry<'_>>,
+    ) -> Result<Self, CoreError> {
+        let metrics = carry
+            .as_ref()
+            .map_or_else(|| Arc::new(Metrics::new()), |c| c.metrics.clone());
         let issuers = TrustedIssuers::new(config.trust).map_err(CoreError::Issuers)?;
         let skips = SkipReason::ALL.map(SkipReason::label);
-        for policy in issuers.configured() {
+        let known = |issuer: &str| {
+            carry
+                .as_ref()
+                .is_some_and(|c| c.keys.issuer_status(issuer).is_some())
+        };
+        for policy in issuers.configured().filter(|p| !known(&p.issuer)) {
             metrics.init_issuer(&policy.label, &REASON_CODES, &skips);
         }
         let fetcher = match fetcher {
@@ -94,12 +118,19 @@ impl Core {
             config.max_issuers,
             issuers.configured().map(|p| p.issuer.clone()),
         );
+        let (keys, carried) = match &carry {
+            Some(c) => (
+                keys.with_entries_from(c.keys, c.unchanged.iter().map(|i| &**i)),
+                c.unchanged.clone(),
+            ),
+            None => (keys, Vec::new()),
+        };
         let mut verifier = Verifier::new(issuers, keys);
         if let Some(cache) = config.token_cache {
             verifier = verifier.with_token_cache(TokenCache::new(cache.capacity, cache.ttl, clock));
         }
         let verifier = Arc::new(verifier);
-        let tasks = TaskGuard::start(&verifier);
+        let tasks = TaskGuard::start(&verifier, &carried);
         Ok(Self {
             verifier,
             metrics,
@@ -108,16 +139,29 @@ impl Core {
     }
 }
 
+/// What a reload carries over from the running core into [`Core::build_from`].
+pub struct Carry<'a> {
+    /// The running core's metrics, kept.
+    pub metrics: Arc<Metrics>,
+    /// The running core's key cache.
+    pub keys: &'a KeyStore,
+    /// Configured issuers whose key-relevant settings did not change: their entries are shared.
+    pub unchanged: Vec<Arc<str>>,
+}
+
 /// Owns the core's background tasks and stops them when dropped (or on [`TaskGuard::shutdown`]).
 pub struct TaskGuard {
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl TaskGuard {
-    fn start(verifier: &Arc<Verifier>) -> Self {
+    /// Preloads every configured issuer but the `carried` ones (their keys came with a
+    /// reload), and refreshes them all.
+    fn start(verifier: &Arc<Verifier>, carried: &[Arc<str>]) -> Self {
         let configured: Vec<Arc<IssuerPolicy>> = verifier.issuers().configured().cloned().collect();
         let mut tasks: Vec<JoinHandle<()>> = configured
             .iter()
+            .filter(|policy| !carried.contains(&policy.issuer))
             .map(|policy| {
                 let (verifier, policy) = (verifier.clone(), policy.clone());
                 tokio::spawn(async move {

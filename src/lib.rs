@@ -13,6 +13,8 @@
 //!   part's typed configuration ([`core::CoreConfig`], [`http::RequestRules`]).
 //! - [`telemetry`]: tracing-subscriber setup.
 //! - [`startup`]: [`startup::Application`]: the core, then the HTTP server around it.
+//! - [`reload`]: [`reload::Reloader`]: configuration reload (SIGHUP, file change), a new core
+//!   and HTTP state swapped in whole.
 //! - [`http`]: actix-web routes and the one mapping of rejections to HTTP.
 //! - [`grpc`]: Envoy `ext_authz` over gRPC (`[grpc] bind`), the same decisions as `/verify`.
 //! - [`header_alias`]: header names as backends read them (`X_Auth_User` is `X-Auth-User`).
@@ -52,6 +54,7 @@ pub mod issuer;
 pub mod keys;
 pub mod metrics;
 pub mod policy;
+pub mod reload;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

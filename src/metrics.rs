@@ -54,6 +54,12 @@ pub struct Metrics {
     /// `jwtgate_verified_token_cache_lookups_total{result="hit|miss"}`: lookups of a presented
     /// token in the verified-token cache (only while the cache is on).
     pub verified_token_cache_lookups: IntCounterVec,
+    /// `jwtgate_config_reloads_total{result="ok|error"}`: configuration reloads (SIGHUP or a
+    /// change of the file); `error` keeps the running configuration.
+    pub config_reloads: IntCounterVec,
+    /// `jwtgate_config_last_reload_successful`: 1 when the last reload (or the start) applied
+    /// the file, 0 when the file on disk is refused and an older configuration runs.
+    pub config_last_reload_successful: prometheus::IntGauge,
 }
 
 impl Metrics {
@@ -97,6 +103,23 @@ impl Metrics {
             "Verified-token cache lookups: hit (no signature check) or miss.",
             &["result"],
         );
+        let config_reloads = counter(
+            "config_reloads_total",
+            "Configuration reloads, by result (error: the running configuration was kept).",
+            &["result"],
+        );
+        for result in ["ok", "error"] {
+            config_reloads.with_label_values(&[result]).reset();
+        }
+        let config_last_reload_successful = prometheus::IntGauge::new(
+            "config_last_reload_successful",
+            "1 when the configuration file in use is the one on disk, 0 after a refused reload.",
+        )
+        .expect("valid metric");
+        config_last_reload_successful.set(1);
+        registry
+            .register(Box::new(config_last_reload_successful.clone()))
+            .expect("unique metric");
         let verification_duration = Histogram::with_opts(
             HistogramOpts::new("verification_duration_seconds", "Time to verify one token.")
                 .buckets(VERIFY_BUCKETS.to_vec()),
@@ -145,6 +168,8 @@ impl Metrics {
             jwks_keys_skipped,
             stale_keys_served,
             verified_token_cache_lookups,
+            config_reloads,
+            config_last_reload_successful,
         }
     }
 

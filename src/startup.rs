@@ -11,12 +11,15 @@ use anyhow::Context as _;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::clock::{Clock, SystemClock};
-use crate::core::{Core, TaskGuard};
+use crate::core::Core;
 use crate::fetch::JsonFetcher;
 use crate::http::admin::AdminState;
 use crate::http::lifecycle::Lifecycle;
-use crate::http::{AppState, routes};
+use crate::http::live::LiveState;
+use crate::http::report_mode::{self, VerifyMode};
+use crate::http::{AppState, admin_routes, data_plane_routes, routes};
 use crate::metrics::Metrics;
+use crate::reload::{ReloadError, Reloader, Trigger};
 use crate::settings::Settings;
 use crate::verify::Verifier;
 
@@ -60,23 +63,29 @@ struct Signals {
     term: Signal,
     /// Stop without draining (Ctrl-C).
     interrupt: Signal,
-    /// Logged and otherwise ignored: configuration reload does not exist yet, and the default
-    /// action (terminate) would take the service down silently when a supervisor sends it.
+    /// Reload the configuration (the default action, terminate, would take the service down
+    /// silently when a supervisor sends it).
     hangup: Signal,
 }
 
 /// A running jwtgate: the bound server and the shared parts behind it.
 pub struct Application {
     port: u16,
+    admin_port: Option<u16>,
     server: Server,
+    /// The admin listener's server, when `[admin] bind` is set.
+    admin_server: Option<Server>,
     shutdown: ShutdownHandle,
     /// SIGTERM, SIGINT and SIGHUP, registered while building so that a signal arriving as soon
     /// as "listening" is logged is already ours (the default action would kill the process).
     signals: Option<Signals>,
     verifier: Arc<Verifier>,
     metrics: Arc<Metrics>,
-    /// The core's background tasks, stopped when the server stops.
-    tasks: TaskGuard,
+    /// Owns the running core's background tasks (stopped when the server stops) and reloads
+    /// the configuration.
+    reloader: Arc<Reloader>,
+    /// `[reload] watch_interval_secs`.
+    watch_interval: Duration,
     /// The gRPC `ext_authz` listener, when `[grpc] bind` is set.
     grpc: Option<GrpcServer>,
 }
@@ -90,14 +99,14 @@ struct GrpcServer {
 
 impl GrpcServer {
     /// Binds `[grpc] bind` and serves `Check` with the HTTP server's state.
-    fn start(bind: std::net::SocketAddr, state: AppState) -> anyhow::Result<Self> {
+    fn start(bind: std::net::SocketAddr, live: Arc<LiveState>) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(bind).with_context(|| format!("binding grpc.bind = {bind}"))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let service = crate::grpc::CheckService::new(state);
+        let service = crate::grpc::CheckService::new(live);
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
@@ -137,38 +146,46 @@ impl Application {
             verifier,
             metrics,
             tasks,
-        } = Core::build(settings.core_config(), deps.fetcher, deps.clock)?;
-
+        } = Core::build(
+            settings.core_config(),
+            deps.fetcher.clone(),
+            deps.clock.clone(),
+        )?;
+        init_report_mode(&settings, &verifier, &metrics, None);
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding server.bind = {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
-        let state = AppState {
-            verifier: verifier.clone(),
-            metrics: metrics.clone(),
-            rules: Arc::new(settings.request_rules()),
+        let state = app_state(&settings, &verifier, &metrics);
+        let admin_listener = match settings.admin.bind {
+            Some(bind) => Some(
+                TcpListener::bind(bind).with_context(|| format!("binding admin.bind = {bind}"))?,
+            ),
+            None => None,
         };
+        let admin_port = match &admin_listener {
+            Some(listener) => Some(listener.local_addr()?.port()),
+            None => None,
+        };
+        let lifecycle = web::Data::new(Lifecycle::default());
+        let live = web::Data::new(LiveState::new(state));
         let grpc = settings
             .grpc
             .bind
-            .map(|bind| GrpcServer::start(bind, state.clone()))
+            .map(|bind| GrpcServer::start(bind, live.clone().into_inner()))
             .transpose()?;
-        let lifecycle = web::Data::new(Lifecycle::default());
-        let admin = web::Data::new(AdminState::new(&settings.admin.token));
-        let app_lifecycle = lifecycle.clone();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::new(state.clone()))
-                .app_data(app_lifecycle.clone())
-                .app_data(admin.clone())
-                .configure(routes)
-        })
-        // Signals are handled by run_until_stopped, which drains before stopping.
-        .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        let server = server.listen(listener)?.run();
+        let shared = Shared {
+            live: live.clone(),
+            lifecycle: lifecycle.clone(),
+            admin: web::Data::new(AdminState::new(&settings.admin.token)),
+        };
+        let (server, admin_server) = match admin_listener {
+            None => (serve(&settings, listener, shared, routes, 0)?, None),
+            Some(admin_listener) => (
+                serve(&settings, listener, shared.clone(), data_plane_routes, 0)?,
+                // Scrapes and probes need no parallelism: one worker.
+                Some(serve(&settings, admin_listener, shared, admin_routes, 1)?),
+            ),
+        };
         let signals = match (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
@@ -186,23 +203,36 @@ impl Application {
         };
         let shutdown = ShutdownHandle {
             server: server.handle(),
+            admin: admin_server.as_ref().map(Server::handle),
             lifecycle: lifecycle.into_inner(),
             drain: Duration::from_secs(settings.server.drain_secs),
         };
 
+        let reloader = Arc::new(Reloader::new(
+            settings.clone(),
+            tasks,
+            live,
+            metrics.clone(),
+            deps.clock,
+            deps.fetcher,
+        ));
         tracing::info!(
             port,
+            admin_port,
             issuers = verifier.issuers().configured().count(),
             "jwtgate listening"
         );
         Ok(Self {
             port,
+            admin_port,
             server,
+            admin_server,
             shutdown,
             signals,
             verifier,
             metrics,
-            tasks,
+            reloader,
+            watch_interval: Duration::from_secs(settings.reload.watch_interval_secs),
             grpc,
         })
     }
@@ -217,7 +247,35 @@ impl Application {
         self.port
     }
 
-    /// The verifier, for tools and tests that want to look inside.
+    /// The admin listener's port, when `[admin] bind` is set.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_port
+    }
+
+    /// Reloads the configuration from `path` on SIGHUP and, unless `[reload]
+    /// watch_interval_secs` is 0, when the file's content changes. Without it, SIGHUP is
+    /// logged and ignored.
+    #[must_use]
+    pub fn with_config_file(self, path: &std::path::Path) -> Self {
+        let loaded = std::fs::read(path).ok();
+        self.with_config_file_as_read(path, loaded)
+    }
+
+    /// [`Application::with_config_file`], given the file's content as it was when the settings
+    /// were loaded from it (read just before), so that a change made during startup is reloaded.
+    #[must_use]
+    pub fn with_config_file_as_read(self, path: &std::path::Path, loaded: Option<Vec<u8>>) -> Self {
+        self.reloader.watch(path, loaded, self.watch_interval);
+        self
+    }
+
+    /// The reloader (tests and embedders reload with it directly).
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
+    }
+
+    /// The verifier the server started with, for tools and tests that want to look inside
+    /// (after a reload, the live one is in the HTTP state).
     pub fn verifier(&self) -> &Arc<Verifier> {
         &self.verifier
     }
@@ -240,6 +298,7 @@ impl Application {
     /// The server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let shutdown = self.shutdown.clone();
+        let reloader = self.reloader.clone();
         if let Some(mut signals) = self.signals {
             actix_web::rt::spawn(async move {
                 loop {
@@ -252,24 +311,33 @@ impl Application {
                         _ = signals.interrupt.recv() => {
                             tracing::info!("SIGINT: stopping");
                             shutdown.lifecycle.begin_drain();
-                            shutdown.server.stop(true).await;
+                            shutdown.stop().await;
                             return;
                         }
                         _ = signals.hangup.recv() => {
-                            tracing::warn!(
-                                "SIGHUP: ignored, jwtgate keeps running with its current configuration \
-                                 (reloading is not supported yet: restart to apply changes)"
-                            );
+                            tracing::info!("SIGHUP: reloading the configuration");
+                            // Logged and counted by reload; the service keeps running either way.
+                            if let Err(ReloadError::NoFile) = reloader.reload(Trigger::Signal).await {
+                                tracing::warn!(
+                                    "SIGHUP: ignored, jwtgate was not started from a configuration file"
+                                );
+                            }
                         }
                     }
                 }
             });
         }
-        let served = self.server.await;
+        let served = match self.admin_server {
+            None => self.server.await,
+            Some(admin) => {
+                let (served, admin_served) = tokio::join!(self.server, admin);
+                served.and(admin_served)
+            }
+        };
         if let Some(grpc) = self.grpc {
             grpc.stop().await;
         }
-        self.tasks.shutdown().await;
+        self.reloader.shutdown().await;
         served
     }
 }
@@ -278,6 +346,7 @@ impl Application {
 #[derive(Clone)]
 pub struct ShutdownHandle {
     server: ServerHandle,
+    admin: Option<ServerHandle>,
     lifecycle: Arc<Lifecycle>,
     drain: Duration,
 }
@@ -288,6 +357,97 @@ impl ShutdownHandle {
     pub async fn shutdown(&self) {
         self.lifecycle.begin_drain();
         tokio::time::sleep(self.drain).await;
-        self.server.stop(true).await;
+        self.stop().await;
     }
+
+    /// Stops accepting on every listener and waits for in-flight requests.
+    async fn stop(&self) {
+        match &self.admin {
+            None => self.server.stop(true).await,
+            Some(admin) => {
+                tokio::join!(self.server.stop(true), admin.stop(true));
+            }
+        }
+    }
+}
+
+/// The HTTP state of a configuration (at startup and after each reload).
+pub(crate) fn app_state(
+    settings: &Settings,
+    verifier: &Arc<Verifier>,
+    metrics: &Arc<Metrics>,
+) -> AppState {
+    AppState {
+        verifier: verifier.clone(),
+        metrics: metrics.clone(),
+        rules: Arc::new(settings.request_rules()),
+        decisions: Arc::new(settings.decision_log()),
+        readiness: Arc::new(settings.readiness_rules()),
+        resource_metadata: settings.resource_metadata().map(Arc::new),
+    }
+}
+
+/// In report mode: warns, and creates the `would_deny` series of the configured issuers that
+/// `previous` (the configuration before a reload) did not already report for.
+pub(crate) fn init_report_mode(
+    settings: &Settings,
+    verifier: &Verifier,
+    metrics: &Metrics,
+    previous: Option<&Settings>,
+) {
+    if settings.verify.mode != VerifyMode::Report {
+        return;
+    }
+    tracing::warn!(
+        "verify.mode = \"report\": requests that would be refused are let through without \
+         an identity (counted as result=\"would_deny\" and logged); only forged identity \
+         headers are refused"
+    );
+    let reported = |issuer: &str| {
+        previous.is_some_and(|p| {
+            p.verify.mode == VerifyMode::Report && p.issuers.iter().any(|i| i.issuer == issuer)
+        })
+    };
+    report_mode::init_metrics(
+        metrics,
+        verifier
+            .issuers()
+            .configured()
+            .filter(|p| !reported(&p.issuer))
+            .map(|p| &*p.label),
+    );
+}
+
+/// What every listener's workers share.
+#[derive(Clone)]
+struct Shared {
+    live: web::Data<LiveState>,
+    lifecycle: web::Data<Lifecycle>,
+    admin: web::Data<AdminState>,
+}
+
+/// An actix server on `listener` with these routes; `workers` 0 takes `server.workers`.
+fn serve(
+    settings: &Settings,
+    listener: TcpListener,
+    shared: Shared,
+    routes: fn(&mut web::ServiceConfig),
+    workers: usize,
+) -> std::io::Result<Server> {
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(shared.live.clone())
+            .app_data(shared.lifecycle.clone())
+            .app_data(shared.admin.clone())
+            .configure(routes)
+    })
+    // Signals are handled by run_until_stopped, which drains before stopping.
+    .disable_signals()
+    .shutdown_timeout(settings.server.shutdown_timeout_secs);
+    match (workers, settings.server.workers) {
+        (0, 0) => {}
+        (0, configured) => server = server.workers(configured),
+        (fixed, _) => server = server.workers(fixed),
+    }
+    Ok(server.listen(listener)?.run())
 }

@@ -238,6 +238,8 @@ fn local_core(settings: &Settings) -> Result<crate::core::Core, crate::core::Cor
 /// `jwtgate [--config PATH]`: load settings, start logging, serve until a signal.
 async fn serve(config: Option<&Path>) -> u8 {
     let path = config.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
+    // Read before loading: a change made from here on is noticed by the reload watcher.
+    let loaded = std::fs::read(path).ok();
     let settings = match Settings::load(path) {
         Ok(settings) => settings,
         Err(e) => {
@@ -247,7 +249,11 @@ async fn serve(config: Option<&Path>) -> u8 {
     };
     crate::telemetry::init(&settings.log);
     let served = match Application::build(settings) {
-        Ok(app) => app.run_until_stopped().await.map_err(anyhow::Error::from),
+        Ok(app) => app
+            .with_config_file_as_read(path, loaded)
+            .run_until_stopped()
+            .await
+            .map_err(anyhow::Error::from),
         Err(e) => Err(e),
     };
     match served {

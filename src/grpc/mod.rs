@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use envoy_types::ext_authz::v3::pb::{
@@ -33,23 +34,25 @@ use tonic::{Request, Response, Status};
 
 use crate::header_alias::{IDENTITY_HEADER_PREFIX, alias_starts_with, same_alias};
 use crate::http::error::{Endpoint, rejection_response};
-use crate::http::{AppState, RequestRules, TokenSource, token_source};
+use crate::http::live::LiveState;
+use crate::http::{RequestRules, TokenSource, token_source};
 use crate::policy::{OriginalRequest, Policy, Requirement, check_all, query};
 use crate::verify::{AttributedRejection, Rejection, Verified};
 
 /// The `context_extensions` key naming the policy of an Envoy route.
 pub const POLICY_KEY: &str = "policy";
 
-/// The `Check` service. Cheap to clone; shares the HTTP server's state.
+/// The `Check` service. Cheap to clone; reads the HTTP server's live state, so a configuration
+/// reload applies to gRPC calls too.
 #[derive(Clone)]
 pub struct CheckService {
-    state: AppState,
+    live: Arc<LiveState>,
 }
 
 impl CheckService {
-    /// A service over the same verifier, metrics and rules as the HTTP API.
-    pub fn new(state: AppState) -> Self {
-        Self { state }
+    /// A service over the same (live) verifier, metrics and rules as the HTTP API.
+    pub fn new(live: Arc<LiveState>) -> Self {
+        Self { live }
     }
 }
 
@@ -112,7 +115,9 @@ struct Described<'a> {
 impl CheckService {
     async fn decide(&self, request: &Described<'_>) -> CheckResponse {
         let started = Instant::now();
-        let rules = &self.state.rules;
+        // The state current when the call arrived, kept to its end (as HTTP requests do).
+        let state = self.live.load();
+        let rules = &state.rules;
         let forged: Vec<&String> = request
             .headers
             .keys()
@@ -128,7 +133,7 @@ impl CheckService {
                 Ok((policy, list)) => {
                     match find_token(request.headers, request.path, &rules.token_sources) {
                         None => Err(AttributedRejection::from(Rejection::MissingToken)),
-                        Some(token) => match self.state.verifier.verify(&token).await {
+                        Some(token) => match state.verifier.verify(&token).await {
                             Err(rejected) => Err(rejected),
                             Ok(verified) => {
                                 match check_all(&list, &verified.policy.issuer, &verified.claims) {
@@ -147,7 +152,7 @@ impl CheckService {
                 }
             },
         };
-        let metrics = &self.state.metrics;
+        let metrics = &state.metrics;
         let response = match outcome {
             Ok(verified) => {
                 metrics

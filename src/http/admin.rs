@@ -81,7 +81,7 @@ fn describe(issuer: &str, status: &IssuerStatus, configured: bool) -> Value {
 
 /// `GET /issuers`.
 pub async fn issuers(
-    state: web::Data<AppState>,
+    state: AppState,
     admin: web::Data<AdminState>,
     req: HttpRequest,
 ) -> HttpResponse {
@@ -119,7 +119,7 @@ struct RefreshQuery {
 ///
 /// [`KeyStore::refresh_all`]: crate::keys::KeyStore::refresh_all
 pub async fn refresh(
-    state: web::Data<AppState>,
+    state: AppState,
     admin: web::Data<AdminState>,
     req: HttpRequest,
 ) -> HttpResponse {

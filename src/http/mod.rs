@@ -1,12 +1,19 @@
-//! The HTTP API (actix-web): `/verify`, `/key`, `/healthz`, `/readyz`, `/metrics`.
+//! The HTTP API (actix-web): `/verify`, `/key`, `/healthz`, `/readyz`, `/metrics`, and the
+//! admin endpoints; on one listener, or split between the data plane and the admin listener
+//! (`[admin] bind`): [`routes`], [`data_plane_routes`], [`admin_routes`].
 //!
 //! Handlers extract the token, call the [`Verifier`], record metrics and turn the outcome into
 //! a response; [`error`] is the one place where rejections become status codes.
 
 pub mod admin;
+pub mod decision_log;
 pub mod error;
 pub mod lifecycle;
+pub mod live;
 pub mod policy;
+pub mod readiness;
+pub mod report_mode;
+pub mod resource_metadata;
 pub mod token_source;
 
 pub use token_source::TokenSource;
@@ -65,9 +72,12 @@ pub struct RequestRules {
     pub refuse_identity_headers: bool,
     /// Named policies and `[[routes]]` rules (`/policy/NAME`, route selection on `/verify`).
     pub policies: Arc<crate::policy::Policies>,
+    /// Enforce decisions, or only report them (`[verify] mode`).
+    pub mode: report_mode::VerifyMode,
 }
 
-/// What every handler shares. Cheap to clone.
+/// What every handler shares. Cheap to clone. Handlers take it as an extractor: the state
+/// current when the request arrived ([`live::LiveState`]; a reload swaps it whole).
 #[derive(Clone)]
 pub struct AppState {
     /// The verifier (issuers, keys).
@@ -76,41 +86,77 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Token sources and answer headers.
     pub rules: Arc<RequestRules>,
+    /// What the decision log writes.
+    pub decisions: Arc<decision_log::DecisionLog>,
+    /// Which issuers `/readyz` waits for.
+    pub readiness: Arc<readiness::ReadinessRules>,
+    /// The protected resource metadata (RFC 9728), when `[resource_metadata] resource` is set.
+    pub resource_metadata: Option<Arc<resource_metadata::ResourceMetadata>>,
 }
 
-/// Registers every route on an actix `App`.
+/// Registers every route on an actix `App`: the data plane and the operations endpoints on one
+/// listener (no `[admin] bind`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    data_plane(cfg);
+    operations(cfg);
+    cfg.default_service(web::to(not_found));
+}
+
+/// The data-plane listener's routes when `[admin] bind` is set: `/verify`, `/key` and the
+/// protected resource metadata only.
+pub fn data_plane_routes(cfg: &mut web::ServiceConfig) {
+    data_plane(cfg);
+    cfg.default_service(web::to(not_found_data_plane));
+}
+
+/// The admin listener's routes (`[admin] bind`): `/metrics`, `/issuers`, `/issuers/refresh`,
+/// `/healthz`, `/readyz`.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    operations(cfg);
+    cfg.default_service(web::to(not_found_admin));
+}
+
+fn data_plane(cfg: &mut web::ServiceConfig) {
     cfg.route("/verify", web::route().to(verify))
         .route("/verify/{tail:.*}", web::route().to(verify))
         .route("/policy/{name}", web::route().to(verify_policy))
         .route("/policy/{name}/{tail:.*}", web::route().to(verify_policy))
         .route("/key", web::get().to(key))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
+        .route(
+            resource_metadata::WELL_KNOWN_PATH,
+            web::get().to(resource_metadata::document),
+        )
+        .route(
+            &format!("{}/{{tail:.*}}", resource_metadata::WELL_KNOWN_PATH),
+            web::get().to(resource_metadata::document),
+        );
+}
+
+fn operations(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readiness::readyz))
         .route("/metrics", web::get().to(metrics))
         .route("/issuers", web::get().to(admin::issuers))
-        .route("/issuers/refresh", web::post().to(admin::refresh))
-        .default_service(web::to(not_found));
+        .route("/issuers/refresh", web::post().to(admin::refresh));
 }
 
 /// `/verify` and `/verify/...`, any method (Envoy's `ext_authz` forwards the client's method):
 /// the policy of the first matching `[[routes]]` rule, if any.
-async fn verify(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+async fn verify(state: AppState, req: HttpRequest) -> HttpResponse {
     decide(state, req, policy::Selection::Routes).await
 }
 
 /// `/policy/NAME` and `/policy/NAME/...`, any method: the named policy (404 `unknown_policy`).
-async fn verify_policy(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+async fn verify_policy(state: AppState, req: HttpRequest) -> HttpResponse {
     decide(state, req, policy::Selection::Named).await
 }
 
-/// Verifies the request's token, then its policy's and query's requirements.
-async fn decide(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    selection: policy::Selection,
-) -> HttpResponse {
+/// Verifies the request's token, then its policy's and query's requirements; answers, counts and
+/// logs the decision.
+async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection) -> HttpResponse {
     let started = Instant::now();
+    let request_id = decision_log::request_id(&req);
+    let token = token_source::find_token(&req, &state.rules.token_sources);
     let refuse = state.rules.refuse_identity_headers
         || req.headers().contains_key(REFUSE_IDENTITY_HEADERS_HEADER);
     let forged = refuse
@@ -123,8 +169,8 @@ async fn decide(
         ))),
         None => match policy::requirements(&req, &state.rules.policies, selection) {
             Err(rejection) => Err(AttributedRejection::from(rejection)),
-            Ok(requirements) => match token_source::find_token(&req, &state.rules.token_sources) {
-                Some(token) => state.verifier.verify(&token).await.and_then(|verified| {
+            Ok(requirements) => match &token {
+                Some(token) => state.verifier.verify(token).await.and_then(|verified| {
                     match crate::policy::check_all(
                         requirements.as_slice(),
                         &verified.policy.issuer,
@@ -158,13 +204,13 @@ async fn decide(
             .with_label_values(&[result])
             .inc();
     }
-    let response = match outcome {
+    let mut response = match &outcome {
         Ok(verified) => {
             metrics
                 .verifications
                 .with_label_values(&[&*verified.policy.label, "valid", "ok", "http"])
                 .inc();
-            let mut response = success_response(&verified, &state.rules);
+            let mut response = success_response(verified, &state.rules);
             if let Some(chosen) = &chosen_policy {
                 policy::set_policy_headers(&mut response, chosen, &verified.claims);
             }
@@ -176,18 +222,101 @@ async fn decide(
                 .as_ref()
                 .map_or(crate::issuer::OTHER_ISSUER_LABEL, |p| &*p.label);
             let reason = rejected.rejection.reason();
+            let let_through = state.rules.mode.lets_through(&rejected.rejection);
+            let result = if let_through { "would_deny" } else { "invalid" };
             metrics
                 .verifications
-                .with_label_values(&[label, "invalid", reason, "http"])
+                .with_label_values(&[label, result, reason, "http"])
                 .inc();
-            tracing::debug!(issuer = label, reason, "token rejected");
-            rejection_response(&rejected.rejection, Endpoint::Verify)
+            tracing::debug!(issuer = label, reason, result, "token rejected");
+            if let_through {
+                report_mode::would_deny_response(&rejected.rejection, &state.rules)
+            } else {
+                rejection_response(&rejected.rejection, Endpoint::Verify)
+            }
         }
     };
-    metrics
-        .verification_duration
-        .observe(started.elapsed().as_secs_f64());
+    if let Some(metadata) = &state.resource_metadata
+        && response.status() == actix_web::http::StatusCode::UNAUTHORIZED
+    {
+        metadata.add_to_challenge(&mut response);
+    }
+    let elapsed = started.elapsed();
+    metrics.verification_duration.observe(elapsed.as_secs_f64());
+    response.headers_mut().insert(
+        HeaderName::from_static(decision_log::REQUEST_ID_HEADER),
+        decision_log::request_id_header(&request_id),
+    );
+    record_decision(
+        &state,
+        chosen_policy.as_ref().map(|p| &*p.name),
+        &outcome,
+        token.as_deref(),
+        &request_id,
+        response.status().as_u16(),
+        elapsed,
+    );
     response
+}
+
+/// Writes the decision line of one `/verify` (if the decision log wants it).
+fn record_decision(
+    state: &AppState,
+    policy: Option<&str>,
+    outcome: &Result<Verified, AttributedRejection>,
+    token: Option<&str>,
+    request_id: &str,
+    status: u16,
+    elapsed: std::time::Duration,
+) {
+    let (log, mode) = (&state.decisions, state.rules.mode);
+    use decision_log::{Decision, Outcome};
+    let kind = match outcome {
+        Ok(_) => Outcome::Allow,
+        Err(rejected) if mode.lets_through(&rejected.rejection) => Outcome::WouldDeny,
+        Err(_) => Outcome::Deny,
+    };
+    if !log.wants(kind) {
+        return;
+    }
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    // Only to name the key of a refused token in the log line: the header was already read
+    // (and refused) by the verifier; nothing in it is trusted.
+    let unverified = match outcome {
+        Ok(_) => None,
+        Err(_) => token.and_then(|t| crate::token::UnverifiedToken::parse(t).ok()),
+    };
+    let decision = match outcome {
+        Ok(verified) => Decision {
+            request_id,
+            transport: "http",
+            policy: Some(policy.unwrap_or(&verified.policy.label)),
+            issuer: Some(&*verified.policy.issuer),
+            sub: verified.subject(),
+            kid: Some(&verified.kid),
+            unverified_kid: None,
+            outcome: kind,
+            status,
+            reason: "ok",
+            token_cache_hit: verified.from_cache,
+            latency_us,
+        },
+        Err(rejected) => Decision {
+            request_id,
+            transport: "http",
+            policy: rejected.issuer.as_deref().map(|p| &*p.label),
+            issuer: rejected.issuer.as_deref().map(|p| &*p.issuer),
+            sub: None,
+            kid: None,
+            unverified_kid: unverified.as_ref().and_then(|t| t.unverified_kid()),
+            outcome: kind,
+            status,
+            reason: rejected.rejection.reason(),
+            token_cache_hit: false,
+            latency_us,
+        },
+    };
+    log.record_unchecked(&decision);
 }
 
 /// A 200 carrying every identity header jwtgate may send, each with this token's value or empty,
@@ -315,8 +444,19 @@ struct KeyQuery {
     kid: Option<String>,
 }
 
-/// `/key`: the public JWK a token (or `iss` + `kid`) refers to, without verifying anything.
-async fn key(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+/// `/key`: the public JWK a token (or `iss` + `kid`) refers to, without verifying anything;
+/// the request id is echoed as on `/verify`.
+async fn key(state: AppState, req: HttpRequest) -> HttpResponse {
+    let request_id = decision_log::request_id(&req);
+    let mut response = key_answer(state, req).await;
+    response.headers_mut().insert(
+        HeaderName::from_static(decision_log::REQUEST_ID_HEADER),
+        decision_log::request_id_header(&request_id),
+    );
+    response
+}
+
+async fn key_answer(state: AppState, req: HttpRequest) -> HttpResponse {
     let query = match web::Query::<KeyQuery>::from_query(req.query_string()) {
         Ok(q) => q.into_inner(),
         Err(e) => {
@@ -360,35 +500,7 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Ready once every configured issuer has keys (fresh or, after failures, a cached copy).
-async fn readyz(
-    state: web::Data<AppState>,
-    lifecycle: web::Data<lifecycle::Lifecycle>,
-) -> HttpResponse {
-    if lifecycle.is_draining() {
-        return HttpResponse::ServiceUnavailable().json(json!({"status": "draining"}));
-    }
-    let verifier = &state.verifier;
-    let waiting: Vec<&str> = verifier
-        .issuers()
-        .configured()
-        .filter(|p| {
-            verifier
-                .keys()
-                .issuer_status(&p.issuer)
-                .is_none_or(|s| !s.has_keys)
-        })
-        .map(|p| &*p.issuer)
-        .collect();
-    if waiting.is_empty() {
-        HttpResponse::Ok().json(json!({"status": "ready"}))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .json(json!({"status": "loading", "issuers_without_keys": waiting}))
-    }
-}
-
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(state: AppState) -> HttpResponse {
     let verifier = &state.verifier;
     for policy in verifier.issuers().configured() {
         if let Some(status) = verifier.keys().issuer_status(&policy.issuer) {
@@ -415,6 +527,20 @@ async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(
         json!({"error": "not_found", "message": "see /verify, /key, /healthz, /readyz, /metrics"}),
     )
+}
+
+async fn not_found_data_plane() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({
+        "error": "not_found",
+        "message": "see /verify and /key (operations endpoints are on the admin listener)",
+    }))
+}
+
+async fn not_found_admin() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({
+        "error": "not_found",
+        "message": "see /healthz, /readyz, /metrics, /issuers, /issuers/refresh",
+    }))
 }
 
 #[cfg(test)]

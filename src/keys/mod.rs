@@ -139,6 +139,33 @@ impl KeyStore {
         }
     }
 
+    /// Shares the entries (keys, fetch state, backoff) of these configured issuers with
+    /// `previous`, for a configuration reload in which their settings did not change: their
+    /// keys survive the reload and are not fetched again. Only before the store is shared
+    /// (right after [`KeyStore::new`]); issuers not configured in both stores are skipped.
+    pub fn with_entries_from<'a>(
+        mut self,
+        previous: &KeyStore,
+        issuers: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            for issuer in issuers {
+                if let (Some(slot), Some(entry)) = (
+                    inner.configured.get_mut(issuer),
+                    previous.inner.configured.get(issuer),
+                ) {
+                    *slot = entry.clone();
+                }
+            }
+        }
+        self
+    }
+
+    /// The fetcher (a reload with unchanged `[fetch]` settings reuses it).
+    pub fn fetcher(&self) -> &Arc<dyn JsonFetcher> {
+        &self.inner.fetcher
+    }
+
     /// The key `kid` of the issuer, fetching or refetching as the rules allow.
     pub async fn get_key(
         &self,

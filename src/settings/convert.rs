@@ -9,6 +9,9 @@ use super::{CacheSettings, FetchSettings, IssuerSettings, Settings};
 use crate::core::{CoreConfig, TokenCacheConfig};
 use crate::fetch::FetchLimits;
 use crate::http::RequestRules;
+use crate::http::decision_log::DecisionLog;
+use crate::http::readiness::ReadinessRules;
+use crate::http::resource_metadata::{ResourceMetadata, ResourceMetadataConfig};
 use crate::issuer::{IssuerConfig, TrustConfig};
 use crate::keys::CacheRules;
 
@@ -41,6 +44,42 @@ impl Settings {
         }
     }
 
+    /// What the decision log writes.
+    pub fn decision_log(&self) -> DecisionLog {
+        DecisionLog::new(self.log.decisions, self.log.decisions_success_sample_rate)
+    }
+
+    /// The protected resource metadata (RFC 9728), when `[resource_metadata] resource` is set.
+    pub fn resource_metadata(&self) -> Option<ResourceMetadata> {
+        let section = &self.resource_metadata;
+        let resource = section.resource.clone()?;
+        Some(ResourceMetadata::new(&ResourceMetadataConfig {
+            resource,
+            authorization_servers: self
+                .issuers
+                .iter()
+                .filter(|i| matches!(crate::issuer::IssuerPattern::parse(&i.issuer), Ok(None)))
+                .map(|i| i.issuer.clone())
+                .collect(),
+            token_sources: self.verify.token_sources.clone(),
+            scopes_supported: section.scopes_supported.clone(),
+            resource_name: section.resource_name.clone(),
+            resource_documentation: section.resource_documentation.clone(),
+        }))
+    }
+
+    /// Which issuers `/readyz` waits for.
+    pub fn readiness_rules(&self) -> ReadinessRules {
+        ReadinessRules {
+            optional: self
+                .issuers
+                .iter()
+                .filter(|i| !i.required)
+                .map(|i| i.issuer.clone())
+                .collect(),
+        }
+    }
+
     /// How `/verify` and `/key` read requests and shape answers.
     pub fn request_rules(&self) -> RequestRules {
         // Validation has refused every invalid name: nothing is dropped here.
@@ -56,6 +95,7 @@ impl Settings {
         RequestRules {
             token_sources: self.verify.token_sources.clone(),
             refuse_identity_headers: self.verify.refuse_identity_headers,
+            mode: self.verify.mode,
             payload_header: self
                 .verify
                 .payload_header

@@ -11,6 +11,8 @@ use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 
 pub use crate::http::TokenSource;
+pub use crate::http::decision_log::DecisionLogMode;
+pub use crate::http::report_mode::VerifyMode;
 use crate::issuer::{SUPPORTED_ALGORITHMS, check_url};
 
 mod convert;
@@ -92,6 +94,12 @@ pub struct Settings {
     /// `[grpc]`
     #[serde(default)]
     pub grpc: GrpcSettings,
+    /// `[resource_metadata]`
+    #[serde(default)]
+    pub resource_metadata: ResourceMetadataSettings,
+    /// `[reload]`
+    #[serde(default)]
+    pub reload: ReloadSettings,
     /// `[[issuers]]`: the trusted issuers, each with its own policy.
     #[serde(default)]
     pub issuers: Vec<IssuerSettings>,
@@ -129,13 +137,52 @@ impl Default for ServerSettings {
     }
 }
 
-/// `[admin]`: the admin endpoints (`GET /issuers`, `POST /issuers/refresh`).
+/// `[admin]`: the admin endpoints (`GET /issuers`, `POST /issuers/refresh`) and the admin
+/// listener.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminSettings {
     /// Bearer token the admin endpoints require; empty (the default) turns them off. Set it
     /// through `JWTGATE__ADMIN__TOKEN` rather than in the file. At least 16 characters.
     pub token: Secret,
+    /// When set, `/metrics`, `/issuers`, `/issuers/refresh`, `/healthz` and `/readyz` are served
+    /// on this address only, and `server.bind` serves the data plane (`/verify`, `/key`). Unset
+    /// (the default): everything on `server.bind`.
+    pub bind: Option<std::net::SocketAddr>,
+}
+
+/// `[resource_metadata]`: OAuth protected resource metadata (RFC 9728), off unless `resource`
+/// is set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceMetadataSettings {
+    /// The resource identifier (an `https` URL without query or fragment). When set, the
+    /// metadata is served at `/.well-known/oauth-protected-resource` followed by the resource's
+    /// path, and every 401 challenge carries `resource_metadata="<its URL>"`.
+    pub resource: Option<url::Url>,
+    /// `scopes_supported` of the document; omitted when empty.
+    pub scopes_supported: Vec<String>,
+    /// `resource_name` of the document, a human-readable name.
+    pub resource_name: Option<String>,
+    /// `resource_documentation` of the document: a URL of the resource's documentation.
+    pub resource_documentation: Option<url::Url>,
+}
+
+/// `[reload]`: configuration reload. SIGHUP always reloads; this adds watching the file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReloadSettings {
+    /// How often the configuration file is checked for a change of content (through symlinks,
+    /// so a ConfigMap update counts); 0 turns watching off.
+    pub watch_interval_secs: u64,
+}
+
+impl Default for ReloadSettings {
+    fn default() -> Self {
+        Self {
+            watch_interval_secs: 5,
+        }
+    }
 }
 
 /// Shortest admin token accepted.
@@ -159,6 +206,12 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// A tracing filter such as `info` or `jwtgate=debug`; `RUST_LOG`, when set, wins.
     pub level: String,
+    /// The decision log, one line per `/verify` decision: `all` (denials, and successes at
+    /// `decisions_success_sample_rate`), `denied`, or `off`.
+    pub decisions: DecisionLogMode,
+    /// The fraction of successes the decision log writes, from 0.0 to 1.0 (evenly spaced:
+    /// 0.01 is every hundredth); denials are always written.
+    pub decisions_success_sample_rate: f64,
 }
 
 impl Default for LogSettings {
@@ -166,6 +219,8 @@ impl Default for LogSettings {
         Self {
             format: LogFormat::Pretty,
             level: "info".into(),
+            decisions: DecisionLogMode::All,
+            decisions_success_sample_rate: 1.0,
         }
     }
 }
@@ -286,6 +341,10 @@ pub struct VerifySettings {
     /// A `/verify` request no `[[routes]]` rule matches: `default` (the issuer's checks alone)
     /// or `deny` (403 `unmatched_route`).
     pub unmatched_routes: crate::policy::UnmatchedRoutes,
+    /// `enforce` (the default), or `report`: refusals are answered 200 without an identity and
+    /// counted (`result="would_deny"`) and logged instead; a forged identity header is still
+    /// refused.
+    pub mode: VerifyMode,
 }
 
 /// The default `[verify].token_sources`: the standard header only (RFC 6750 §2.1). A cookie
@@ -305,6 +364,7 @@ impl Default for VerifySettings {
             payload_header: None,
             refuse_identity_headers: true,
             unmatched_routes: crate::policy::UnmatchedRoutes::Default,
+            mode: VerifyMode::Enforce,
         }
     }
 }
@@ -368,6 +428,14 @@ pub struct IssuerSettings {
     /// (a projected service-account token), read again for every fetch.
     #[serde(default)]
     pub fetch_token_file: Option<std::path::PathBuf>,
+    /// Whether `/readyz` waits for this issuer's keys (default true). An optional issuer that is
+    /// down does not keep a replica out of service; its tokens get 503 until its keys load.
+    #[serde(default = "required_by_default")]
+    pub required: bool,
+}
+
+fn required_by_default() -> bool {
+    true
 }
 
 impl Settings {

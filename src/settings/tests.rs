@@ -86,6 +86,7 @@ fn every_duration_and_size_has_an_upper_bound() {
         ("cache", "max_ttl_secs", "31536001"),
         ("cache", "verified_token_ttl_secs", "31536001"),
         ("server", "drain_secs", "3601"),
+        ("reload", "watch_interval_secs", "3601"),
         ("server", "shutdown_timeout_secs", "3601"),
         ("fetch", "timeout_secs", "3601"),
         ("fetch", "connect_timeout_secs", "3601"),
@@ -355,6 +356,7 @@ fn the_shipped_config_file_documents_every_key() {
         ca_file: None,
         allow_private_addresses: false,
         fetch_token_file: Some("/var/run/secrets/tokens/jwtgate".into()),
+        required: true,
     });
     settings
         .policies

@@ -25,6 +25,36 @@ impl Settings {
                 ),
             );
         }
+        if !(0.0..=1.0).contains(&self.log.decisions_success_sample_rate) {
+            return bad(
+                "log.decisions_success_sample_rate",
+                "must be between 0.0 and 1.0".into(),
+            );
+        }
+        if let Some(admin) = self.admin.bind
+            && admin.port() != 0
+            && admin == self.server.bind
+        {
+            return bad(
+                "admin.bind",
+                format!("({admin}) must differ from server.bind"),
+            );
+        }
+        if let Some(resource) = &self.resource_metadata.resource {
+            crate::http::resource_metadata::check_resource(resource)
+                .map_err(|p| ("resource_metadata.resource".to_string(), p))?;
+        }
+        if let Some(scope) = self
+            .resource_metadata
+            .scopes_supported
+            .iter()
+            .find(|s| s.is_empty() || s.contains(|c: char| c.is_whitespace() || c.is_control()))
+        {
+            return bad(
+                "resource_metadata.scopes_supported",
+                format!("{scope:?} is not a scope (no spaces or control characters)"),
+            );
+        }
         if self.fetch.connect_timeout_secs == 0 {
             return bad("fetch.connect_timeout_secs", "must be at least 1".into());
         }
@@ -321,6 +351,11 @@ impl Settings {
         let cache = &self.cache;
         let durations = [
             ("server.drain_secs", self.server.drain_secs, MAX_WAIT_SECS),
+            (
+                "reload.watch_interval_secs",
+                self.reload.watch_interval_secs,
+                MAX_WAIT_SECS,
+            ),
             (
                 "server.shutdown_timeout_secs",
                 self.server.shutdown_timeout_secs,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jwtgate::dev::{DevIssuer, DevKey, claims};
 
-fn write_config(name: &str, toml: &str) -> std::path::PathBuf {
+pub(crate) fn write_config(name: &str, toml: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("jwtgate-binary-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
@@ -16,7 +16,7 @@ fn write_config(name: &str, toml: &str) -> std::path::PathBuf {
 }
 
 /// Starts `jwtgate --config PATH` (RUST_LOG unset) with its log on a pipe.
-fn serve(config: &std::path::Path) -> std::process::Child {
+pub(crate) fn serve(config: &std::path::Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_jwtgate"))
         .arg("--config")
         .arg(config)

@@ -14,6 +14,8 @@ use serde_json::Value;
 /// A jwtgate server under test, with its manual clock.
 pub struct TestApp {
     pub address: String,
+    /// The admin listener's address, when `[admin] bind` is set.
+    pub admin_address: Option<String>,
     pub clock: Arc<ManualClock>,
     pub shutdown: jwtgate::startup::ShutdownHandle,
     pub verifier: Arc<jwtgate::verify::Verifier>,
@@ -102,9 +104,30 @@ pub async fn wait_for(condition: impl Fn() -> bool) {
     panic!("condition never became true");
 }
 
+/// Starts jwtgate from a configuration file, reloadable from it (`[reload]` watching as the file
+/// says), and waits for the startup preload like [`spawn_app`].
+pub async fn spawn_app_from_file(
+    path: &std::path::Path,
+) -> (TestApp, Arc<jwtgate::reload::Reloader>) {
+    let settings = Settings::load(path).expect("the test file is valid");
+    let issuers: Vec<String> = settings.issuers.iter().map(|i| i.issuer.clone()).collect();
+    let (app, verifier, reloader) = start(settings, Some(path), None).await;
+    for issuer in issuers {
+        wait_for(|| {
+            verifier
+                .keys()
+                .issuer_status(&issuer)
+                .is_some_and(|s| s.fetch_attempts > 0)
+        })
+        .await;
+    }
+    (app, reloader)
+}
+
 /// Starts jwtgate without waiting for anything (its preload runs concurrently with the test).
 pub async fn spawn_app_cold(settings: Settings) -> (TestApp, Arc<jwtgate::verify::Verifier>) {
-    spawn_app_cold_with(settings, None).await
+    let (app, verifier, _) = start(settings, None, None).await;
+    (app, verifier)
 }
 
 /// Like [`spawn_app`], with this fetcher instead of the real one.
@@ -113,7 +136,7 @@ pub async fn spawn_app_with_fetcher(
     fetcher: Arc<dyn jwtgate::fetch::JsonFetcher>,
 ) -> TestApp {
     let issuers: Vec<String> = settings.issuers.iter().map(|i| i.issuer.clone()).collect();
-    let (app, verifier) = spawn_app_cold_with(settings, Some(fetcher)).await;
+    let (app, verifier, _) = start(settings, None, Some(fetcher)).await;
     for issuer in issuers {
         wait_for(|| {
             verifier
@@ -126,19 +149,31 @@ pub async fn spawn_app_with_fetcher(
     app
 }
 
-async fn spawn_app_cold_with(
+async fn start(
     settings: Settings,
+    file: Option<&std::path::Path>,
     fetcher: Option<Arc<dyn jwtgate::fetch::JsonFetcher>>,
-) -> (TestApp, Arc<jwtgate::verify::Verifier>) {
+) -> (
+    TestApp,
+    Arc<jwtgate::verify::Verifier>,
+    Arc<jwtgate::reload::Reloader>,
+) {
     settings.validate().expect("test settings are valid");
     let clock = Arc::new(ManualClock::new());
     let deps = Dependencies {
         clock: clock.clone(),
         fetcher,
     };
-    let app = Application::build_with(settings, deps).expect("jwtgate starts");
+    let mut app = Application::build_with(settings, deps).expect("jwtgate starts");
+    if let Some(path) = file {
+        app = app.with_config_file(path);
+    }
+    let reloader = app.reloader().clone();
     let address = format!("http://127.0.0.1:{}", app.port());
     let grpc_port = app.grpc_port();
+    let admin_address = app
+        .admin_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let verifier = app.verifier().clone();
     let shutdown = app.shutdown_handle();
     actix_web::rt::spawn(app.run_until_stopped());
@@ -148,6 +183,7 @@ async fn spawn_app_cold_with(
     (
         TestApp {
             address,
+            admin_address,
             clock,
             shutdown,
             verifier: verifier.clone(),
@@ -155,6 +191,7 @@ async fn spawn_app_cold_with(
             client,
         },
         verifier,
+        reloader,
     )
 }
 
@@ -204,6 +241,19 @@ impl TestApp {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
             body,
+        }
+    }
+
+    /// The same server seen through its admin listener (`[admin] bind` must be set).
+    pub fn admin(&self) -> TestApp {
+        TestApp {
+            address: self.admin_address.clone().expect("[admin] bind is set"),
+            admin_address: None,
+            clock: self.clock.clone(),
+            shutdown: self.shutdown.clone(),
+            verifier: self.verifier.clone(),
+            grpc_port: None,
+            client: self.client.clone(),
         }
     }
 

@@ -198,10 +198,19 @@ async fn every_metric_the_dashboard_and_the_alerts_use_is_exported_by_a_running_
         "jwtgate_issuer_keys_age_seconds",
         "jwtgate_stale_keys_served_total",
         "jwtgate_verified_token_cache_lookups_total",
+        "jwtgate_config_reloads_total",
+        "jwtgate_config_last_reload_successful",
     ] {
         assert!(
             metric_names_in(&dashboard).contains(needed),
             "the dashboard shows {needed}"
+        );
+    }
+    let queries = dashboard_queries(&serde_json::from_str(&dashboard).unwrap());
+    for wanted in ["result=\"would_deny\"", "sum by (issuer, result)"] {
+        assert!(
+            queries.iter().any(|q| q.contains(wanted)),
+            "a dashboard panel shows {wanted}"
         );
     }
 }
@@ -260,4 +269,18 @@ fn every_dashboard_query_is_valid_promql() {
     let output = promtool(&["check", "rules", path.to_str().unwrap()], None);
 
     assert_success("promtool check rules (dashboard queries)", &output);
+}
+
+#[test]
+fn promtool_accepts_the_prometheus_scrape_config_and_the_rules_it_loads() {
+    let config = repo_file("deploy/prometheus/prometheus.yaml");
+    let output = promtool(&["check", "config", config.to_str().unwrap()], None);
+    assert_success("promtool check config", &output);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let service =
+        std::fs::read_to_string(repo_file("deploy/kubernetes/admin-service.yaml")).unwrap();
+    assert!(
+        text.contains("_admin._tcp.jwtgate-admin.") && service.contains("name: jwtgate-admin"),
+        "Prometheus scrapes the admin listener through the headless admin Service"
+    );
 }

@@ -141,6 +141,7 @@ async fn the_server_produces_every_documented_status_and_header_and_nothing_undo
         policy: "open".into(),
         ..Default::default()
     });
+    settings.resource_metadata.resource = Some("https://api.example.com".parse().unwrap());
     let app = spawn_app(settings).await;
     let mut outage_settings = settings_for(&[&down]);
     outage_settings
@@ -165,6 +166,7 @@ async fn the_server_produces_every_documented_status_and_header_and_nothing_undo
         probe("GET", "/healthz", None, 200),
         probe("GET", "/readyz", None, 200),
         probe("GET", "/metrics", None, 200),
+        probe("GET", "/.well-known/oauth-protected-resource", None, 200),
         probe("GET", "/key", Some(&good), 200),
         probe("GET", &format!("/key?iss={iss}&kid=rsa-1"), None, 200),
         probe("GET", "/key", None, 400),
@@ -207,6 +209,7 @@ async fn the_server_produces_every_documented_status_and_header_and_nothing_undo
         probe("GET", "/readyz", None, 503),
         probe("GET", "/key", Some(&unavailable), 503),
         probe("GET", "/issuers", None, 404),
+        probe("GET", "/.well-known/oauth-protected-resource", None, 404),
     ];
     for path in ["/verify", "/verify/app/page", "/policy/open"] {
         on_outage.push(probe("OPTIONS", path, Some(&unavailable), 503));

@@ -52,3 +52,58 @@ fn the_compose_file_is_valid_against_the_compose_specification() {
         .arg(repo("deploy/compose.yaml"));
     run(command);
 }
+
+/// The documents of a manifest file, as JSON values.
+fn manifests(path: &str) -> Vec<serde_json::Value> {
+    use serde::Deserialize as _;
+    let text = std::fs::read_to_string(repo(path)).unwrap();
+    serde_norway::Deserializer::from_str(&text)
+        .map(|document| serde_json::Value::deserialize(document).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_deployment_probes_and_is_scraped_on_the_admin_listener_and_the_service_exposes_only_the_data_plane()
+ {
+    let deployment = &manifests("deploy/kubernetes/deployment.yaml")[0];
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let env = |name: &str| {
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or_else(|| panic!("{name} is set"))
+            .to_string()
+    };
+    let port = |name: &str| {
+        container["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["containerPort"].as_u64())
+            .unwrap_or_else(|| panic!("port {name}"))
+    };
+    assert!(env("JWTGATE__ADMIN__BIND").ends_with(&format!(":{}", port("admin"))));
+    assert!(env("JWTGATE__SERVER__BIND").ends_with(&format!(":{}", port("http"))));
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["port"], "admin", "{probe}");
+    }
+
+    let service = &manifests("deploy/kubernetes/service.yaml")[0];
+    let ports = service["spec"]["ports"].as_array().unwrap();
+    assert_eq!(ports.len(), 1, "the Service exposes the data plane only");
+    assert_eq!(ports[0]["targetPort"], "http");
+
+    let admin = &manifests("deploy/kubernetes/admin-service.yaml")[0];
+    assert_eq!(admin["spec"]["clusterIP"], "None");
+    assert_eq!(admin["spec"]["ports"][0]["targetPort"], "admin");
+    assert_eq!(admin["spec"]["ports"][0]["name"], "admin");
+    let scrape = std::fs::read_to_string(repo("deploy/prometheus/prometheus.yaml")).unwrap();
+    assert!(scrape.contains(&format!(
+        "_admin._tcp.{}.",
+        admin["metadata"]["name"].as_str().unwrap()
+    )));
+}
