@@ -292,6 +292,7 @@ fn policy_selection_and_checks(c: &mut Criterion) {
                 scopes: vec!["api:read".into()],
                 claims: vec![("realm_access.roles".into(), vec!["admin".into()])],
                 headers: Vec::new(),
+                report_only: false,
             }],
             routes,
             ..PolicyConfig::default()

@@ -111,7 +111,7 @@ cp target/loadtest/peer/release/peer "$PEER"
 
 # Does this jwtgate have the verified-token cache ([cache] verified_tokens)?
 probe_config=$OUT/probe.toml
-printf '[[issuers]]\nissuer = "https://issuer.example"\n' >"$probe_config"
+printf '[[issuers]]\nissuer = "https://issuer.example"\naudiences = ["my-api"]\n' >"$probe_config"
 if JWTGATE__CACHE__VERIFIED_TOKENS=0 "$JWTGATE" --config "$probe_config" check-config >/dev/null 2>&1; then
     TOKEN_CACHE=yes
 else

@@ -162,32 +162,36 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
     let forged = refuse
         .then(|| forged_identity_header(&req, &state.rules))
         .flatten();
+    let requirements = policy::requirements(&req, &state.rules.policies, selection);
+    // A policy in report mode reports instead of refusing, whatever `[verify] mode` says.
+    let mode = match requirements.as_ref().ok().and_then(|r| r.policy()) {
+        Some(chosen) if chosen.report_only => report_mode::VerifyMode::Report,
+        _ => state.rules.mode,
+    };
     let mut chosen_policy = None;
-    let outcome = match forged {
-        Some(name) => Err(AttributedRejection::from(Rejection::ForgedIdentityHeader(
+    let outcome = match (forged, requirements) {
+        (Some(name), _) => Err(AttributedRejection::from(Rejection::ForgedIdentityHeader(
             name,
         ))),
-        None => match policy::requirements(&req, &state.rules.policies, selection) {
-            Err(rejection) => Err(AttributedRejection::from(rejection)),
-            Ok(requirements) => match &token {
-                Some(token) => state.verifier.verify(token).await.and_then(|verified| {
-                    match crate::policy::check_all(
-                        requirements.as_slice(),
-                        &verified.policy.issuer,
-                        &verified.claims,
-                    ) {
-                        Ok(()) => {
-                            chosen_policy = requirements.policy().cloned();
-                            Ok(verified)
-                        }
-                        Err(rejection) => Err(AttributedRejection {
-                            rejection,
-                            issuer: Some(verified.policy),
-                        }),
+        (None, Err(rejection)) => Err(AttributedRejection::from(rejection)),
+        (None, Ok(requirements)) => match &token {
+            Some(token) => state.verifier.verify(token).await.and_then(|verified| {
+                match crate::policy::check_all(
+                    requirements.as_slice(),
+                    &verified.policy.issuer,
+                    &verified.claims,
+                ) {
+                    Ok(()) => {
+                        chosen_policy = requirements.policy().cloned();
+                        Ok(verified)
                     }
-                }),
-                None => Err(AttributedRejection::from(Rejection::MissingToken)),
-            },
+                    Err(rejection) => Err(AttributedRejection {
+                        rejection,
+                        issuer: Some(verified.policy),
+                    }),
+                }
+            }),
+            None => Err(AttributedRejection::from(Rejection::MissingToken)),
         },
     };
     let metrics = &state.metrics;
@@ -222,7 +226,7 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
                 .as_ref()
                 .map_or(crate::issuer::OTHER_ISSUER_LABEL, |p| &*p.label);
             let reason = rejected.rejection.reason();
-            let let_through = state.rules.mode.lets_through(&rejected.rejection);
+            let let_through = mode.lets_through(&rejected.rejection);
             let result = if let_through { "would_deny" } else { "invalid" };
             metrics
                 .verifications
@@ -249,6 +253,7 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
     );
     record_decision(
         &state,
+        mode,
         chosen_policy.as_ref().map(|p| &*p.name),
         &outcome,
         token.as_deref(),
@@ -260,8 +265,13 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
 }
 
 /// Writes the decision line of one `/verify` (if the decision log wants it).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; each argument is one fact of the decision line"
+)]
 fn record_decision(
     state: &AppState,
+    mode: report_mode::VerifyMode,
     policy: Option<&str>,
     outcome: &Result<Verified, AttributedRejection>,
     token: Option<&str>,
@@ -269,7 +279,7 @@ fn record_decision(
     status: u16,
     elapsed: std::time::Duration,
 ) {
-    let (log, mode) = (&state.decisions, state.rules.mode);
+    let log = &state.decisions;
     use decision_log::{Decision, Outcome};
     let kind = match outcome {
         Ok(_) => Outcome::Allow,

@@ -70,6 +70,9 @@ pub struct NamedPolicyConfig {
     /// Claim path -> response header sent on a 200 under this policy (names checked by
     /// `settings`: `X-Auth-*`).
     pub headers: Vec<(String, String)>,
+    /// Only report what this policy would refuse (`mode = "report"`), for moving a route onto
+    /// jwtgate without an outage.
+    pub report_only: bool,
 }
 
 /// One `[[routes]]` entry.
@@ -161,6 +164,8 @@ pub struct Policy {
     pub requirements: Vec<Requirement>,
     /// (claim path, response header) pairs sent on a 200 under this policy.
     pub headers: Vec<(ClaimPath, String)>,
+    /// Refusals under this policy are only reported (`mode = "report"`).
+    pub report_only: bool,
 }
 
 impl Policy {
@@ -329,6 +334,7 @@ impl Policies {
                 name: entry.name.as_str().into(),
                 requirements,
                 headers,
+                report_only: entry.report_only,
             };
             named.insert(entry.name.clone(), Arc::new(policy));
         }

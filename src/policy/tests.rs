@@ -15,6 +15,7 @@ fn config() -> PolicyConfig {
                 scopes: vec!["admin".into(), "read".into()],
                 claims: vec![("realm_access.roles".into(), vec!["admin".into()])],
                 headers: vec![("realm_access.roles".into(), "X-Auth-Roles".into())],
+                report_only: false,
             },
             NamedPolicyConfig {
                 name: "public".into(),

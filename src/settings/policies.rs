@@ -31,6 +31,11 @@ pub struct PolicySettings {
     /// 200 carries every such header, empty when there is no value.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// `enforce` (default) or `report`: this policy's refusals are answered 200 without an
+    /// identity, counted `result="would_deny"` and logged, as `[verify] mode = "report"` does
+    /// for the whole service. A forged identity header is still refused.
+    #[serde(default)]
+    pub mode: crate::http::report_mode::VerifyMode,
 }
 
 /// A value in a claim rule: a string, an integer or a boolean, compared as text.
@@ -95,6 +100,7 @@ impl Settings {
                         .iter()
                         .map(|(path, header)| (path.clone(), header.clone()))
                         .collect(),
+                    report_only: p.mode == crate::http::report_mode::VerifyMode::Report,
                 })
                 .collect(),
             routes: self

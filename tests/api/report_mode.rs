@@ -114,3 +114,55 @@ async fn report_mode_series_exist_from_the_first_scrape() {
     );
     assert!(scrape.as_str().unwrap().contains(&series), "{series}");
 }
+
+#[actix_web::test]
+async fn a_policy_in_report_mode_reports_its_refusals_while_other_routes_enforce() {
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let mut settings = settings_for(&[&issuer]);
+    for (name, mode) in [
+        ("trial", VerifyMode::Report),
+        ("strict", VerifyMode::Enforce),
+    ] {
+        settings.policies.insert(
+            name.into(),
+            jwtgate::settings::PolicySettings {
+                scopes: vec!["admin".into()],
+                mode,
+                ..Default::default()
+            },
+        );
+    }
+    let app = spawn_app(settings).await;
+    let token = key.sign(&claims(issuer.issuer()));
+
+    let reported = app
+        .request(awc::http::Method::GET, "/policy/trial", Some(&token))
+        .await;
+    let enforced = app
+        .request(awc::http::Method::GET, "/policy/strict", Some(&token))
+        .await;
+    let forged = app
+        .request_with_headers(
+            awc::http::Method::GET,
+            "/policy/trial",
+            &[
+                ("Authorization", format!("Bearer {token}")),
+                ("X-Auth-Subject", "admin".into()),
+            ],
+        )
+        .await;
+
+    assert_eq!(reported.status, 200);
+    assert_eq!(reported.body["would_deny"], true);
+    assert_eq!(reported.body["reason"], "insufficient_scope");
+    assert_eq!(reported.header("x-auth-subject"), Some(""));
+    assert_eq!(
+        (enforced.status, enforced.reason()),
+        (403, "insufficient_scope")
+    );
+    assert_eq!(
+        (forged.status, forged.reason()),
+        (403, "forged_identity_header")
+    );
+}
