@@ -384,6 +384,7 @@ pub(crate) fn app_state(
         decisions: Arc::new(settings.decision_log()),
         readiness: Arc::new(settings.readiness_rules()),
         resource_metadata: settings.resource_metadata().map(Arc::new),
+        policy_resource_metadata: Arc::new(settings.policy_resource_metadata()),
     }
 }
 

@@ -92,6 +92,9 @@ pub struct AppState {
     pub readiness: Arc<readiness::ReadinessRules>,
     /// The protected resource metadata (RFC 9728), when `[resource_metadata] resource` is set.
     pub resource_metadata: Option<Arc<resource_metadata::ResourceMetadata>>,
+    /// Each policy's own metadata (`[policies.NAME] resource`), by policy name.
+    pub policy_resource_metadata:
+        Arc<std::collections::HashMap<String, Arc<resource_metadata::ResourceMetadata>>>,
 }
 
 /// Registers every route on an actix `App`: the data plane and the operations endpoints on one
@@ -168,6 +171,11 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
         Some(chosen) if chosen.report_only => report_mode::VerifyMode::Report,
         _ => state.rules.mode,
     };
+    let policy_name = requirements
+        .as_ref()
+        .ok()
+        .and_then(|r| r.policy())
+        .map(|p| p.name.clone());
     let mut chosen_policy = None;
     let outcome = match (forged, requirements) {
         (Some(name), _) => Err(AttributedRejection::from(Rejection::ForgedIdentityHeader(
@@ -240,7 +248,10 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
             }
         }
     };
-    if let Some(metadata) = &state.resource_metadata
+    let metadata = policy_name
+        .and_then(|name| state.policy_resource_metadata.get(&*name))
+        .or(state.resource_metadata.as_ref());
+    if let Some(metadata) = metadata
         && response.status() == actix_web::http::StatusCode::UNAUTHORIZED
     {
         metadata.add_to_challenge(&mut response);

@@ -166,8 +166,13 @@ fn bearer_methods(sources: &[TokenSource]) -> Vec<&'static str> {
 /// `GET /.well-known/oauth-protected-resource[/path]`: the document, or 404 when not configured
 /// or for another path.
 pub async fn document(state: AppState, req: HttpRequest) -> HttpResponse {
-    match &state.resource_metadata {
-        Some(metadata) if req.path() == metadata.path() => HttpResponse::Ok()
+    let found = state
+        .resource_metadata
+        .iter()
+        .chain(state.policy_resource_metadata.values())
+        .find(|metadata| req.path() == metadata.path());
+    match found {
+        Some(metadata) => HttpResponse::Ok()
             .content_type("application/json")
             .body(metadata.document.clone()),
         _ => HttpResponse::NotFound().json(json!({

@@ -1,6 +1,8 @@
 //! The validated settings as the typed configuration of each part: the core's
 //! ([`CoreConfig`]) and the HTTP layer's ([`RequestRules`]). Built once, at startup.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::HeaderName;
@@ -53,7 +55,25 @@ impl Settings {
     pub fn resource_metadata(&self) -> Option<ResourceMetadata> {
         let section = &self.resource_metadata;
         let resource = section.resource.clone()?;
-        Some(ResourceMetadata::new(&ResourceMetadataConfig {
+        Some(self.metadata_of(resource, section.scopes_supported.clone()))
+    }
+
+    /// Each policy's own protected resource metadata, by policy name (`[policies.NAME]
+    /// resource`), with the policy's scopes as `scopes_supported`.
+    pub fn policy_resource_metadata(&self) -> HashMap<String, Arc<ResourceMetadata>> {
+        self.policies
+            .iter()
+            .filter_map(|(name, policy)| {
+                let resource = policy.resource.clone()?;
+                let metadata = self.metadata_of(resource, policy.scopes.clone());
+                Some((name.clone(), Arc::new(metadata)))
+            })
+            .collect()
+    }
+
+    fn metadata_of(&self, resource: url::Url, scopes_supported: Vec<String>) -> ResourceMetadata {
+        let section = &self.resource_metadata;
+        ResourceMetadata::new(&ResourceMetadataConfig {
             resource,
             authorization_servers: self
                 .issuers
@@ -62,10 +82,10 @@ impl Settings {
                 .map(|i| i.issuer.clone())
                 .collect(),
             token_sources: self.verify.token_sources.clone(),
-            scopes_supported: section.scopes_supported.clone(),
+            scopes_supported,
             resource_name: section.resource_name.clone(),
             resource_documentation: section.resource_documentation.clone(),
-        }))
+        })
     }
 
     /// Which issuers `/readyz` waits for.

@@ -36,6 +36,11 @@ pub struct PolicySettings {
     /// for the whole service. A forged identity header is still refused.
     #[serde(default)]
     pub mode: crate::http::report_mode::VerifyMode,
+    /// This route's OAuth resource identifier (RFC 9728; an `https` URL without query or
+    /// fragment): its metadata (the policy's `scopes` as `scopes_supported`) is served at
+    /// `/.well-known/oauth-protected-resource` + its path, and a 401 under this policy names it.
+    #[serde(default)]
+    pub resource: Option<url::Url>,
 }
 
 /// A value in a claim rule: a string, an integer or a boolean, compared as text.

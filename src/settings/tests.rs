@@ -474,3 +474,20 @@ fn a_fetch_token_is_only_configured_for_an_https_issuer_that_fetches() {
     let secret = format!("{MINIMAL}fetch_token_file = \"\"\n");
     assert_eq!(invalid_key(&secret), "issuers[0].fetch_token_file");
 }
+
+#[test]
+fn each_resource_needs_its_own_metadata_path() {
+    let toml = format!(
+        "[resource_metadata]\nresource = \"https://api.example.com/billing\"\n\
+         [policies.billing]\nresource = \"https://api.example.com/billing/\"\n{MINIMAL}"
+    );
+    assert_eq!(invalid_key(&toml), "policies.billing.resource");
+    let toml =
+        format!("[policies.billing]\nresource = \"http://api.example.com/billing\"\n{MINIMAL}");
+    assert_eq!(invalid_key(&toml), "policies.billing.resource");
+    let toml = format!(
+        "[resource_metadata]\nresource = \"https://api.example.com\"\n\
+         [policies.billing]\nresource = \"https://api.example.com/billing\"\n{MINIMAL}"
+    );
+    assert!(Settings::from_toml(&toml).is_ok());
+}

@@ -44,6 +44,26 @@ impl Settings {
             crate::http::resource_metadata::check_resource(resource)
                 .map_err(|p| ("resource_metadata.resource".to_string(), p))?;
         }
+        // Each resource's metadata lives at the well-known path plus the resource's path: two
+        // resources with the same path would serve one document for both.
+        let mut metadata_paths = std::collections::HashSet::new();
+        if let Some(resource) = &self.resource_metadata.resource {
+            metadata_paths.insert(resource.path().trim_end_matches('/').to_string());
+        }
+        for (name, policy) in &self.policies {
+            let Some(resource) = &policy.resource else {
+                continue;
+            };
+            let key = format!("policies.{name}.resource");
+            crate::http::resource_metadata::check_resource(resource)
+                .map_err(|p| (key.clone(), p))?;
+            if !metadata_paths.insert(resource.path().trim_end_matches('/').to_string()) {
+                return Err((
+                    key,
+                    format!("{resource} has the path of another resource: give each its own path"),
+                ));
+            }
+        }
         if let Some(scope) = self
             .resource_metadata
             .scopes_supported

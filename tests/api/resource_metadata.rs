@@ -120,3 +120,51 @@ async fn without_a_resource_there_is_no_metadata_and_no_resource_metadata_parame
             .contains("resource_metadata")
     );
 }
+
+#[actix_web::test]
+async fn a_policy_with_its_own_resource_publishes_it_and_names_it_in_its_401s() {
+    let issuer = DevIssuer::serving(&[&DevKey::rs256()]).await;
+    let mut settings = settings_for(&[&issuer]);
+    settings.resource_metadata.resource = Some("https://api.example.com".parse().unwrap());
+    settings.policies.insert(
+        "billing".into(),
+        jwtgate::settings::PolicySettings {
+            scopes: vec!["invoices:write".into()],
+            resource: Some("https://api.example.com/billing".parse().unwrap()),
+            ..Default::default()
+        },
+    );
+    let app = spawn_app(settings).await;
+
+    let document = app
+        .get("/.well-known/oauth-protected-resource/billing")
+        .await;
+    let under_policy = app
+        .request(awc::http::Method::GET, "/policy/billing", None)
+        .await;
+    let elsewhere = app.request(awc::http::Method::GET, "/verify", None).await;
+
+    assert_eq!(document.status, 200);
+    assert_eq!(document.body["resource"], "https://api.example.com/billing");
+    assert_eq!(document.body["scopes_supported"], json!(["invoices:write"]));
+    let challenge = |answer: &crate::helpers::Answer| {
+        answer
+            .header("www-authenticate")
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        challenge(&under_policy).contains(
+            "resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource/billing\""
+        ),
+        "{}",
+        challenge(&under_policy)
+    );
+    assert!(
+        challenge(&elsewhere).contains(
+            "resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource\""
+        ),
+        "{}",
+        challenge(&elsewhere)
+    );
+}
