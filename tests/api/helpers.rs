@@ -66,16 +66,21 @@ pub fn settings_for(issuers: &[&DevIssuer]) -> Settings {
 pub async fn spawn_app(settings: Settings) -> TestApp {
     let issuers: Vec<String> = settings.issuers.iter().map(|i| i.issuer.clone()).collect();
     let (app, verifier) = spawn_app_cold(settings).await;
+    wait_for_preload(&verifier, &issuers).await;
+    app
+}
+
+/// Waits until every one of `issuers` has had its first fetch attempt (successful or not).
+async fn wait_for_preload(verifier: &jwtgate::verify::Verifier, issuers: &[String]) {
     for issuer in issuers {
         wait_for(|| {
             verifier
                 .keys()
-                .issuer_status(&issuer)
+                .issuer_status(issuer)
                 .is_some_and(|s| s.fetch_attempts > 0)
         })
         .await;
     }
-    app
 }
 
 /// Polls an asynchronous condition on real state (not a timer) until it holds; panics after 10 s.
@@ -112,15 +117,7 @@ pub async fn spawn_app_from_file(
     let settings = Settings::load(path).expect("the test file is valid");
     let issuers: Vec<String> = settings.issuers.iter().map(|i| i.issuer.clone()).collect();
     let (app, verifier, reloader) = start(settings, Some(path), None).await;
-    for issuer in issuers {
-        wait_for(|| {
-            verifier
-                .keys()
-                .issuer_status(&issuer)
-                .is_some_and(|s| s.fetch_attempts > 0)
-        })
-        .await;
-    }
+    wait_for_preload(&verifier, &issuers).await;
     (app, reloader)
 }
 
@@ -137,15 +134,7 @@ pub async fn spawn_app_with_fetcher(
 ) -> TestApp {
     let issuers: Vec<String> = settings.issuers.iter().map(|i| i.issuer.clone()).collect();
     let (app, verifier, _) = start(settings, None, Some(fetcher)).await;
-    for issuer in issuers {
-        wait_for(|| {
-            verifier
-                .keys()
-                .issuer_status(&issuer)
-                .is_some_and(|s| s.fetch_attempts > 0)
-        })
-        .await;
-    }
+    wait_for_preload(&verifier, &issuers).await;
     app
 }
 
