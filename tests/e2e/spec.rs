@@ -316,9 +316,18 @@ impl Run<'_> {
             .map_err(|e| format!("x-auth-payload is not base64url: {e}"))?;
         let claims: Value = serde_json::from_slice(&decoded)
             .map_err(|e| format!("x-auth-payload is not JSON: {e}"))?;
-        ensure(claims == issuers.valid_claims(), || {
-            format!("x-auth-payload decodes to {claims}, not the token's claims")
-        })?;
+        // The token was minted a moment ago: its times may be a second off a fresh copy's.
+        let timeless = |mut c: Value| {
+            if let Some(map) = c.as_object_mut() {
+                map.remove("iat");
+                map.remove("exp");
+            }
+            c
+        };
+        ensure(
+            claims["exp"].is_u64() && timeless(claims.clone()) == timeless(issuers.valid_claims()),
+            || format!("x-auth-payload decodes to {claims}, not the token's claims"),
+        )?;
         let uri = answer.json()["uri"].clone();
         ensure(uri == json!("/app/resource?x=1"), || {
             format!("upstream got URI {uri}, expected the original one")
