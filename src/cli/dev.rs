@@ -61,6 +61,8 @@ async fn serve(options: DevOptions) -> anyhow::Result<()> {
         "server": {"bind": options.bind.to_string(), "workers": 1, "drain_secs": 0},
         // The issuer is on loopback and plain http; nothing else is trusted.
         "fetch": {"https_only": false, "allow_private_addresses": true},
+        // For a person with curl: the claims in the answer too.
+        "verify": {"success_body": true},
         "issuers": [{"issuer": issuer.issuer(), "audiences": [options.aud]}],
     }))
     .map_err(anyhow::Error::msg)?;
@@ -91,6 +93,7 @@ async fn serve(options: DevOptions) -> anyhow::Result<()> {
     );
     let served = app.run_until_stopped().await;
     issuer.stop().await;
+    crate::telemetry::flush();
     Ok(served?)
 }
 

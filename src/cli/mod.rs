@@ -256,6 +256,7 @@ async fn serve(config: Option<&Path>) -> u8 {
             .map_err(anyhow::Error::from),
         Err(e) => Err(e),
     };
+    crate::telemetry::flush();
     match served {
         Ok(()) => EXIT_OK,
         Err(e) => {

@@ -257,7 +257,7 @@ fn allowed(
     forged: &[&String],
     rules: &RequestRules,
 ) -> CheckResponse {
-    let mut http = crate::http::success_response(verified, rules);
+    let mut http = crate::http::identity_response(verified, rules).finish();
     if let Some(policy) = policy {
         crate::http::policy::set_policy_headers(&mut http, policy, &verified.claims);
     }

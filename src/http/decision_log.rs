@@ -221,13 +221,27 @@ pub fn traceparent_trace_id(value: &str) -> Option<&str> {
     valid.then_some(trace_id)
 }
 
-/// 32 random lowercase hex digits (the shape of a trace id).
+/// 32 lowercase hex digits (the shape of a trace id): unique per request, not secret. Drawn
+/// from a per-thread generator (wyrand) seeded from the operating system's randomness, so
+/// a request pays neither a system call nor a cryptographic generator for it.
 fn generate_request_id() -> String {
-    let mut bytes = [0u8; 16];
-    // The system random source does not fail on supported platforms; an all-zero id would
-    // still be a usable (if unhelpful) id.
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = std::cell::Cell::new(seed());
+    }
+    fn seed() -> u64 {
+        use std::hash::BuildHasher as _;
+        // Keys drawn from the operating system's randomness (once per thread, then varied).
+        std::collections::hash_map::RandomState::new().hash_one(std::thread::current().id())
+    }
+    fn wyrand(state: &std::cell::Cell<u64>) -> u64 {
+        let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
+        state.set(s);
+        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+        ((t >> 64) as u64) ^ (t as u64)
+    }
+    let (high, low) = STATE.with(|state| (wyrand(state), wyrand(state)));
+    let value = (u128::from(high) << 64) | u128::from(low);
+    format!("{value:032x}")
 }
 
 #[cfg(test)]
@@ -291,6 +305,23 @@ mod tests {
             assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{headers:?}");
         }
         assert_ne!(id_of(&[]), id_of(&[]), "generated ids differ");
+    }
+
+    #[test]
+    fn generated_ids_do_not_repeat_within_or_across_threads() {
+        let batch = || {
+            (0..10_000)
+                .map(|_| generate_request_id())
+                .collect::<Vec<_>>()
+        };
+        let others = std::thread::spawn(batch).join().unwrap();
+        let mut all: std::collections::HashSet<String> = batch().into_iter().collect();
+        all.extend(others);
+        assert_eq!(all.len(), 20_000);
+        assert!(
+            all.iter()
+                .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
     }
 
     #[test]

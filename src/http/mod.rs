@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -74,6 +74,8 @@ pub struct RequestRules {
     pub policies: Arc<crate::policy::Policies>,
     /// Enforce decisions, or only report them (`[verify] mode`).
     pub mode: report_mode::VerifyMode,
+    /// Whether a 200 carries the JSON body (`[verify] success_body`).
+    pub success_body: bool,
 }
 
 /// What every handler shares. Cheap to clone. Handlers take it as an extractor: the state
@@ -341,8 +343,27 @@ fn record_decision(
 }
 
 /// A 200 carrying every identity header jwtgate may send, each with this token's value or empty,
-/// so that no client-sent copy of any of them survives a proxy that copies these headers.
+/// so that no client-sent copy of any of them survives a proxy that copies these headers, and
+/// the JSON body unless `[verify] success_body = false`.
 pub(crate) fn success_response(verified: &Verified, rules: &RequestRules) -> HttpResponse {
+    let mut response = identity_response(verified, rules);
+    if !rules.success_body {
+        return response.finish();
+    }
+    let claims = &verified.claims;
+    // Serialized straight from the claims (json! would deep-copy them first).
+    response.json(SuccessBody {
+        active: true,
+        iss: &verified.policy.issuer,
+        sub: claims.get("sub"),
+        aud: claims.get("aud"),
+        exp: claims.get("exp"),
+        claims,
+    })
+}
+
+/// A 200 with every identity header (see [`success_response`]) and no body yet.
+pub(crate) fn identity_response(verified: &Verified, rules: &RequestRules) -> HttpResponseBuilder {
     let empty = || HeaderValue::from_static("");
     let claims = &verified.claims;
     let mut response = HttpResponse::Ok();
@@ -367,15 +388,7 @@ pub(crate) fn success_response(verified: &Verified, rules: &RequestRules) -> Htt
         let value = payload_header_value(claims);
         response.insert_header((name.clone(), value.unwrap_or_else(empty)));
     }
-    // Serialized straight from the claims (json! would deep-copy them first).
-    response.json(SuccessBody {
-        active: true,
-        iss: &verified.policy.issuer,
-        sub: claims.get("sub"),
-        aud: claims.get("aud"),
-        exp: claims.get("exp"),
-        claims,
-    })
+    response
 }
 
 /// The JSON body of a 200 from `/verify`.

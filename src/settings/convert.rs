@@ -116,6 +116,7 @@ impl Settings {
             token_sources: self.verify.token_sources.clone(),
             refuse_identity_headers: self.verify.refuse_identity_headers,
             mode: self.verify.mode,
+            success_body: self.verify.success_body,
             payload_header: self
                 .verify
                 .payload_header

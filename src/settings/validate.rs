@@ -31,6 +31,15 @@ impl Settings {
                 "must be between 0.0 and 1.0".into(),
             );
         }
+        if self.log.flush_interval_ms > super::MAX_LOG_FLUSH_INTERVAL_MS {
+            return bad(
+                "log.flush_interval_ms",
+                format!(
+                    "must be at most {} (10 s)",
+                    super::MAX_LOG_FLUSH_INTERVAL_MS
+                ),
+            );
+        }
         if let Some(admin) = self.admin.bind
             && admin.port() != 0
             && admin == self.server.bind

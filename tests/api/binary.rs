@@ -63,7 +63,7 @@ async fn the_binary_serves_and_its_debug_json_logs_never_contain_a_token_or_clai
     let path = write_config(
         "json-logs.toml",
         &format!(
-            "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[log]\nformat = \"json\"\nlevel = \"debug\"\n\
+            "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\ndrain_secs = 0\n[log]\nformat = \"json\"\nlevel = \"debug\"\n\
              [fetch]\nhttps_only = false\nallow_private_addresses = true\n[[issuers]]\nissuer = \"{}\"\naudiences = [\"my-api\"]\n",
             issuer.issuer()
         ),
@@ -102,8 +102,8 @@ async fn the_binary_serves_and_its_debug_json_logs_never_contain_a_token_or_clai
             .unwrap();
         assert_eq!(response.status().as_u16(), status);
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // An orderly stop writes out the lines still batched ([log] flush_interval_ms).
+    crate::decision_log::stop(&mut child);
     seen.extend(lines.iter());
 
     assert!(

@@ -699,6 +699,7 @@ async fn the_dev_issuer_is_a_library_issuer_whose_tokens_jwtgate_accepts() {
     let settings = jwtgate::settings::Settings::from_toml(&format!(
         "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n\
          [fetch]\nhttps_only = false\nallow_private_addresses = true\n\
+         [verify]\nsuccess_body = true\n\
          [[issuers]]\nissuer = \"{}\"\naudiences = [\"reports\"]\n",
         dev.issuer()
     ))

@@ -251,7 +251,7 @@ async fn a_missing_scope_is_403_insufficient_scope() {
 }
 
 #[actix_web::test]
-async fn success_carries_the_identity_in_headers_and_body() {
+async fn success_carries_the_identity_in_headers_and_no_body_by_default() {
     let key = DevKey::rs256();
     let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
@@ -268,6 +268,26 @@ async fn success_carries_the_identity_in_headers_and_body() {
     assert_eq!(answer.header("x-auth-subject"), Some("alice"));
     assert_eq!(answer.header("x-auth-email"), Some("alice@example.com"));
     assert_eq!(answer.header("x-auth-roles"), Some("admin,dev"));
+    assert_eq!(answer.header("content-length"), Some("0"));
+    assert_eq!(
+        answer.body, "",
+        "no body unless [verify] success_body = true"
+    );
+}
+
+#[actix_web::test]
+async fn with_success_body_on_a_200_also_carries_the_claims_as_json() {
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let mut settings = settings_for(&[&issuer]);
+    settings.verify.success_body = true;
+    let app = spawn_app(settings).await;
+
+    let answer = app.verify(&key.sign(&claims(issuer.issuer()))).await;
+
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("x-auth-subject"), Some("alice"));
+    assert_eq!(answer.header("content-type"), Some("application/json"));
     assert_eq!(answer.body["active"], true);
     assert_eq!(answer.body["iss"], issuer.issuer());
     assert_eq!(answer.body["sub"], "alice");
