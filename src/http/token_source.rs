@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use actix_web::HttpRequest;
-use actix_web::http::header::{self, HeaderName};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 /// One place a request may carry its token, written `header:<Name>[:<Scheme>]`,
@@ -110,13 +110,13 @@ pub fn find_token<'r>(req: &'r HttpRequest, sources: &[TokenSource]) -> Option<C
         TokenSource::Header { name, scheme } => req
             .headers()
             .get_all(name)
-            .filter_map(|v| v.to_str().ok())
+            .filter_map(header_str)
             .find_map(|value| header_token(value, scheme.as_deref()))
             .map(Cow::Borrowed),
         TokenSource::Cookie { name } => req
             .headers()
             .get_all(header::COOKIE)
-            .filter_map(|v| v.to_str().ok())
+            .filter_map(header_str)
             .find_map(|value| cookie_token(value, name))
             .map(Cow::Borrowed),
         TokenSource::Query { name } => std::iter::once(req.query_string())
@@ -127,6 +127,21 @@ pub fn find_token<'r>(req: &'r HttpRequest, sources: &[TokenSource]) -> Option<C
             .find_map(|query| query_token(query, name))
             .map(Cow::Owned),
     })
+}
+
+/// [`HeaderValue::to_str`] (visible ASCII, space and tab), checked without stopping at the first
+/// bad byte, which lets the compiler check many bytes at once: `to_str` goes a byte at a time,
+/// which showed in the profile of cache hits (a token header is 0.3 to 2 KB).
+fn header_str(value: &HeaderValue) -> Option<&str> {
+    let bytes = value.as_bytes();
+    let visible = bytes.iter().fold(true, |all, &b| {
+        all & ((0x20..0x7f).contains(&b) | (b == b'\t'))
+    });
+    if visible {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    }
 }
 
 /// The token in a header value: the whole (trimmed) value without a scheme, or what follows
@@ -174,6 +189,20 @@ pub fn query_token(query: &str, name: &str) -> Option<String> {
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+
+    #[test]
+    fn header_str_accepts_exactly_what_to_str_accepts() {
+        let mut values: Vec<Vec<u8>> = (0u8..=255).map(|b| vec![b'a', b, b'z']).collect();
+        values.push(b"Bearer eyJ.eyJ.sig".to_vec());
+        values.push(Vec::new());
+        values.push("Bearer caf\u{e9}".as_bytes().to_vec());
+        for bytes in values {
+            let Ok(value) = HeaderValue::from_bytes(&bytes) else {
+                continue;
+            };
+            assert_eq!(header_str(&value), value.to_str().ok(), "{bytes:?}");
+        }
+    }
 
     fn sources(specs: &[&str]) -> Vec<TokenSource> {
         specs
