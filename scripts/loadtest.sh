@@ -17,7 +17,8 @@
 #     "unpinned": server with 2 workers, wrk anywhere - runs wrk (-t1 -c64, WARMUP then
 #     DURATION seconds) per scenario, each against a freshly started server: the references,
 #     then jwtgate with distinct RS256/ES256/EdDSA tokens and the token cache off, one repeated
-#     token and 1000 tokens reused with the cache on, and a 10 %-invalid mix;
+#     token and 1000 tokens reused with the cache on, and a 10 %-invalid mix; then distinct RS256
+#     and one repeated token again with `[log] decisions = "off"` (the decision log's share);
 #  4. scale: 1 vs 2 workers, 1 vs 8 vs 32 issuers, 10 .. 100000 distinct tokens (cache on,
 #     filled by one pass first), time-to-ready (first 200 from /readyz after start) with 1 and
 #     32 issuers;
@@ -153,8 +154,8 @@ READY_MS=
 pin_server() { if [[ $MODE == pinned ]]; then echo "taskset -c $SERVER_CPU"; fi; }
 pin_client() { if [[ $MODE == pinned ]]; then echo "taskset -c $CLIENT_CPU"; fi; }
 
-start_jwtgate() { # WORKERS ISSUERS CACHE(on|off)
-    local workers=$1 issuers=$2 cache=$3 config i
+start_jwtgate() { # WORKERS ISSUERS CACHE(on|off) [DECISION_LOG(on|off)]
+    local workers=$1 issuers=$2 cache=$3 decisions=${4:-on} config i
     SERVER_PORT=$("$HARNESS" free-port)
     config=$OUT/jwtgate-$SERVER_PORT.toml
     {
@@ -166,7 +167,10 @@ start_jwtgate() { # WORKERS ISSUERS CACHE(on|off)
     } >"$config"
     local env=()
     if [[ $cache == off && $TOKEN_CACHE == yes ]]; then
-        env=(JWTGATE__CACHE__VERIFIED_TOKENS=0)
+        env+=(JWTGATE__CACHE__VERIFIED_TOKENS=0)
+    fi
+    if [[ $decisions == off ]]; then
+        env+=(JWTGATE__LOG__DECISIONS=off)
     fi
     local t0
     t0=$(date +%s%N)
@@ -260,11 +264,12 @@ fill_cache() { # LOAD
 # One measured scenario: start SERVER, warm it up (or fill its cache with one pass over the
 # tokens), measure, record a row, stop it.
 #   measure SCENARIO SERVER WORKERS ISSUERS CACHE LOAD [warm|fill]
-# SERVER: jwtgate | noop | decode:<ALG> | peer
+# SERVER: jwtgate | jwtgate:nolog (with `[log] decisions = "off"`) | noop | decode:<ALG> | peer
 measure() {
     local scenario=$1 server=$2 workers=$3 issuers=$4 cache=$5 load=$6 warm=${7:-warm}
     case $server in
         jwtgate) start_jwtgate "$workers" "$issuers" "$cache" ;;
+        jwtgate:nolog) start_jwtgate "$workers" "$issuers" "$cache" off ;;
         noop) start_reference noop "$workers" ;;
         decode:*) start_reference decode "$workers" "${server#decode:}" ;;
         peer) start_peer "$workers" ;;
@@ -294,7 +299,7 @@ measure() {
     # shellcheck disable=SC2001
     local fields
     fields=$(sed 's/[a-z0-9_]*=//g; s/^RESULT //' <<<"$result")
-    read -r requests secs rps p50 p90 p99 max non2xx socket_errors <<<"$fields"
+    read -r requests secs rps p50 _p90 p99 max non2xx socket_errors <<<"$fields"
     # Cores busy during the measured run: the server's, the whole machine's (server, wrk and
     # anything else), and stolen by the hypervisor.
     local cores
@@ -351,6 +356,9 @@ for MODE in pinned unpinned; do
     measure mix10 jwtgate "$W" 1 on mix10-1000 fill
     measure real-rs256-distinct jwtgate "$W" 1 off "real-rs256-$DISTINCT_TOKENS"
     measure real-rs256-1000 jwtgate "$W" 1 on real-rs256-1000 fill
+    # The decision log's share: the same loads with `[log] decisions = "off"`.
+    measure rs256-distinct-nolog jwtgate:nolog "$W" 1 off "$D"
+    measure rs256-one-nolog jwtgate:nolog "$W" 1 on one
 done
 
 # Scale: workers (unpinned, so both cores are available), issuers and tokens (pinned).
