@@ -349,13 +349,14 @@ pub(super) fn failure_backoff(consecutive_failures: u32, jitter: f64) -> Duratio
     full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
 }
 
-/// A random number in `[0, 1)` for jitter, from aws-lc-rs's system random source (already
-/// linked for the signatures).
+/// A random number in `[0, 1)` for jitter: not a secret, so it comes from the standard
+/// library's randomly keyed hasher (keys from the operating system, varied on every call)
+/// rather than aws-lc's generator, whose first use costs about 30 ms of entropy gathering
+/// (it showed as most of the time to ready with a plain-http issuer).
 pub(super) fn random_fraction() -> f64 {
-    let mut bytes = [0u8; 8];
-    // The system source does not fail on supported platforms; zero jitter is a safe fallback.
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+    use std::hash::BuildHasher as _;
+    let bits = std::collections::hash_map::RandomState::new().hash_one(0u8);
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
