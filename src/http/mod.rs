@@ -8,6 +8,8 @@
 pub mod admin;
 pub mod decision_log;
 pub mod error;
+mod identity;
+mod key;
 pub mod lifecycle;
 pub mod live;
 pub mod policy;
@@ -16,16 +18,16 @@ pub mod report_mode;
 pub mod resource_metadata;
 pub mod token_source;
 
+pub use identity::{header_value, payload_header_value};
+pub(crate) use identity::{identity_response, success_response};
 pub use token_source::TokenSource;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use actix_web::http::header::HeaderName;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
 
 use crate::header_alias::{IDENTITY_HEADER_PREFIX, alias_starts_with, same_alias};
 use crate::metrics::Metrics;
@@ -126,7 +128,7 @@ fn data_plane(cfg: &mut web::ServiceConfig) {
         .route("/verify/{tail:.*}", web::route().to(verify))
         .route("/policy/{name}", web::route().to(verify_policy))
         .route("/policy/{name}/{tail:.*}", web::route().to(verify_policy))
-        .route("/key", web::get().to(key))
+        .route("/key", web::get().to(key::key))
         .route(
             resource_metadata::WELL_KNOWN_PATH,
             web::get().to(resource_metadata::document),
@@ -342,115 +344,6 @@ fn record_decision(
     log.record_unchecked(&decision);
 }
 
-/// A 200 carrying every identity header jwtgate may send, each with this token's value or empty,
-/// so that no client-sent copy of any of them survives a proxy that copies these headers, and
-/// the JSON body unless `[verify] success_body = false`.
-pub(crate) fn success_response(verified: &Verified, rules: &RequestRules) -> HttpResponse {
-    let mut response = identity_response(verified, rules);
-    if !rules.success_body {
-        return response.finish();
-    }
-    let claims = &verified.claims;
-    // Serialized straight from the claims (json! would deep-copy them first).
-    response.json(SuccessBody {
-        active: true,
-        iss: &verified.policy.issuer,
-        sub: claims.get("sub"),
-        aud: claims.get("aud"),
-        exp: claims.get("exp"),
-        claims,
-    })
-}
-
-/// A 200 with every identity header (see [`success_response`]) and no body yet.
-pub(crate) fn identity_response(verified: &Verified, rules: &RequestRules) -> HttpResponseBuilder {
-    let empty = || HeaderValue::from_static("");
-    let claims = &verified.claims;
-    let mut response = HttpResponse::Ok();
-    response.insert_header((ISSUER_HEADER, &*verified.policy.issuer));
-    let subject = claims
-        .get("sub")
-        .filter(|s| s.is_string())
-        .and_then(header_value);
-    response.insert_header((SUBJECT_HEADER, subject.unwrap_or_else(empty)));
-    for name in &rules.claim_headers {
-        response.insert_header((name.clone(), empty()));
-    }
-    for (claim, name) in &verified.policy.headers {
-        if let (Ok(name), Some(value)) = (
-            HeaderName::try_from(name.as_str()),
-            crate::issuer::claim_at(claims, claim).and_then(header_value),
-        ) {
-            response.insert_header((name, value));
-        }
-    }
-    if let Some(name) = &rules.payload_header {
-        let value = payload_header_value(claims);
-        response.insert_header((name.clone(), value.unwrap_or_else(empty)));
-    }
-    response
-}
-
-/// The JSON body of a 200 from `/verify`.
-#[derive(serde::Serialize)]
-struct SuccessBody<'a> {
-    active: bool,
-    iss: &'a str,
-    sub: Option<&'a Value>,
-    aud: Option<&'a Value>,
-    exp: Option<&'a Value>,
-    claims: &'a serde_json::Map<String, Value>,
-}
-
-/// A claim as a header value: strings as they are, numbers and booleans in JSON form, arrays of
-/// those joined with [`CLAIM_ARRAY_SEPARATOR`]. Not sent (`None`): objects, nulls, values with
-/// control characters (no header injection), values over [`MAX_CLAIM_HEADER_BYTES`], and arrays
-/// with an element that a list parser would not read back as that one element (empty, containing
-/// `,` or `"`, or starting or ending with whitespace): `["user,admin"]` must not read as
-/// `["user", "admin"]`.
-pub fn header_value(claim: &Value) -> Option<HeaderValue> {
-    fn scalar(value: &Value) -> Option<String> {
-        match value {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        }
-    }
-    fn list_element(value: &Value) -> Option<String> {
-        let text = scalar(value)?;
-        let unambiguous = !text.is_empty()
-            && !text.contains([',', '"'])
-            && text.trim_matches([' ', '\t']).len() == text.len();
-        unambiguous.then_some(text)
-    }
-    let text = match claim {
-        Value::Array(items) => items
-            .iter()
-            .map(list_element)
-            .collect::<Option<Vec<_>>>()?
-            .join(CLAIM_ARRAY_SEPARATOR),
-        other => scalar(other)?,
-    };
-    if text.len() > MAX_CLAIM_HEADER_BYTES || text.chars().any(char::is_control) {
-        return None;
-    }
-    HeaderValue::from_bytes(text.as_bytes()).ok()
-}
-
-/// The verified claims as unpadded base64url JSON (the encoding of the token's own payload, so
-/// upstreams decode it the way they would a JWT part); `None` beyond
-/// [`MAX_PAYLOAD_HEADER_BYTES`].
-pub fn payload_header_value(claims: &serde_json::Map<String, Value>) -> Option<HeaderValue> {
-    use base64::Engine as _;
-    let json = serde_json::to_vec(claims).ok()?;
-    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
-    if text.len() > MAX_PAYLOAD_HEADER_BYTES {
-        return None;
-    }
-    HeaderValue::from_str(&text).ok()
-}
-
 /// The first request header only jwtgate may set, in any spelling: a name that, read the way
 /// CGI, WSGI, PHP and nginx read header names, is an `X-Auth-*` header, a configured claim
 /// header or the payload header.
@@ -467,67 +360,6 @@ fn forged_identity_header(req: &HttpRequest, rules: &RequestRules) -> Option<Str
                     .any(|identity| same_alias(name, identity.as_str()))
         })
         .map(|name| name.as_str().to_string())
-}
-
-/// Query parameters of `/key`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyQuery {
-    token: Option<String>,
-    iss: Option<String>,
-    kid: Option<String>,
-}
-
-/// `/key`: the public JWK a token (or `iss` + `kid`) refers to, without verifying anything;
-/// the request id is echoed as on `/verify`.
-async fn key(state: AppState, req: HttpRequest) -> HttpResponse {
-    let request_id = decision_log::request_id(&req);
-    let mut response = key_answer(state, req).await;
-    response.headers_mut().insert(
-        HeaderName::from_static(decision_log::REQUEST_ID_HEADER),
-        decision_log::request_id_header(&request_id),
-    );
-    response
-}
-
-async fn key_answer(state: AppState, req: HttpRequest) -> HttpResponse {
-    let query = match web::Query::<KeyQuery>::from_query(req.query_string()) {
-        Ok(q) => q.into_inner(),
-        Err(e) => {
-            return rejection_response(
-                &Rejection::Malformed(format!("bad query: {e}")),
-                Endpoint::Key,
-            );
-        }
-    };
-    let found = match (
-        &query.iss,
-        &query.kid,
-        query
-            .token
-            .as_deref()
-            .map(Cow::Borrowed)
-            .or_else(|| token_source::find_token(&req, &state.rules.token_sources)),
-    ) {
-        (Some(iss), Some(kid), _) => state.verifier.key_by_id(iss, kid).await,
-        (None, None, Some(token)) => state.verifier.key_for_token(&token).await,
-        (Some(_), None, _) | (None, Some(_), _) => {
-            return rejection_response(
-                &Rejection::Malformed("give both iss and kid".into()),
-                Endpoint::Key,
-            );
-        }
-        (None, None, None) => return rejection_response(&Rejection::MissingToken, Endpoint::Key),
-    };
-    match found {
-        Ok(info) => HttpResponse::Ok().json(json!({
-            "issuer": &*info.issuer,
-            "kid": info.key.kid,
-            "algorithms": info.key.algorithms,
-            "jwk": info.key.jwk,
-        })),
-        Err(rejected) => rejection_response(&rejected.rejection, Endpoint::Key),
-    }
 }
 
 async fn healthz() -> HttpResponse {

@@ -1,6 +1,7 @@
 //! The HTTP layer's rules, as specifications.
 
 use super::*;
+use serde_json::Value;
 
 #[test]
 fn claim_header_values_are_flattened_and_sanitised() {
