@@ -330,6 +330,18 @@ printf 'mode\tserver\tscenario\tworkers\tissuers\ttokens\tcache\trps\tp50_ms\tp9
 } >"$OUT/meta.txt"
 log "load before: $(cut -d' ' -f1-3 /proc/loadavg); results in $RESULTS"
 
+# The crypto floor in this run: one verification with a key parsed once (and parsed per call),
+# on the server's CPU (issue 14: a distinct-token request within 1.3x of this + a no-op request).
+for alg in RS256 ES256 EdDSA; do
+    floor=$(taskset -c "$SERVER_CPU" "$HARNESS" floor --keys tests/keys --alg "$alg")
+    log "$floor"
+    read -r _ _ parsed unparsed <<<"$floor" # floor alg=.. parsed_us=.. unparsed_us=..
+    parsed=${parsed#parsed_us=}
+    unparsed=${unparsed#unparsed_us=}
+    lower=$(tr '[:upper:]' '[:lower:]' <<<"$alg")
+    echo "floor_${lower}_verify_us=$parsed floor_${lower}_unparsed_verify_us=$unparsed" >>"$OUT/meta.txt"
+done
+
 D=rs256-$DISTINCT_TOKENS
 for MODE in pinned unpinned; do
     W=1

@@ -73,7 +73,7 @@ def load(run):
     meta = {}
     for line in (run / "meta.txt").read_text().splitlines():
         # One key=value a line, except the run settings line: several, space-separated.
-        parts = line.split(" ") if line.startswith("duration_secs=") else [line]
+        parts = line.split(" ") if line.startswith(("duration_secs=", "floor_")) else [line]
         for part in parts:
             if "=" in part:
                 key, value = part.split("=", 1)

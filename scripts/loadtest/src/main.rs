@@ -25,6 +25,8 @@
 //!     Prints a free loopback port.
 //! ```
 
+mod floor;
+
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -81,6 +83,7 @@ fn main() {
         "noop" => reference(&args, Reference::Noop),
         "decode" => reference(&args, Reference::Decode),
         "wait-ready" => wait_ready(&args),
+        "floor" => floor::floor(args.get("keys"), args.get("alg")),
         "free-port" => {
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
             println!("{}", listener.local_addr().expect("local address").port());
@@ -236,7 +239,10 @@ fn mint(args: &Args) {
         .expect("the clock is past 1970")
         .as_nanos();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let realistic = args.0.get("shape").is_some_and(|shape| shape == "realistic");
+    let realistic = args
+        .0
+        .get("shape")
+        .is_some_and(|shape| shape == "realistic");
     let mint_one = |i: usize| -> String {
         let invalid = (i + 1) * invalid_percent / 100 > i * invalid_percent / 100;
         let kind = if invalid {
