@@ -13,7 +13,9 @@ use url::Url;
 
 use super::state::{KeySet, random_fraction};
 use super::{KeyStore, RefreshError, jwks_uri_from_discovery, parse_jwk_set};
-use crate::fetch::{BearerToken, CacheHeaders, FetchError, FetchRequest, Fetched, IssuerFetch};
+use crate::fetch::{
+    BearerToken, Body, CacheHeaders, FetchError, FetchRequest, Fetched, IssuerFetch,
+};
 use crate::issuer::{IssuerPolicy, KeySource};
 
 /// What is fetched, as the metrics' `kind` label says.
@@ -142,7 +144,9 @@ impl KeyStore {
         token: Option<&BearerToken>,
     ) -> Result<Fetched, RefreshError> {
         let started = Instant::now();
-        let outcome = self.follow(policy, kind, url, if_none_match, token).await;
+        let outcome = self
+            .follow(policy, kind, url, if_none_match, token, Body::Json)
+            .await;
         self.inner
             .metrics
             .fetch_duration
@@ -163,6 +167,7 @@ impl KeyStore {
         url: &Url,
         if_none_match: Option<&str>,
         token: Option<&BearerToken>,
+        body: Body,
     ) -> Result<Fetched, FetchError> {
         let max_redirects = self.inner.limits.max_redirects;
         let mut current = url.clone();
@@ -182,6 +187,7 @@ impl KeyStore {
                     // elsewhere, which would otherwise collect the credential.
                     bearer_token: token.filter(|_| policy.fetch_token_allowed(&current)),
                 },
+                body,
             };
             let location = match self.inner.fetcher.get_json(request).await? {
                 Fetched::Redirect { location } => location,
