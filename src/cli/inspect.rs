@@ -207,6 +207,7 @@ fn issuer_report(verifier: &Verifier, iss: &str) -> Value {
         KeySource::Discovery(url) => (Some(url.to_string()), None),
         KeySource::Static(url) => (None, Some(url.to_string())),
         KeySource::Local(local) => (None, Some(local.url().to_string())),
+        KeySource::KeyUrl(key_url) => (None, Some(key_url.template())),
     };
     let status = verifier.keys().issuer_status(iss);
     if let Some(uri) = status.as_ref().and_then(|s| s.jwks_uri.as_ref()) {

@@ -18,9 +18,9 @@ use crate::fetch::{
 };
 use crate::issuer::{IssuerPolicy, KeySource};
 
-/// What is fetched, as the metrics' `kind` label says.
+/// What is fetched, as the metrics' `kind` label says (a key URL's key counts as `jwks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Discovery,
     Jwks,
 }
@@ -39,16 +39,22 @@ pub(super) type Discovered = Option<(Url, Instant)>;
 
 impl KeyStore {
     /// Discovery (unless static or `discovered` is given) and the JWK set (revalidated with the
-    /// `previous` set's `ETag` when it came from the same URL).
+    /// `previous` set's `ETag` when it came from the same URL); for a key URL, the key of `kid`
+    /// (the kid a lookup did not find) and the held ones as needed.
     pub(super) async fn load(
         &self,
         policy: &IssuerPolicy,
         discovered: Discovered,
         previous: Option<&KeySet>,
+        kid: Option<&str>,
     ) -> Result<(KeySet, Discovered), RefreshError> {
         let (jwks_uri, discovered) = match (&policy.key_source, discovered) {
             (KeySource::Local(local), _) => {
                 return Ok((self.load_local(policy, local, previous).await?, None));
+            }
+            (KeySource::KeyUrl(key_url), _) => {
+                let set = self.load_key_url(policy, key_url, previous, kid).await?;
+                return Ok((set, None));
             }
             (KeySource::Static(uri), _) => (uri.clone(), None),
             (KeySource::Discovery(_), Some((uri, at))) => (uri.clone(), Some((uri, at))),
@@ -158,9 +164,9 @@ impl KeyStore {
         outcome.map_err(RefreshError::from)
     }
 
-    /// One GET per hop: a redirect is followed while hops remain, a JWK set only from a host
-    /// of the issuer's `jwks_hosts`.
-    async fn follow(
+    /// One GET per hop: a redirect is followed while hops remain, a JWK set (or a key URL's
+    /// key) only from a host [`IssuerPolicy::jwks_host_allowed`] allows.
+    pub(super) async fn follow(
         &self,
         policy: &IssuerPolicy,
         kind: Kind,
