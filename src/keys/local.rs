@@ -108,7 +108,7 @@ impl KeyStore {
             expires_at: now + lifetime,
             jwks_uri: local.url(),
             etag: Some(etag),
-            on_demand: false,
+            added_kids: None,
         })
     }
 

@@ -10,7 +10,7 @@
 //!   `cache.min_refresh_interval_secs` per issuer (counted from the last one, see
 //!   [`super::state::IssuerState::last_kid_fetch`]), never during a failure backoff, one at a
 //!   time; so a flood of random kids costs one fetch per window. The set holds at most
-//!   [`MAX_KEY_URL_KEYS`] keys.
+//!   [`MAX_KEY_URL_KEYS`] keys, the oldest leaving first.
 //! - `404` or `410` means the kid has no key: not a failure; the lookup answers `unknown_kid`.
 //!   Any other failure is a failed fetch (backoff, the held keys serve on).
 //! - The key must be an EC P-256 key, verifying ES256 only; anything else fails the fetch.
@@ -32,7 +32,7 @@ use crate::issuer::{IssuerPolicy, KeyUrl};
 use crate::issuer::is_url_safe_kid;
 
 /// Most keys one key URL issuer holds (AWS ALB uses a few per region at a time). At the bound,
-/// a new kid's key is not added (logged) until a refresh drops a key that left.
+/// the key added first leaves to make room for a new one.
 pub const MAX_KEY_URL_KEYS: usize = 16;
 
 /// Why a key URL's answer is not a usable key.
@@ -75,40 +75,41 @@ impl KeyStore {
         kid: Option<&str>,
     ) -> Result<KeySet, RefreshError> {
         let now = self.inner.clock.now();
-        let wanted = kid.filter(|kid| previous.is_none_or(|p| !p.keys.contains_key(*kid)));
+        let wanted = kid.filter(|kid| previous.is_none_or(|p| p.get(kid).is_none()));
+        let held = previous
+            .and_then(|p| p.added_kids.clone())
+            .unwrap_or_default();
         if let (Some(kid), Some(fresh)) = (wanted, previous.filter(|p| now < p.expires_at)) {
-            let mut keys = fresh.keys.clone();
+            let mut keys = Bounded {
+                keys: fresh.keys.clone(),
+                order: held,
+            };
             if let Some(key) = self.fetch_kid(policy, key_url, kid).await? {
-                add_bounded(&mut keys, policy, kid, key);
+                keys.add(policy, kid, key);
             }
             return Ok(KeySet {
-                keys,
+                keys: keys.keys,
                 jwks_uri: fresh.jwks_uri.clone(),
                 etag: None,
-                on_demand: true,
+                added_kids: Some(keys.order),
                 ..*fresh
             });
         }
-        let mut kids: Vec<String> = previous
-            .map(|p| p.keys.keys().cloned().collect())
-            .unwrap_or_default();
-        kids.sort();
-        kids.extend(wanted.map(str::to_string));
-        let mut keys = HashMap::new();
-        for kid in &kids {
+        let mut keys = Bounded::default();
+        for kid in held.iter().map(String::as_str).chain(wanted) {
             if let Some(key) = self.fetch_kid(policy, key_url, kid).await? {
-                add_bounded(&mut keys, policy, kid, key);
+                keys.add(policy, kid, key);
             }
         }
         let mut set = KeySet::new(
-            keys,
+            keys.keys,
             key_url.base().clone(),
             CacheHeaders::default(),
             self.inner.clock.now(),
             &self.inner.rules,
             random_fraction(),
         );
-        set.on_demand = true;
+        set.added_kids = Some(keys.order);
         Ok(set)
     }
 
@@ -158,18 +159,25 @@ impl KeyStore {
     }
 }
 
-/// Adds `key` unless the set is at [`MAX_KEY_URL_KEYS`].
-fn add_bounded(
-    keys: &mut HashMap<String, Arc<VerifyingKey>>,
-    policy: &IssuerPolicy,
-    kid: &str,
-    key: Arc<VerifyingKey>,
-) {
-    if keys.len() >= MAX_KEY_URL_KEYS {
-        tracing::warn!(issuer = %policy.label, limit = MAX_KEY_URL_KEYS, "key URL issuer holds the most keys allowed: a new key is not added");
-        return;
+/// A key URL issuer's keys and the order they were added in, at most [`MAX_KEY_URL_KEYS`].
+#[derive(Default)]
+struct Bounded {
+    keys: HashMap<String, Arc<VerifyingKey>>,
+    order: Vec<String>,
+}
+
+impl Bounded {
+    /// Adds `key`; at the bound, the key added first leaves (the oldest is the least likely to
+    /// be in use: a load balancer signs with its newest key).
+    fn add(&mut self, policy: &IssuerPolicy, kid: &str, key: Arc<VerifyingKey>) {
+        if self.keys.len() >= MAX_KEY_URL_KEYS && !self.order.is_empty() {
+            let oldest = self.order.remove(0);
+            self.keys.remove(&oldest);
+            tracing::info!(issuer = %policy.label, limit = MAX_KEY_URL_KEYS, "key URL issuer at its key bound: the oldest key leaves");
+        }
+        self.keys.insert(kid.to_string(), key);
+        self.order.push(kid.to_string());
     }
-    keys.insert(kid.to_string(), key);
 }
 
 /// The verifying key in a key URL's PEM answer: EC P-256 only, through the checks every

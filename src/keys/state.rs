@@ -78,10 +78,11 @@ pub(super) struct KeySet {
     pub(super) expires_at: Instant,
     pub(super) jwks_uri: Url,
     pub(super) etag: Option<String>,
-    /// Keys fetched one `kid` at a time from a key URL (AWS ALB): the set grows as tokens name
-    /// new kids, may be empty and still serve, and its unknown-kid refetch window counts from
-    /// the last such fetch ([`IssuerState::last_kid_fetch`]), not from a refresh.
-    pub(super) on_demand: bool,
+    /// For keys fetched one `kid` at a time from a key URL (AWS ALB), the kids in the order
+    /// they were added (the oldest leaves first at the bound); `None` for any other set. Such a
+    /// set grows as tokens name new kids, may be empty and still serve, and its unknown-kid
+    /// refetch window counts from the last such fetch ([`IssuerState::last_kid_fetch`]).
+    pub(super) added_kids: Option<Vec<String>>,
 }
 
 impl KeySet {
@@ -105,7 +106,7 @@ impl KeySet {
             expires_at: now + lifetime,
             jwks_uri,
             etag: caching.etag,
-            on_demand: false,
+            added_kids: None,
         }
     }
 
@@ -127,6 +128,11 @@ impl KeySet {
     /// The URL it was fetched from.
     pub fn jwks_uri(&self) -> &Url {
         &self.jwks_uri
+    }
+
+    /// Whether its keys are fetched one kid at a time (a key URL's).
+    pub fn on_demand(&self) -> bool {
+        self.added_kids.is_some()
     }
 }
 
@@ -272,7 +278,7 @@ impl IssuerState {
     /// stale-if-error bound. The one answer to "does this issuer have keys".
     pub fn has_keys(&self, now: Instant, rules: &CacheRules) -> bool {
         self.servable(now, rules)
-            .is_some_and(|set| set.on_demand || !set.is_empty())
+            .is_some_and(|set| set.on_demand() || !set.is_empty())
     }
 
     /// The current set, unless it is past its expiry by more than `stale_if_error`.
@@ -298,7 +304,7 @@ impl IssuerState {
     /// never during a failure backoff.
     fn kid_refetch_allowed(&self, now: Instant, rules: &CacheRules) -> bool {
         let last = match &self.keys {
-            Some(set) if set.on_demand => self.last_kid_fetch,
+            Some(set) if set.on_demand() => self.last_kid_fetch,
             _ => self.last_attempt,
         };
         let window_passed = last.is_none_or(|t| now >= t + rules.min_refresh_interval);

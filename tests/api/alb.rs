@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, TestApp, spawn_app};
+use crate::helpers::{Answer, TestApp, spawn_app, wait_for};
 use crate::recipes::recipe_text;
 use jwtgate::dev::{DevIssuer, DevKey, now};
-use jwtgate::keys::{KeyUrlError, RefreshError};
+use jwtgate::keys::{KeyUrlError, MAX_KEY_URL_KEYS, RefreshError};
 use jwtgate::settings::Settings;
 
 const ISSUER: &str = "https://idp.example.com";
@@ -157,6 +157,11 @@ async fn a_kid_that_could_change_the_key_url_is_refused_without_any_fetch() {
         assert_eq!(answer.status, 401, "{kid:?}: {:?}", answer.body);
         assert_eq!(answer.reason(), "invalid_kid", "{kid:?}");
     }
+    let lookup = app
+        .get("/key?iss=https%3A%2F%2Fidp.example.com&kid=..%2Fjwks")
+        .await;
+    assert_eq!(lookup.status, 400, "{:?}", lookup.body);
+    assert_eq!(lookup.reason(), "invalid_kid");
     assert_eq!(keys.total_hits(), 0, "no request left jwtgate");
 }
 
@@ -178,6 +183,55 @@ async fn unseen_kids_are_fetched_at_most_once_per_refetch_window() {
     app.assert_allowed(&real);
     assert_eq!(keys.key_url_hits(), 2);
     assert!(app.fetch_errors().is_empty(), "a 404 is not a failure");
+}
+
+#[actix_web::test]
+async fn a_key_the_host_no_longer_serves_stops_verifying_after_the_next_refresh() {
+    let (key, keys, app) = alb().await;
+    let claims = user_claims("alice@example.com");
+    app.assert_allowed(&from_alb(&app, &alb_token(&key, Some(SIGNER), &claims)).await);
+    keys.set(|b| b.pem_keys.clear());
+
+    app.clock.advance(Duration::from_secs(3600));
+    let status = || app.verifier.keys().issuer_status(ISSUER).unwrap();
+    wait_for(|| status().fetch_attempts >= 3).await;
+    let answer = from_alb(&app, &alb_token(&key, Some(SIGNER), &user_claims("b@x"))).await;
+
+    assert_eq!(
+        status().keys,
+        0,
+        "the refresh dropped the kid that now answers 404"
+    );
+    assert!(status().last_error.is_none(), "a 404 is not a failure");
+    assert_eq!(answer.reason(), "unknown_kid", "{:?}", answer.body);
+}
+
+#[actix_web::test]
+async fn an_issuer_holds_a_bounded_number_of_keys_the_oldest_leaving_first() {
+    let (key, keys, app) = alb().await;
+    let kid = |n: usize| format!("kid-{n:03}");
+    let answers = {
+        let mut answers = Vec::new();
+        for n in 0..=MAX_KEY_URL_KEYS {
+            let numbered = key.with_kid(&kid(n));
+            keys.publish_pem(&numbered);
+            app.clock.advance(Duration::from_secs(301));
+            let token = alb_token(&numbered, Some(SIGNER), &user_claims("e@x"));
+            answers.push(from_alb(&app, &token).await);
+        }
+        answers
+    };
+
+    for answer in &answers {
+        app.assert_allowed(answer);
+    }
+    let status = app.verifier.keys().issuer_status(ISSUER).unwrap();
+    assert_eq!(status.keys, MAX_KEY_URL_KEYS);
+    assert!(!status.kids.contains(&kid(0)), "the oldest left");
+    assert!(
+        status.kids.contains(&kid(MAX_KEY_URL_KEYS)),
+        "the newest is held"
+    );
 }
 
 /// Serves `other`'s public key at [`KID`]'s URL.
