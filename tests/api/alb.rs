@@ -116,6 +116,34 @@ async fn alb_tokens_verify_with_the_pem_key_their_kid_names_fetched_once() {
 }
 
 #[actix_web::test]
+async fn the_same_padded_token_again_is_answered_from_the_verified_token_cache() {
+    let (key, _keys, app) = alb().await;
+    let mut claims = user_claims("alice@example.com");
+    // A payload whose part is padded, so the cache hit must read it with padding too.
+    let token = loop {
+        let token = alb_token(&key, Some(SIGNER), &claims);
+        if token.split('.').nth(1).is_some_and(|p| p.ends_with('=')) {
+            break token;
+        }
+        claims["name"] = json!(format!("{}a", claims["name"].as_str().unwrap_or("")));
+    };
+
+    let first = from_alb(&app, &token).await;
+    let again = from_alb(&app, &token).await;
+
+    app.assert_allowed(&first);
+    app.assert_allowed(&again);
+    assert_eq!(again.header("x-auth-email"), Some("alice@example.com"));
+    let hits = app
+        .metric(
+            "jwtgate_verified_token_cache_lookups_total",
+            &[("result", "hit")],
+        )
+        .await;
+    assert_eq!(hits, 1.0, "the second answer came from the cache");
+}
+
+#[actix_web::test]
 async fn a_token_of_another_load_balancer_or_of_none_is_refused_before_any_fetch() {
     let (key, keys, app) = alb().await;
     let claims = user_claims("alice@example.com");
