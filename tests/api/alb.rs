@@ -81,6 +81,13 @@ async fn alb() -> (DevKey, DevIssuer, TestApp) {
     (key, keys, app)
 }
 
+/// Asserts a 401 with this reason (`context` names the case).
+#[track_caller]
+fn assert_refused(answer: &Answer, reason: &str, context: &str) {
+    assert_eq!(answer.status, 401, "{context:?}: {:?}", answer.body);
+    assert_eq!(answer.reason(), reason, "{context:?}");
+}
+
 /// The test issuer, publishing `key` as PEM at its key URL.
 async fn key_host(key: &DevKey) -> DevIssuer {
     let keys = DevIssuer::serving(&[]).await;
@@ -157,8 +164,7 @@ async fn a_token_of_another_load_balancer_or_of_none_is_refused_before_any_fetch
     };
 
     for answer in [&wrong, &missing, &not_a_string] {
-        assert_eq!(answer.status, 401, "{:?}", answer.body);
-        assert_eq!(answer.reason(), "wrong_signer");
+        assert_refused(answer, "wrong_signer", "");
     }
     assert_eq!(keys.total_hits(), 0, "no key was fetched for them");
 }
@@ -182,8 +188,7 @@ async fn a_kid_that_could_change_the_key_url_is_refused_without_any_fetch() {
         let forged = key.with_kid(kid);
         let answer = from_alb(&app, &alb_token(&forged, Some(SIGNER), &user_claims("e@x"))).await;
 
-        assert_eq!(answer.status, 401, "{kid:?}: {:?}", answer.body);
-        assert_eq!(answer.reason(), "invalid_kid", "{kid:?}");
+        assert_refused(&answer, "invalid_kid", kid);
     }
     let lookup = app
         .get("/key?iss=https%3A%2F%2Fidp.example.com&kid=..%2Fjwks")
