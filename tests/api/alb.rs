@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::cli::{inspect_json_with_config, jwtgate, stderr, stdout, write_config};
 use crate::helpers::{Answer, TestApp, spawn_app, wait_for};
 use crate::recipes::recipe_text;
 use jwtgate::dev::{DevIssuer, DevKey, now};
@@ -22,6 +23,11 @@ const SUB: &str = "b1c2d3e4-5f60-4718-293a-4b5c6d7e8f90";
 /// jwtgate with the ALB recipe as shipped (plus `extra` configuration), its key URL pointed at
 /// the test issuer `keys` on loopback.
 async fn alb_app(keys: &DevIssuer, extra: &str) -> TestApp {
+    spawn_app(Settings::from_toml(&alb_config(keys, extra)).unwrap()).await
+}
+
+/// The ALB recipe as shipped (plus `extra`), its key URL pointed at `keys`.
+fn alb_config(keys: &DevIssuer, extra: &str) -> String {
     let text = recipe_text(
         "aws-alb",
         &[
@@ -35,7 +41,7 @@ async fn alb_app(keys: &DevIssuer, extra: &str) -> TestApp {
             ("[verify]", "[fetch]\nhttps_only = false\n\n[verify]".into()),
         ],
     );
-    spawn_app(Settings::from_toml(&format!("{text}{extra}")).unwrap()).await
+    format!("{text}{extra}")
 }
 
 /// An ALB token: its header as ALB writes it (`signer` when given), these claims.
@@ -361,5 +367,34 @@ async fn padded_tokens_of_any_other_issuer_are_still_malformed() {
         "malformed",
         "{:?}",
         padded_untrusted.body
+    );
+}
+
+#[actix_web::test]
+async fn jwtgate_inspect_shows_a_padded_token_and_verifies_it_with_the_recipe() {
+    let key = DevKey::es256().with_kid(KID);
+    let keys = key_host(&key).await;
+    let config = write_config("inspect-alb", &alb_config(&keys, ""));
+    let token = alb_token(&key, Some(SIGNER), &user_claims("alice@example.com"));
+
+    let with_recipe = inspect_json_with_config(&token, &config).await;
+    let without = jwtgate(&["inspect", &token, "--json"], "", &[]).await;
+
+    assert_eq!(
+        with_recipe.status.code(),
+        Some(0),
+        "{}",
+        stderr(&with_recipe)
+    );
+    let report: Value = serde_json::from_str(&stdout(&with_recipe)).unwrap();
+    assert_eq!(report["verdict"]["valid"], true, "{report}");
+    assert_eq!(report["token"]["header"]["signer"], SIGNER);
+    let report: Value = serde_json::from_str(&stdout(&without)).unwrap();
+    assert_eq!(report["token"]["header"]["signer"], SIGNER, "shown even so");
+    assert_eq!(report["verdict"]["reason"], "malformed", "{report}");
+    assert_eq!(
+        keys.key_url_hits(),
+        1,
+        "only the check with the recipe fetched"
     );
 }
