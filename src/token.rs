@@ -5,6 +5,11 @@
 //! strict where leniency could confuse later stages: exactly three base64url parts without
 //! padding, JSON objects with no duplicate member names, `alg`/`kid`/`iss` of string type, and no
 //! `crit` extensions (jwtgate understands none, so RFC 7515 §4.1.11 says reject).
+//!
+//! One leniency exists, and only on request: [`Padding::Tolerated`] also reads parts with
+//! canonical `=` padding (AWS ALB's `x-amzn-oidc-data`). The verifier asks for it only when a
+//! configured issuer allows padded tokens, and refuses a padded token of any other issuer
+//! exactly as the strict parser does ([`UnverifiedToken::is_padded`]).
 
 use std::fmt;
 
@@ -45,10 +50,25 @@ impl TokenError {
     }
 }
 
+/// Whether base64url parts may carry `=` padding (RFC 7515 §2 says they must not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// Padded parts are malformed: every issuer but the ones that asked for tolerance.
+    Refused,
+    /// Canonical padding (the right number of `=`, at the end only) is read too; unpadded parts
+    /// still are. For issuers whose tokens are padded (AWS ALB).
+    Tolerated,
+}
+
 /// A JWT split and decoded, signature NOT checked.
 pub struct UnverifiedToken<'a> {
     raw: &'a str,
     signing_input_len: usize,
+    /// The signature part without its padding.
+    signature: &'a str,
+    /// The header part without its padding.
+    header_b64: &'a str,
+    padded: bool,
     alg: String,
     kid: Option<String>,
     header: Map<String, Value>,
@@ -66,9 +86,15 @@ impl fmt::Debug for UnverifiedToken<'_> {
 }
 
 impl<'a> UnverifiedToken<'a> {
+    /// Splits and decodes `raw`, refusing padded parts ([`UnverifiedToken::parse_with`] with
+    /// [`Padding::Refused`]).
+    pub fn parse(raw: &'a str) -> Result<Self, TokenError> {
+        Self::parse_with(raw, Padding::Refused)
+    }
+
     /// Splits and decodes `raw`. The only function in jwtgate that reads a token without
     /// verifying it.
-    pub fn parse(raw: &'a str) -> Result<Self, TokenError> {
+    pub fn parse_with(raw: &'a str, padding: Padding) -> Result<Self, TokenError> {
         if raw.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge { len: raw.len() });
         }
@@ -81,13 +107,20 @@ impl<'a> UnverifiedToken<'a> {
         if signature_b64.is_empty() {
             return Err(TokenError::malformed("the signature part is empty"));
         }
-        if !is_unpadded_base64url(signature_b64) {
+        let signature = match padding {
+            Padding::Refused => Some(signature_b64),
+            Padding::Tolerated => without_padding(signature_b64),
+        };
+        let Some(signature) = signature.filter(|s| is_unpadded_base64url(s)) else {
             return Err(TokenError::malformed(
                 "the signature is not unpadded base64url",
             ));
-        }
+        };
+        let padded = [header_b64, payload_b64, signature_b64]
+            .iter()
+            .any(|part| part.ends_with('='));
 
-        let header: StrictObject = decode_json("header", header_b64)?;
+        let header: StrictObject = decode_json("header", header_b64, padding)?;
         let header = header.0;
         let alg = match header.get("alg") {
             Some(Value::String(alg)) => alg.clone(),
@@ -105,7 +138,7 @@ impl<'a> UnverifiedToken<'a> {
             ));
         }
 
-        let claims: StrictObject = decode_json("payload", payload_b64)?;
+        let claims: StrictObject = decode_json("payload", payload_b64, padding)?;
         let claims = claims.0;
         match claims.get("iss") {
             None | Some(Value::String(_)) => {}
@@ -114,6 +147,9 @@ impl<'a> UnverifiedToken<'a> {
         Ok(Self {
             raw,
             signing_input_len: header_b64.len() + 1 + payload_b64.len(),
+            signature,
+            header_b64: header_b64.trim_end_matches('='),
+            padded,
             alg,
             kid,
             header,
@@ -129,6 +165,21 @@ impl<'a> UnverifiedToken<'a> {
     /// `base64url(header) . base64url(payload)`: the bytes the signature covers.
     pub fn signing_input(&self) -> &'a str {
         &self.raw[..self.signing_input_len]
+    }
+
+    /// The signature part, without padding: unpadded base64url, not yet decoded.
+    pub fn signature_b64(&self) -> &'a str {
+        self.signature
+    }
+
+    /// The header part, without padding: unpadded base64url.
+    pub fn header_b64(&self) -> &'a str {
+        self.header_b64
+    }
+
+    /// Whether any part carried `=` padding (only possible with [`Padding::Tolerated`]).
+    pub fn is_padded(&self) -> bool {
+        self.padded
     }
 
     /// The header's `alg`, as written (may be `none` or unknown).
@@ -164,14 +215,14 @@ impl<'a> UnverifiedToken<'a> {
 
 /// The payload of a token whose exact bytes were parsed and verified before (a verified-token
 /// cache hit): only the payload is decoded, the header and the signature are not read again.
-/// Decoded with the same strictness as [`UnverifiedToken::parse`], so it cannot accept bytes
-/// that `parse` refused.
-pub fn claims_of_verified(raw: &str) -> Result<Map<String, Value>, TokenError> {
+/// Decoded with the same strictness as [`UnverifiedToken::parse_with`] and the same `padding`,
+/// so it cannot accept bytes that `parse_with` refused.
+pub fn claims_of_verified(raw: &str, padding: Padding) -> Result<Map<String, Value>, TokenError> {
     let payload = raw
         .split('.')
         .nth(1)
         .ok_or_else(|| TokenError::malformed("a JWT has three dot-separated parts"))?;
-    Ok(decode_json("payload", payload)?.0)
+    Ok(decode_json("payload", payload, padding)?.0)
 }
 
 /// Whether `text` is well-formed unpadded base64url, checked without decoding (the signature is
@@ -183,14 +234,31 @@ fn is_unpadded_base64url(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn decode_b64(part: &str, text: &str) -> Result<Vec<u8>, TokenError> {
-    URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| TokenError::malformed(format!("the {part} is not unpadded base64url")))
+/// `text` without its canonical padding: one `=` after a length of 3 mod 4, two after 2 mod 4;
+/// `None` for any other use of `=`. Unpadded text is returned as it is.
+fn without_padding(text: &str) -> Option<&str> {
+    let unpadded = text.trim_end_matches('=');
+    let pad = text.len() - unpadded.len();
+    let canonical = match pad {
+        0 => true,
+        1 => unpadded.len() % 4 == 3,
+        2 => unpadded.len() % 4 == 2,
+        _ => false,
+    };
+    canonical.then_some(unpadded)
 }
 
-fn decode_json(part: &str, text: &str) -> Result<StrictObject, TokenError> {
-    let bytes = decode_b64(part, text)?;
+fn decode_b64(part: &str, text: &str, padding: Padding) -> Result<Vec<u8>, TokenError> {
+    let malformed = || TokenError::malformed(format!("the {part} is not unpadded base64url"));
+    let text = match padding {
+        Padding::Refused => text,
+        Padding::Tolerated => without_padding(text).ok_or_else(malformed)?,
+    };
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())
+}
+
+fn decode_json(part: &str, text: &str, padding: Padding) -> Result<StrictObject, TokenError> {
+    let bytes = decode_b64(part, text, padding)?;
     serde_json::from_slice(&bytes)
         .map_err(|e| TokenError::malformed(format!("the {part} is not a JSON object: {e}")))
 }
@@ -263,12 +331,12 @@ mod tests {
             r#"{"iss":"https://i","sub":"u","roles":["a","b"],"n":1}"#,
         );
         let parsed = UnverifiedToken::parse(&raw).unwrap().into_claims();
-        assert_eq!(claims_of_verified(&raw).unwrap(), parsed);
+        assert_eq!(claims_of_verified(&raw, Padding::Refused).unwrap(), parsed);
         // Never laxer than parse on the payload: duplicates and bad base64 are still refused.
         let duplicate = token(r#"{"alg":"RS256"}"#, r#"{"sub":"a","sub":"b"}"#);
-        assert!(claims_of_verified(&duplicate).is_err());
-        assert!(claims_of_verified("a.!!!.c").is_err());
-        assert!(claims_of_verified("no-dots").is_err());
+        assert!(claims_of_verified(&duplicate, Padding::Refused).is_err());
+        assert!(claims_of_verified("a.!!!.c", Padding::Refused).is_err());
+        assert!(claims_of_verified("no-dots", Padding::Refused).is_err());
     }
 
     #[test]
@@ -322,6 +390,100 @@ mod tests {
     #[test]
     fn crit_headers_are_refused() {
         malformed(&token(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#, "{}"));
+    }
+
+    /// A token as AWS ALB writes it: every part base64url WITH `=` padding.
+    fn padded_token(header: &str, payload: &str, signature: &[u8]) -> String {
+        use base64::engine::general_purpose::URL_SAFE;
+        format!(
+            "{}.{}.{}",
+            URL_SAFE.encode(header),
+            URL_SAFE.encode(payload),
+            URL_SAFE.encode(signature)
+        )
+    }
+
+    #[test]
+    fn padded_parts_are_malformed_unless_padding_is_tolerated() {
+        // Lengths chosen so that each part needs padding (1 and 2 bytes over a multiple of 3).
+        let raw = padded_token(
+            r#"{"alg":"ES256","kid":"k"}"#,
+            r#"{"iss":"https://i","sub":"u1"}"#,
+            b"signature",
+        );
+        assert!(raw.contains("=."), "{raw}");
+
+        assert_eq!(
+            UnverifiedToken::parse(&raw).unwrap_err().reason(),
+            "malformed"
+        );
+        let token = UnverifiedToken::parse_with(&raw, Padding::Tolerated).unwrap();
+
+        assert!(token.is_padded());
+        assert_eq!(token.unverified_kid(), Some("k"));
+        assert_eq!(token.unverified_issuer(), Some("https://i"));
+        assert_eq!(token.signing_input(), raw.rsplit_once('.').unwrap().0);
+        assert!(!token.signature_b64().contains('='));
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(token.signature_b64()).unwrap(),
+            b"signature"
+        );
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(token.header_b64()).unwrap(),
+            br#"{"alg":"ES256","kid":"k"}"#
+        );
+    }
+
+    #[test]
+    fn the_claims_of_a_verified_padded_token_are_read_with_the_same_padding_rule() {
+        let raw = padded_token(r#"{"alg":"ES256","kid":"k"}"#, r#"{"sub":"u12"}"#, b"s");
+        assert!(raw.split('.').nth(1).unwrap().ends_with('='), "{raw}");
+        let parsed = UnverifiedToken::parse_with(&raw, Padding::Tolerated).unwrap();
+
+        assert_eq!(
+            claims_of_verified(&raw, Padding::Tolerated).unwrap(),
+            parsed.into_claims()
+        );
+        assert!(claims_of_verified(&raw, Padding::Refused).is_err());
+    }
+
+    #[test]
+    fn tolerated_padding_still_reads_unpadded_tokens_as_unpadded() {
+        let raw = token(r#"{"alg":"RS256","kid":"k1"}"#, r#"{"iss":"https://i"}"#);
+        let t = UnverifiedToken::parse_with(&raw, Padding::Tolerated).unwrap();
+        assert!(!t.is_padded());
+        assert_eq!(t.unverified_kid(), Some("k1"));
+    }
+
+    #[test]
+    fn only_canonical_padding_is_tolerated() {
+        // 25 bytes: 34 characters, canonically followed by two `=`.
+        let header = b64(r#"{"alg":"ES256","kid":"k"}"#);
+        let payload = b64(r#"{"iss":"ii"}"#); // 12 bytes: no padding
+        for bad in [
+            format!("{header}===.{payload}.c2ln"),  // surplus padding
+            format!("{header}=.{payload}.c2ln"),    // too little padding
+            format!("{header}==.{payload}==.c2ln"), // padding on a part that needs none
+            format!("{header}.{payload}.c2ln=="),   // padding on a signature that needs none
+            format!("{header}.{payload}.c2=ln"),    // padding inside
+            format!("{header}.{payload}.="),        // padding alone
+            format!("{header}.{payload}.c2lu+/=="), // the standard alphabet
+        ] {
+            assert_eq!(
+                UnverifiedToken::parse_with(&bad, Padding::Tolerated)
+                    .map(|_| ())
+                    .unwrap_err()
+                    .reason(),
+                "malformed",
+                "{bad}"
+            );
+        }
+        assert_eq!(without_padding("abc="), Some("abc"));
+        assert_eq!(without_padding("ab=="), Some("ab"));
+        assert_eq!(without_padding("abc"), Some("abc"));
+        for bad in ["ab=", "abcd=", "abc==", "a===", "="] {
+            assert_eq!(without_padding(bad), None, "{bad}");
+        }
     }
 
     #[test]

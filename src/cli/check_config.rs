@@ -85,6 +85,7 @@ async fn probe_issuers(settings: Settings, style: Style) -> u8 {
         ) {
             (_, Some(url)) | (KeySource::Static(url), None) => url.to_string(),
             (KeySource::Local(local), None) => local.url().to_string(),
+            (KeySource::KeyUrl(key_url), None) => key_url.template(),
             _ => "-".into(),
         };
         outln!("  jwks       {jwks}");

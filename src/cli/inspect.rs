@@ -13,7 +13,7 @@ use super::output::{Spinner, Style, relative, sanitize, unix_now, utc_date};
 use super::{ColorChoice, EXIT_INVALID, EXIT_OK, local_core};
 use crate::issuer::KeySource;
 use crate::settings::Settings;
-use crate::token::UnverifiedToken;
+use crate::token::{Padding, UnverifiedToken};
 use crate::verify::{KeyInfo, Verifier};
 
 /// Claims shown with a UTC date and a relative time.
@@ -105,7 +105,9 @@ fn read_token(arg: &str) -> Result<String, String> {
 /// Builds the whole report as one JSON object (also what `--json` prints).
 async fn inspect(raw: &str, trust: &Trust<'_>, reach: Reach) -> Result<Value, String> {
     let now = unix_now();
-    let token = match UnverifiedToken::parse(raw) {
+    // Shown even when padded (AWS ALB's); whether padding is acceptable is the verdict's to
+    // say, by the issuer's allow_padded_segments.
+    let token = match UnverifiedToken::parse_with(raw, Padding::Tolerated) {
         Ok(token) => token,
         Err(e) => {
             return Ok(json!({
@@ -207,6 +209,7 @@ fn issuer_report(verifier: &Verifier, iss: &str) -> Value {
         KeySource::Discovery(url) => (Some(url.to_string()), None),
         KeySource::Static(url) => (None, Some(url.to_string())),
         KeySource::Local(local) => (None, Some(local.url().to_string())),
+        KeySource::KeyUrl(key_url) => (None, Some(key_url.template())),
     };
     let status = verifier.keys().issuer_status(iss);
     if let Some(uri) = status.as_ref().and_then(|s| s.jwks_uri.as_ref()) {

@@ -118,6 +118,7 @@ mod tests {
             url: &url,
             if_none_match,
             issuer: Default::default(),
+            body: Default::default(),
         };
         match fetcher.get_json(request).now_or_never() {
             Some(Ok(fetched)) => fetched,
@@ -170,6 +171,7 @@ mod tests {
                 url: &url,
                 if_none_match: None,
                 issuer: Default::default(),
+                body: Default::default(),
             };
             match fetcher.get_json(request).now_or_never() {
                 Some(Err(FetchError::Status { status, .. })) => assert_eq!(status, expected),

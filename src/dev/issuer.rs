@@ -16,7 +16,8 @@ use serde_json::{Map, Value, json};
 
 use super::{
     CUSTOM_DISCOVERY_PATH, DEFAULT_AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TTL_SECS, DISCOVERY_PATH,
-    DevError, DevKey, JWKS_PATH, MAX_TTL_SECS, MINT_PATH, PARTY_CONFIGURATION_PATH, lock,
+    DevError, DevKey, JWKS_PATH, KEY_URL_PATH, MAX_TTL_SECS, MINT_PATH, PARTY_CONFIGURATION_PATH,
+    lock,
 };
 
 /// Random bytes in a minted token's `jti` (96 bits: unique enough for any dev session).
@@ -76,6 +77,9 @@ pub struct IssuerBehaviour {
     /// When set, documents are served only to requests with `Authorization: Bearer <this>`;
     /// others get `401` (counted as `401 <path>`), like a Kubernetes API server.
     pub required_bearer: Option<String>,
+    /// PEM public keys by kid, served at [`KEY_URL_PATH`]`<kid>` (as AWS ALB's
+    /// `public-keys.auth.elb` host serves them); a kid not here answers `404`.
+    pub pem_keys: HashMap<String, String>,
 }
 
 impl IssuerBehaviour {
@@ -92,6 +96,7 @@ impl IssuerBehaviour {
             raw_body: None,
             redirect_to: None,
             required_bearer: None,
+            pem_keys: HashMap::new(),
         }
     }
 }
@@ -114,6 +119,8 @@ struct Shared {
 ///   `<prefix>`[`PARTY_CONFIGURATION_PATH`]: the discovery
 ///   document of issuer `<base><prefix>` (so one server plays many issuers);
 /// - [`JWKS_PATH`]: the JWK set;
+/// - [`KEY_URL_PATH`]`<kid>`: the PEM public key of `kid`, if it publishes one (key URL
+///   issuers, AWS ALB);
 /// - [`MINT_PATH`]: a fresh token (see [`DevIssuer::mint_url`]);
 /// - anything else: `404`.
 ///
@@ -279,6 +286,29 @@ impl DevIssuer {
         self.hits(JWKS_PATH)
     }
 
+    /// Publishes `key`'s public key as PEM at [`KEY_URL_PATH`]`<its kid>` (adding to those
+    /// published), as AWS ALB's key host does.
+    pub fn publish_pem(&self, key: &DevKey) {
+        let pem = key.public_key_pem();
+        self.set(|b| {
+            b.pem_keys.insert(key.kid().to_string(), pem);
+        });
+    }
+
+    /// The key URL template of the PEM keys: `<base>`[`KEY_URL_PATH`]`{kid}`.
+    pub fn key_url(&self) -> String {
+        format!("{}{KEY_URL_PATH}{{kid}}", self.shared.issuer)
+    }
+
+    /// Requests for any PEM key (any kid, published or not).
+    pub fn key_url_hits(&self) -> usize {
+        lock(&self.shared.hits)
+            .iter()
+            .filter(|(path, _)| path.starts_with(KEY_URL_PATH))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Every request seen, plus the `"304 /jwks"` tally.
     pub fn total_hits(&self) -> usize {
         lock(&self.shared.hits).values().sum()
@@ -364,6 +394,14 @@ async fn serve(req: HttpRequest, shared: web::Data<Arc<Shared>>) -> HttpResponse
     let mut response = HttpResponse::build(
         StatusCode::from_u16(behaviour.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
     );
+    if let Some(kid) = path.strip_prefix(KEY_URL_PATH) {
+        let Some(pem) = behaviour.pem_keys.get(kid) else {
+            return HttpResponse::NotFound().finish();
+        };
+        return response
+            .content_type("application/octet-stream")
+            .body(behaviour.raw_body.unwrap_or_else(|| pem.clone()));
+    }
     let body = if path == JWKS_PATH {
         if !behaviour.jwks_delay.is_zero() {
             tokio::time::sleep(behaviour.jwks_delay).await;

@@ -294,6 +294,31 @@ mod fixed {
             jsonwebtoken::encode(&header, claims, &self.encoding).expect("signing works")
         }
 
+        /// Signs `claims` under `header` (this key's `alg` and `kid` added) the way AWS ALB
+        /// writes `x-amzn-oidc-data`: every part base64url WITH `=` padding, the signature
+        /// computed over the padded header and payload.
+        ///
+        /// # Panics
+        /// `header` is not a JSON object, or signing fails.
+        pub fn sign_padded(&self, header: &Value, claims: &Value) -> String {
+            use base64::engine::general_purpose::URL_SAFE;
+            let mut header = header.as_object().expect("a header object").clone();
+            header.insert("alg".into(), format!("{:?}", self.alg).into());
+            header.insert("kid".into(), self.kid.clone().into());
+            let signing_input = format!(
+                "{}.{}",
+                URL_SAFE.encode(Value::Object(header).to_string()),
+                URL_SAFE.encode(claims.to_string())
+            );
+            let signature =
+                jsonwebtoken::crypto::sign(signing_input.as_bytes(), &self.encoding, self.alg)
+                    .expect("signing works");
+            let signature = URL_SAFE_NO_PAD
+                .decode(signature)
+                .expect("jsonwebtoken answers base64url");
+            format!("{signing_input}.{}", URL_SAFE.encode(signature))
+        }
+
         /// The RSA modulus (the JWK's `n`) as bytes: public material an attacker could use as
         /// an HS256 "secret".
         ///

@@ -13,10 +13,11 @@
 //! through a dev-dependency on themselves), the test kit:
 //! - `DevIssuer::serving` / `serving_jwks` (an issuer for fixed keys or a hand-made JWK set),
 //!   `set` (change its behaviour: status, delays, raw body, redirect, discovery document,
-//!   `Cache-Control`, `ETag`), `publish` (rotate keys), and request counters per path;
+//!   `Cache-Control`, `ETag`), `publish` (rotate keys), `publish_pem` (a PEM key per kid, as
+//!   AWS ALB serves them), and request counters per path;
 //! - the fixed test keys `DevKey::{rs256, rs256_rotated, ps256, es256, es384, eddsa}`
 //!   (`tests/keys/`), with `with_kid`, `with_alg`, `jwk_without_alg`, `sign` and
-//!   `public_key_bytes`;
+//!   `public_key_bytes`, and `sign_padded` (AWS ALB's padded tokens);
 //! - `claims`, `now`, `unsigned_token`, `hs256_token`: tokens relative to now, hand-made and
 //!   forged;
 //! - `InMemoryFetcher`: a [`crate::fetch::JsonFetcher`] without sockets.
@@ -58,6 +59,10 @@ pub const PARTY_CONFIGURATION_PATH: &str = "/.well-known/dataspace/party-configu
 
 /// Path of the JWK set the issuer serves.
 pub const JWKS_PATH: &str = "/jwks";
+
+/// Path under which the issuer serves PEM public keys by kid (`<this><kid>`), as AWS ALB's key
+/// host does at `https://public-keys.auth.elb.<region>.amazonaws.com/<kid>`.
+pub const KEY_URL_PATH: &str = "/public-keys/";
 
 /// Path of the minting endpoint: `GET /mint?sub=..&aud=..&ttl=..` answers a fresh token.
 pub const MINT_PATH: &str = "/mint";

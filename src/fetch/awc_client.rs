@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
 use super::{
-    BearerToken, CacheHeaders, FetchError, FetchFuture, FetchLimits, FetchRequest, Fetched,
+    BearerToken, Body, CacheHeaders, FetchError, FetchFuture, FetchLimits, FetchRequest, Fetched,
     JsonFetcher, ProxyRoute, USER_AGENT, check_scheme, describe_certificate_error,
     is_json_content_type, tls,
 };
@@ -36,6 +36,7 @@ struct Job {
     issuer: String,
     client: ClientKey,
     bearer_token: Option<BearerToken>,
+    body: Body,
     reply: oneshot::Sender<Result<Fetched, FetchError>>,
 }
 
@@ -145,6 +146,7 @@ impl JsonFetcher for AwcFetcher {
                     allow_private_addresses: request.issuer.allow_private_addresses,
                 },
                 bearer_token: request.issuer.bearer_token.cloned(),
+                body: request.body,
                 reply,
             };
             self.jobs.send(job).await.map_err(|_| FetchError::Closed)?;
@@ -411,23 +413,27 @@ async fn fetch(
             }
         }
         let content_type = text(header::CONTENT_TYPE).unwrap_or("").to_string();
-        if !is_json_content_type(&content_type) {
-            return Err(FetchError::ContentType {
-                url: url.to_string(),
-                content_type,
-            });
-        }
+        let max_body_bytes = match job.body {
+            Body::Json if !is_json_content_type(&content_type) => {
+                return Err(FetchError::ContentType {
+                    url: url.to_string(),
+                    content_type,
+                });
+            }
+            Body::Json => limits.max_body_bytes,
+            Body::Pem { max_bytes } => max_bytes.min(limits.max_body_bytes),
+        };
         let too_large = || FetchError::TooLarge {
             url: url.to_string(),
-            limit: limits.max_body_bytes,
+            limit: max_body_bytes,
         };
         let declared_length = text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-        if declared_length.is_some_and(|length| length > limits.max_body_bytes as u64) {
+        if declared_length.is_some_and(|length| length > max_body_bytes as u64) {
             return Err(too_large());
         }
         let body = response
             .body()
-            .limit(limits.max_body_bytes)
+            .limit(max_body_bytes)
             .await
             .map_err(|e| match e {
                 awc::error::PayloadError::Overflow => too_large(),

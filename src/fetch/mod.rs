@@ -44,6 +44,23 @@ pub struct FetchRequest<'a> {
     pub if_none_match: Option<&'a str>,
     /// The issuer it is for, and how its requests differ from the defaults.
     pub issuer: IssuerFetch<'a>,
+    /// What a `200` must carry.
+    pub body: Body,
+}
+
+/// What a `200` answer must carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Body {
+    /// A JSON document: a JSON content type, at most `fetch.max_body_bytes`.
+    #[default]
+    Json,
+    /// One PEM public key (a key URL's, AWS ALB's): any content type (such servers label PEM
+    /// in many ways; the key cache reads it strictly), at most `max_bytes` and at most
+    /// `fetch.max_body_bytes`.
+    Pem {
+        /// The smaller body limit.
+        max_bytes: usize,
+    },
 }
 
 /// How one issuer's requests differ from the defaults (from its `[[issuers]]` entry). The
@@ -118,10 +135,11 @@ impl CacheHeaders {
     }
 }
 
-/// Fetches JSON documents (discovery documents and JWK sets).
+/// Fetches JSON documents (discovery documents and JWK sets), and the PEM keys of key URLs.
 pub trait JsonFetcher: Send + Sync + 'static {
-    /// GETs one URL. A `200` must have a JSON content type (`application/json` or
-    /// `application/*+json`) and a body within the limit; redirects are returned, not followed.
+    /// GETs one URL. A `200` must have a body within the limit and, for [`Body::Json`], a JSON
+    /// content type (`application/json` or `application/*+json`); redirects are returned, not
+    /// followed.
     fn get_json<'a>(&'a self, request: FetchRequest<'a>) -> FetchFuture<'a>;
 }
 
@@ -248,7 +266,7 @@ pub enum FetchError {
         /// The status code.
         status: u16,
     },
-    /// The response is not JSON.
+    /// The response is not JSON (where JSON was expected).
     #[error("{url} answered with content type {content_type:?}, not JSON")]
     ContentType {
         /// The URL.

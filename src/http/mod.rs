@@ -306,10 +306,12 @@ fn record_decision(
     }
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     // Only to name the key of a refused token in the log line: the header was already read
-    // (and refused) by the verifier; nothing in it is trusted.
+    // (and refused) by the verifier; nothing in it is trusted (padded or not).
     let unverified = match outcome {
         Ok(_) => None,
-        Err(_) => token.and_then(|t| crate::token::UnverifiedToken::parse(t).ok()),
+        Err(_) => token.and_then(|t| {
+            crate::token::UnverifiedToken::parse_with(t, crate::token::Padding::Tolerated).ok()
+        }),
     };
     let decision = match outcome {
         Ok(verified) => Decision {

@@ -21,6 +21,9 @@ pub enum ClaimError {
     /// The header's `typ` is not the one the issuer requires.
     #[error("the token's type is not the required one")]
     WrongType,
+    /// The header's `signer` is absent or not the one the issuer requires.
+    #[error("the token was not signed by the configured signer")]
+    WrongSigner,
 }
 
 /// Most dot-separated segments a claim name is split into; longer names (a namespaced URL
@@ -91,6 +94,22 @@ impl IssuerPolicy {
         match header.get("typ").and_then(Value::as_str) {
             Some(typ) if normalize_token_type(typ) == *required => Ok(()),
             _ => Err(ClaimError::WrongType),
+        }
+    }
+
+    /// Checks the token header's `signer` against the issuer's, if it has one (AWS ALB names
+    /// the load balancer that signed in it; any other ALB's tokens are signed with the same
+    /// regional keys). Exact, case-sensitive comparison.
+    ///
+    /// # Errors
+    /// [`ClaimError::WrongSigner`]: absent, not a string, or another signer.
+    pub fn check_signer(&self, header: &Map<String, Value>) -> Result<(), ClaimError> {
+        let Some(required) = &self.signer else {
+            return Ok(());
+        };
+        match header.get("signer").and_then(Value::as_str) {
+            Some(signer) if signer == required => Ok(()),
+            _ => Err(ClaimError::WrongSigner),
         }
     }
 

@@ -13,11 +13,17 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, Validation};
 use url::Url;
 
+use crate::token::Padding;
+
 mod claims;
+mod key_source;
+mod key_url;
 mod pattern;
 mod url_rules;
 
 pub use claims::{ClaimError, MAX_CLAIM_PATH_DEPTH, claim_at, normalize_token_type};
+pub use key_source::{KeySource, LocalKeys};
+pub use key_url::{KID_PLACEHOLDER, KeyUrl, MAX_URL_KID_BYTES, is_url_safe_kid};
 pub use pattern::{IssuerPattern, MAX_PLACEHOLDER_BYTES};
 pub use url_rules::{check_url, discovery_url};
 
@@ -92,6 +98,12 @@ pub struct IssuerConfig {
     pub allow_private_addresses: bool,
     /// A file holding a bearer token sent with this issuer's fetches (re-read for each load).
     pub fetch_token_file: Option<PathBuf>,
+    /// One PEM public key per `kid`, fetched from this URL (AWS ALB): no discovery, no JWK set.
+    pub key_url: Option<KeyUrl>,
+    /// The header `signer` every token must carry, exactly (AWS ALB: the load balancer's ARN).
+    pub signer: Option<String>,
+    /// Read tokens whose base64url parts carry `=` padding (AWS ALB writes them so).
+    pub allow_padded_segments: bool,
 }
 
 /// The discovery path appended to an issuer (OpenID Connect Discovery 1.0 §4).
@@ -140,54 +152,6 @@ pub enum IssuerMember {
     CheckedIfPresent,
 }
 
-/// Where an issuer's keys come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// OIDC discovery: fetch this document, then its `jwks_uri` (or `jwks_url`).
-    Discovery(Url),
-    /// A configured JWK set URL: no discovery.
-    Static(Url),
-    /// Local files, re-read when they change: no network at all.
-    Local(LocalKeys),
-}
-
-/// An issuer's keys on local disk: a JWK set file and PEM public keys with their kids, merged
-/// (the JWK set's entries first; a repeated kid is skipped as `duplicate_kid`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalKeys {
-    /// A JWK set (RFC 7517) file.
-    pub jwks_file: Option<PathBuf>,
-    /// (kid, file) pairs: each file holds one PEM public key (`PUBLIC KEY` or `RSA PUBLIC KEY`).
-    pub pem_files: Vec<(String, PathBuf)>,
-}
-
-impl LocalKeys {
-    /// The local keys of `entry`, if it has any.
-    fn of(entry: &IssuerConfig) -> Option<Self> {
-        (entry.jwks_file.is_some() || !entry.public_key_files.is_empty()).then(|| Self {
-            jwks_file: entry.jwks_file.clone(),
-            pem_files: entry.public_key_files.clone(),
-        })
-    }
-
-    /// Every file, in reading order.
-    pub fn files(&self) -> impl Iterator<Item = &std::path::Path> {
-        self.jwks_file
-            .iter()
-            .map(PathBuf::as_path)
-            .chain(self.pem_files.iter().map(|(_, p)| p.as_path()))
-    }
-
-    /// A `file://` URL naming the keys (the JWK set file, else the first PEM file), for status
-    /// output; `file:///` when a path cannot be one (relative).
-    pub fn url(&self) -> Url {
-        self.files()
-            .next()
-            .and_then(|path| Url::from_file_path(path).ok())
-            .unwrap_or_else(|| Url::parse("file:///").expect("a valid URL"))
-    }
-}
-
 /// How tokens of one issuer are verified. Built once at startup for configured issuers; cheap
 /// to share (`Arc`).
 #[derive(Debug)]
@@ -228,6 +192,10 @@ pub struct IssuerPolicy {
     /// A file holding the bearer token its fetches carry; see
     /// [`IssuerPolicy::fetch_token_allowed`].
     pub fetch_token_file: Option<PathBuf>,
+    /// The header `signer` its tokens must carry; see [`IssuerPolicy::check_signer`].
+    pub signer: Option<String>,
+    /// Whether its tokens may have padded base64url parts.
+    pub padding: Padding,
     /// jsonwebtoken's checks for this issuer (exp required, nbf, aud, iss, leeway), built once;
     /// the key cache narrows `algorithms` per key.
     pub validation: Validation,
@@ -284,6 +252,12 @@ impl IssuerPolicy {
             ca_file: extra.and_then(|e| e.ca_file.clone()),
             allow_private_addresses: extra.is_some_and(|e| e.allow_private_addresses),
             fetch_token_file: extra.and_then(|e| e.fetch_token_file.clone()),
+            signer: extra.and_then(|e| e.signer.clone()),
+            padding: if extra.is_some_and(|e| e.allow_padded_segments) {
+                Padding::Tolerated
+            } else {
+                Padding::Refused
+            },
             validation,
         }
     }
@@ -308,8 +282,14 @@ impl IssuerPolicy {
                     .is_some_and(|hosts| hosts.iter().any(|h| h.eq_ignore_ascii_case(host))))
     }
 
-    /// Whether the JWK set may be fetched from `url`'s host (always, without `jwks_hosts`).
+    /// Whether the JWK set (or a key URL's key) may be fetched from `url`'s host: a key URL's
+    /// own host only; else a host of `jwks_hosts`, or any without them.
     pub fn jwks_host_allowed(&self, url: &Url) -> bool {
+        if let KeySource::KeyUrl(key_url) = &self.key_source {
+            return url.host_str().is_some()
+                && url.host_str() == key_url.host()
+                && url.port_or_known_default() == key_url.base().port_or_known_default();
+        }
         match (&self.jwks_hosts, url.host_str()) {
             (None, _) => true,
             (Some(hosts), Some(host)) => hosts.iter().any(|h| h.eq_ignore_ascii_case(host)),
@@ -348,6 +328,7 @@ pub struct TrustedIssuers {
     algorithms: Vec<Algorithm>,
     leeway_secs: u64,
     config_path: Option<String>,
+    padded_issuers: bool,
 }
 
 impl TrustedIssuers {
@@ -358,6 +339,7 @@ impl TrustedIssuers {
     pub fn new(config: TrustConfig) -> Result<Self, TrustConfigError> {
         let mut configured = HashMap::new();
         let mut patterns = Vec::new();
+        let padded_issuers = config.issuers.iter().any(|e| e.allow_padded_segments);
         for entry in config.issuers {
             let invalid = |problem: String| TrustConfigError {
                 issuer: entry.issuer.clone(),
@@ -370,14 +352,10 @@ impl TrustedIssuers {
             check_url(&entry.issuer, config.https_only).map_err(invalid)?;
             let (discovery_path, discovery_issuer) =
                 discovery_path(Some(&entry), config.config_path.as_deref());
-            let key_source = match (&entry.jwks_uri, LocalKeys::of(&entry)) {
-                (_, Some(local)) => KeySource::Local(local),
-                (Some(uri), None) => KeySource::Static(uri.clone()),
-                (None, None) => KeySource::Discovery(
-                    discovery_url(&entry.issuer, discovery_path, config.https_only)
-                        .map_err(|e| invalid(e.to_string()))?,
-                ),
-            };
+            let key_source = KeySource::of(&entry, || {
+                discovery_url(&entry.issuer, discovery_path, config.https_only)
+                    .map_err(|e| invalid(e.to_string()))
+            })?;
             let algorithms = entry
                 .algorithms
                 .clone()
@@ -402,6 +380,7 @@ impl TrustedIssuers {
             algorithms: config.algorithms,
             leeway_secs: config.leeway_secs,
             config_path: config.config_path,
+            padded_issuers,
         })
     }
 
@@ -428,20 +407,16 @@ impl TrustedIssuers {
                 .find(|(p, _)| p.matches(unverified_iss))
         {
             let (path, discovery_issuer) = discovery_path(Some(entry), self.config_path.as_deref());
-            let key_source = match (&entry.jwks_uri, LocalKeys::of(entry)) {
-                (_, Some(local)) => KeySource::Local(local),
-                (Some(uri), None) => KeySource::Static(uri.clone()),
-                (None, None) => {
-                    let url = discovery_url(unverified_iss, path, self.https_only)?;
-                    if !pattern.keeps_under(unverified_iss, &url) {
-                        return Err(IssuerError::Untrusted(format!(
-                            "its discovery URL {url} leaves the pattern {}",
-                            pattern.text()
-                        )));
-                    }
-                    KeySource::Discovery(url)
+            let key_source = KeySource::of(entry, || {
+                let url = discovery_url(unverified_iss, path, self.https_only)?;
+                if !pattern.keeps_under(unverified_iss, &url) {
+                    return Err(IssuerError::Untrusted(format!(
+                        "its discovery URL {url} leaves the pattern {}",
+                        pattern.text()
+                    )));
                 }
-            };
+                Ok(url)
+            })?;
             let algorithms = entry
                 .algorithms
                 .clone()
@@ -496,6 +471,12 @@ impl TrustedIssuers {
     /// Whether unconfigured issuers are admitted.
     pub fn allows_any(&self) -> bool {
         self.allow_any
+    }
+
+    /// Whether some configured issuer (or pattern) reads padded tokens, so that tokens must be
+    /// parsed with [`Padding::Tolerated`] to find their issuer at all.
+    pub fn any_tolerates_padding(&self) -> bool {
+        self.padded_issuers
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::discovery::DiscoveryError;
 use super::jwks::JwksError;
 use super::local::LocalKeysError;
+use super::per_kid::KeyUrlError;
 use crate::fetch::FetchError;
 
 /// Why no key could be had for a lookup.
@@ -15,6 +16,10 @@ pub enum KeysError {
     /// bring it).
     #[error("the issuer has no key with this kid")]
     UnknownKid,
+    /// The `kid` cannot name a key at the issuer's key URL (characters other than letters,
+    /// digits, `-` and `_`, or too long): refused before any fetch.
+    #[error("the kid is not one a key URL can name")]
+    InvalidKid,
     /// The issuer's keys could not be fetched and no usable copy is cached.
     #[error("the issuer's keys are unavailable: {cause}")]
     Unavailable {
@@ -26,10 +31,11 @@ pub enum KeysError {
 }
 
 impl KeysError {
-    /// The stable reason code: `unknown_kid` or `keys_unavailable`.
+    /// The stable reason code: `unknown_kid`, `invalid_kid` or `keys_unavailable`.
     pub fn reason(&self) -> &'static str {
         match self {
             KeysError::UnknownKid => "unknown_kid",
+            KeysError::InvalidKid => "invalid_kid",
             KeysError::Unavailable { .. } => "keys_unavailable",
         }
     }
@@ -51,6 +57,9 @@ pub enum RefreshError {
     /// The issuer's local key files are unusable.
     #[error(transparent)]
     Local(#[from] LocalKeysError),
+    /// A key URL's answer is not a usable key.
+    #[error(transparent)]
+    KeyUrl(#[from] KeyUrlError),
     /// The issuer's `fetch_token_file` could not be read or holds no token.
     #[error("the issuer's fetch_token_file: {0}")]
     FetchToken(#[source] LocalKeysError),

@@ -13,12 +13,14 @@ use url::Url;
 
 use super::state::{KeySet, random_fraction};
 use super::{KeyStore, RefreshError, jwks_uri_from_discovery, parse_jwk_set};
-use crate::fetch::{BearerToken, CacheHeaders, FetchError, FetchRequest, Fetched, IssuerFetch};
+use crate::fetch::{
+    BearerToken, Body, CacheHeaders, FetchError, FetchRequest, Fetched, IssuerFetch,
+};
 use crate::issuer::{IssuerPolicy, KeySource};
 
-/// What is fetched, as the metrics' `kind` label says.
+/// What is fetched, as the metrics' `kind` label says (a key URL's key counts as `jwks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Discovery,
     Jwks,
 }
@@ -37,16 +39,22 @@ pub(super) type Discovered = Option<(Url, Instant)>;
 
 impl KeyStore {
     /// Discovery (unless static or `discovered` is given) and the JWK set (revalidated with the
-    /// `previous` set's `ETag` when it came from the same URL).
+    /// `previous` set's `ETag` when it came from the same URL); for a key URL, the key of `kid`
+    /// (the kid a lookup did not find) and the held ones as needed.
     pub(super) async fn load(
         &self,
         policy: &IssuerPolicy,
         discovered: Discovered,
         previous: Option<&KeySet>,
+        kid: Option<&str>,
     ) -> Result<(KeySet, Discovered), RefreshError> {
         let (jwks_uri, discovered) = match (&policy.key_source, discovered) {
             (KeySource::Local(local), _) => {
                 return Ok((self.load_local(policy, local, previous).await?, None));
+            }
+            (KeySource::KeyUrl(key_url), _) => {
+                let set = self.load_key_url(policy, key_url, previous, kid).await?;
+                return Ok((set, None));
             }
             (KeySource::Static(uri), _) => (uri.clone(), None),
             (KeySource::Discovery(_), Some((uri, at))) => (uri.clone(), Some((uri, at))),
@@ -142,7 +150,9 @@ impl KeyStore {
         token: Option<&BearerToken>,
     ) -> Result<Fetched, RefreshError> {
         let started = Instant::now();
-        let outcome = self.follow(policy, kind, url, if_none_match, token).await;
+        let outcome = self
+            .follow(policy, kind, url, if_none_match, token, Body::Json)
+            .await;
         self.inner
             .metrics
             .fetch_duration
@@ -154,15 +164,16 @@ impl KeyStore {
         outcome.map_err(RefreshError::from)
     }
 
-    /// One GET per hop: a redirect is followed while hops remain, a JWK set only from a host
-    /// of the issuer's `jwks_hosts`.
-    async fn follow(
+    /// One GET per hop: a redirect is followed while hops remain, a JWK set (or a key URL's
+    /// key) only from a host [`IssuerPolicy::jwks_host_allowed`] allows.
+    pub(super) async fn follow(
         &self,
         policy: &IssuerPolicy,
         kind: Kind,
         url: &Url,
         if_none_match: Option<&str>,
         token: Option<&BearerToken>,
+        body: Body,
     ) -> Result<Fetched, FetchError> {
         let max_redirects = self.inner.limits.max_redirects;
         let mut current = url.clone();
@@ -182,6 +193,7 @@ impl KeyStore {
                     // elsewhere, which would otherwise collect the credential.
                     bearer_token: token.filter(|_| policy.fetch_token_allowed(&current)),
                 },
+                body,
             };
             let location = match self.inner.fetcher.get_json(request).await? {
                 Fetched::Redirect { location } => location,

@@ -108,6 +108,7 @@ impl KeyStore {
             expires_at: now + lifetime,
             jwks_uri: local.url(),
             etag: Some(etag),
+            added_kids: None,
         })
     }
 

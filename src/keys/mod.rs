@@ -40,6 +40,7 @@
 //! the time). `load.rs`: discovery, JWK set, redirects, `jwks_hosts`, `ETag`. `status.rs`:
 //! what the admin API shows. `discovery.rs`, `jwks.rs`, `json.rs`: reading the documents.
 //! `local.rs`, `pem.rs`: keys from local files (`jwks_file`, `public_key_files`), no network.
+//! `per_kid.rs`: keys fetched one `kid` at a time from a key URL (`key_url`, AWS ALB).
 //! `dynamic.rs`, `failures.rs`: the bounded entries of open issuers. `emergency.rs`:
 //! [`KeyStore::refresh_all`].
 
@@ -53,6 +54,7 @@ pub mod jwks;
 mod load;
 mod local;
 mod pem;
+mod per_kid;
 mod signature;
 mod state;
 mod status;
@@ -72,6 +74,7 @@ pub use json::{JsonError, MAX_JSON_DEPTH, check_json_depth};
 pub use jwks::{JwksError, SkipReason, VerifyingKey, parse_jwk_set};
 pub use local::{LOCAL_KEYS_LIFETIME, LocalKeysError};
 pub use pem::{MAX_PEM_BYTES, PemError, jwk_from_pem};
+pub use per_kid::{KeyUrlError, MAX_KEY_URL_KEYS};
 pub use signature::SignatureKeys;
 pub use state::{
     CacheRules, FAILURE_BACKOFF_INITIAL, FAILURE_BACKOFF_MAX, REFRESH_AHEAD_AT,
@@ -81,7 +84,7 @@ pub use status::IssuerStatus;
 
 use crate::clock::Clock;
 use crate::fetch::{FetchLimits, JsonFetcher};
-use crate::issuer::IssuerPolicy;
+use crate::issuer::{IssuerPolicy, KeySource, is_url_safe_kid};
 use crate::metrics::Metrics;
 
 use dynamic::DynamicIssuers;
@@ -173,6 +176,9 @@ impl KeyStore {
         kid: &str,
     ) -> Result<Arc<VerifyingKey>, KeysError> {
         let inner = &*self.inner;
+        if matches!(policy.key_source, KeySource::KeyUrl(_)) && !is_url_safe_kid(kid) {
+            return Err(KeysError::InvalidKid);
+        }
         let entry = self.entry(policy);
         let decision = entry.read().plan(kid, inner.clock.now(), &inner.rules);
         if decision.refresh_ahead {
@@ -195,7 +201,7 @@ impl KeyStore {
         };
         self.count_lookup("miss");
         if let Some(wait) = fetch {
-            self.refresh(&entry, policy, decision.generation, wait)
+            self.refresh(&entry, policy, decision.generation, wait, Some(kid))
                 .await;
         }
         let served = entry.read().settle(kid, inner.clock.now(), &inner.rules)?;
@@ -263,7 +269,8 @@ impl KeyStore {
         policy: &IssuerPolicy,
     ) -> Result<(), RefreshError> {
         let generation = entry.read().generation;
-        self.refresh(entry, policy, generation, Wait::Yes).await;
+        self.refresh(entry, policy, generation, Wait::Yes, None)
+            .await;
         entry.read().last_error.clone().map_or(Ok(()), Err)
     }
 
@@ -280,19 +287,23 @@ impl KeyStore {
         }
         let (store, entry, policy) = (self.clone(), entry.clone(), policy.clone());
         tokio::spawn(async move {
-            store.refresh(&entry, &policy, generation, Wait::No).await;
+            store
+                .refresh(&entry, &policy, generation, Wait::No, None)
+                .await;
             entry.background_scheduled.store(false, Ordering::Release);
         });
     }
 
     /// Runs one fetch for the entry, unless the fetch this caller saw the need for
-    /// (`seen_generation`) has already completed while it waited.
+    /// (`seen_generation`) has already completed while it waited. `kid` is the kid a lookup
+    /// did not find (a key URL issuer fetches it).
     async fn refresh(
         &self,
         entry: &IssuerEntry,
         policy: &IssuerPolicy,
         seen_generation: u64,
         wait: Wait,
+        kid: Option<&str>,
     ) {
         let _guard = match wait {
             Wait::Yes => entry.fetch_lock.lock().await,
@@ -310,9 +321,17 @@ impl KeyStore {
             let discovered = state.fresh_discovery(inner.clock.now(), &inner.rules);
             (discovered, state.keys.clone())
         };
-        let result = self.load(policy, discovered, previous.as_deref()).await;
+        // A key URL issuer fetches a kid it does not hold: that starts its refetch window.
+        let unseen_kid = matches!(policy.key_source, KeySource::KeyUrl(_))
+            && kid.is_some_and(|kid| previous.as_ref().is_none_or(|p| p.get(kid).is_none()));
+        let result = self
+            .load(policy, discovered, previous.as_deref(), kid)
+            .await;
         let now = inner.clock.now();
         let dynamic = !inner.configured.contains_key(&policy.issuer);
+        if unseen_kid {
+            entry.write().last_kid_fetch = Some(now);
+        }
         match result {
             Ok((set, discovered)) => {
                 tracing::info!(issuer = %policy.label, keys = set.len(), jwks_uri = %set.jwks_uri(), "loaded issuer keys");

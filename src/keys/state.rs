@@ -78,6 +78,11 @@ pub(super) struct KeySet {
     pub(super) expires_at: Instant,
     pub(super) jwks_uri: Url,
     pub(super) etag: Option<String>,
+    /// For keys fetched one `kid` at a time from a key URL (AWS ALB), the kids in the order
+    /// they were added (the oldest leaves first at the bound); `None` for any other set. Such a
+    /// set grows as tokens name new kids, may be empty and still serve, and its unknown-kid
+    /// refetch window counts from the last such fetch ([`IssuerState::last_kid_fetch`]).
+    pub(super) added_kids: Option<Vec<String>>,
 }
 
 impl KeySet {
@@ -101,6 +106,7 @@ impl KeySet {
             expires_at: now + lifetime,
             jwks_uri,
             etag: caching.etag,
+            added_kids: None,
         }
     }
 
@@ -123,6 +129,11 @@ impl KeySet {
     pub fn jwks_uri(&self) -> &Url {
         &self.jwks_uri
     }
+
+    /// Whether its keys are fetched one kid at a time (a key URL's).
+    pub fn on_demand(&self) -> bool {
+        self.added_kids.is_some()
+    }
 }
 
 /// What an issuer's entry knows. Read and written under [`IssuerEntry::state`].
@@ -136,6 +147,8 @@ pub(super) struct IssuerState {
     pub consecutive_failures: u32,
     pub retry_not_before: Option<Instant>,
     pub last_error: Option<RefreshError>,
+    /// When the last fetch for a `kid` not held completed (on-demand sets only).
+    pub last_kid_fetch: Option<Instant>,
     /// Bumped after every completed fetch attempt; waiters compare it to know whether the fetch
     /// they were waiting for has happened meanwhile.
     pub generation: u64,
@@ -260,11 +273,12 @@ impl IssuerState {
         })
     }
 
-    /// Whether lookups can be served keys at `now`: a set holding at least one usable key,
-    /// within its lifetime or its stale-if-error bound. The one answer to "does this issuer
-    /// have keys".
+    /// Whether lookups can be served keys at `now`: a set holding at least one usable key (or
+    /// an on-demand set, which fetches each kid as tokens name it), within its lifetime or its
+    /// stale-if-error bound. The one answer to "does this issuer have keys".
     pub fn has_keys(&self, now: Instant, rules: &CacheRules) -> bool {
-        self.servable(now, rules).is_some_and(|set| !set.is_empty())
+        self.servable(now, rules)
+            .is_some_and(|set| set.on_demand() || !set.is_empty())
     }
 
     /// The current set, unless it is past its expiry by more than `stale_if_error`.
@@ -286,11 +300,14 @@ impl IssuerState {
     }
 
     /// An unknown `kid` may refetch once `min_refresh_interval` has passed since the last
-    /// completed fetch, and never during a failure backoff.
+    /// completed fetch (for an on-demand set: the last fetch of a kid it did not hold), and
+    /// never during a failure backoff.
     fn kid_refetch_allowed(&self, now: Instant, rules: &CacheRules) -> bool {
-        let window_passed = self
-            .last_attempt
-            .is_none_or(|t| now >= t + rules.min_refresh_interval);
+        let last = match &self.keys {
+            Some(set) if set.on_demand() => self.last_kid_fetch,
+            _ => self.last_attempt,
+        };
+        let window_passed = last.is_none_or(|t| now >= t + rules.min_refresh_interval);
         window_passed && self.backoff_left(now).is_none()
     }
 

@@ -138,7 +138,7 @@ impl From<&IssuerSettings> for IssuerConfig {
             config_path: entry.config_path.clone(),
             jwks_uri: entry.jwks_uri.clone(),
             jwks_hosts: entry.jwks_hosts.clone(),
-            algorithms: entry.algorithms.clone(),
+            algorithms: super::key_url::issuer_algorithms(entry),
             required_claims: entry.required_claims.clone(),
             required_scopes: entry.required_scopes.clone(),
             headers: entry
@@ -152,6 +152,9 @@ impl From<&IssuerSettings> for IssuerConfig {
             ca_file: entry.ca_file.clone(),
             allow_private_addresses: entry.allow_private_addresses,
             fetch_token_file: entry.fetch_token_file.clone(),
+            key_url: super::key_url::key_url(entry),
+            signer: entry.signer.clone(),
+            allow_padded_segments: entry.allow_padded_segments,
             public_key_files: entry
                 .public_key_files
                 .iter()

@@ -17,6 +17,7 @@ use crate::issuer::{SUPPORTED_ALGORITHMS, check_url};
 
 mod convert;
 mod grpc;
+mod key_url;
 mod network;
 mod policies;
 mod secret;
@@ -443,6 +444,19 @@ pub struct IssuerSettings {
     /// (a projected service-account token), read again for every fetch.
     #[serde(default)]
     pub fetch_token_file: Option<std::path::PathBuf>,
+    /// One PEM public key per `kid` at this URL, ending in `/{kid}` (AWS ALB:
+    /// `https://public-keys.auth.elb.<region>.amazonaws.com/{kid}`): no discovery, ES256 only;
+    /// needs `signer`.
+    #[serde(default)]
+    pub key_url: Option<String>,
+    /// The header `signer` every token must carry, exactly (AWS ALB: the load balancer's
+    /// ARN). Counts as the audience check: `audiences` may then be empty.
+    #[serde(default)]
+    pub signer: Option<String>,
+    /// Read this issuer's tokens even when their base64url parts carry `=` padding (AWS ALB
+    /// pads them). Other issuers' padded tokens stay malformed.
+    #[serde(default)]
+    pub allow_padded_segments: bool,
     /// Whether `/readyz` waits for this issuer's keys (default true). An optional issuer that is
     /// down does not keep a replica out of service; its tokens get 503 until its keys load.
     #[serde(default = "required_by_default")]

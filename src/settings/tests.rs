@@ -356,6 +356,9 @@ fn the_shipped_config_file_documents_every_key() {
         ca_file: None,
         allow_private_addresses: false,
         fetch_token_file: Some("/var/run/secrets/tokens/jwtgate".into()),
+        key_url: Some("https://keys.example/{kid}".into()),
+        signer: Some("arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/a/b".into()),
+        allow_padded_segments: false,
         required: true,
     });
     settings

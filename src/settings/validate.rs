@@ -229,6 +229,8 @@ impl Settings {
             if issuer.jwks_file.is_some() || !issuer.public_key_files.is_empty() {
                 check_local_keys(issuer).map_err(|(field, p)| (key(field), p))?;
             }
+            super::key_url::check_key_url(issuer, self.fetch.https_only, &self.verify.algorithms)
+                .map_err(|(field, p)| (key(field), p))?;
             if let Some(algorithms) = &issuer.algorithms {
                 validate_algorithms(&key("algorithms"), algorithms)?;
                 if let Some(alg) = algorithms
@@ -260,12 +262,15 @@ impl Settings {
             if issuer.audiences.iter().any(String::is_empty) {
                 return Err((key("audiences"), "contains an empty string".into()));
             }
+            // A required signer (AWS ALB's load balancer) binds tokens to this service as an
+            // audience would: such an issuer needs no audiences.
             match (issuer.audiences.is_empty(), issuer.allow_any_audience) {
-                (true, false) => {
+                (true, false) if issuer.signer.is_none() => {
                     return Err((
                         key("audiences"),
                         "is empty: list the audiences this service accepts (any token the issuer \
-                         minted for another service would pass), or set allow_any_audience = true"
+                         minted for another service would pass), or set allow_any_audience = true \
+                         (or signer, for tokens bound to one signer)"
                             .into(),
                     ));
                 }

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::issuer::{ClaimError, IssuerError, IssuerPolicy, TrustedIssuers};
 use crate::keys::{KeyStore, KeysError, VerifyingKey};
 use crate::policy::PolicyError;
-use crate::token::{TokenError, UnverifiedToken};
+use crate::token::{Padding, TokenError, UnverifiedToken};
 
 mod claims;
 mod token_cache;
@@ -65,6 +65,9 @@ pub enum Rejection {
     /// The header's `typ` is not the issuer's required token type (`issuers[].typ`).
     #[error("the token's type is not the required one")]
     WrongTokenType,
+    /// The header's `signer` is absent or not the issuer's `signer` (AWS ALB's load balancer).
+    #[error("the token was not signed by the configured signer")]
+    WrongSigner,
     /// The request already carries an identity header (`X-Auth-*` or the payload header), which
     /// only a forger would send (HTTP 403, with `[verify] refuse_identity_headers`).
     #[error("the request carries the identity header {0}, which only jwtgate may set")]
@@ -82,13 +85,14 @@ pub enum Rejection {
 
 /// Every stable reason code a [`Rejection`] can have, for metrics created before the first
 /// rejection and for documentation checks.
-pub const REASON_CODES: [&str; 22] = [
+pub const REASON_CODES: [&str; 24] = [
     "missing_token",
     "token_too_large",
     "malformed",
     "unsupported_alg",
     "untrusted_issuer",
     "unknown_kid",
+    "invalid_kid",
     "keys_unavailable",
     "bad_signature",
     "expired",
@@ -99,6 +103,7 @@ pub const REASON_CODES: [&str; 22] = [
     "insufficient_scope",
     "forged_identity_header",
     "wrong_token_type",
+    "wrong_signer",
     "unknown_policy",
     "invalid_path",
     "ambiguous_request",
@@ -124,6 +129,7 @@ impl Rejection {
             Rejection::WrongIssuer => "wrong_issuer",
             Rejection::MissingClaim(_) => "missing_claim",
             Rejection::WrongTokenType => "wrong_token_type",
+            Rejection::WrongSigner => "wrong_signer",
             Rejection::InsufficientScope { .. } => "insufficient_scope",
             Rejection::ForgedIdentityHeader(_) => "forged_identity_header",
             Rejection::Policy(e) => e.reason(),
@@ -148,6 +154,7 @@ impl From<ClaimError> for Rejection {
             ClaimError::Missing(claim) => Rejection::MissingClaim(claim),
             ClaimError::WrongAudience => Rejection::WrongAudience,
             ClaimError::WrongType => Rejection::WrongTokenType,
+            ClaimError::WrongSigner => Rejection::WrongSigner,
         }
     }
 }
@@ -239,8 +246,10 @@ impl Verifier {
             let current = self.keys.get_key(&hit.policy, &hit.key.kid).await;
             if current.is_ok_and(|key| Arc::ptr_eq(&key, &hit.key)) {
                 // The same bytes verified before with this still-current key: the claims are
-                // as verified. Decoding cannot fail for bytes that parsed then.
-                let claims = crate::token::claims_of_verified(raw).map_err(Rejection::from)?;
+                // as verified, read under the padding rule of the issuer they verified for.
+                // Decoding cannot fail for bytes that parsed then.
+                let claims = crate::token::claims_of_verified(raw, hit.policy.padding)
+                    .map_err(Rejection::from)?;
                 return Ok(Verified {
                     policy: hit.policy.clone(),
                     from_cache: true,
@@ -261,7 +270,7 @@ impl Verifier {
         &self,
         raw: &str,
     ) -> Result<(Verified, Arc<VerifyingKey>), AttributedRejection> {
-        let token = UnverifiedToken::parse(raw).map_err(Rejection::from)?;
+        let token = self.parse(raw)?;
         let alg = parse_alg(token.unverified_alg())?;
         let policy = self.trusted_policy(&token)?;
         let attribute = |rejection: Rejection| AttributedRejection {
@@ -273,6 +282,11 @@ impl Verifier {
                 "{alg:?} (not allowed for this issuer)"
             ))));
         }
+        // Before any key lookup, so that a token naming another signer never causes a fetch.
+        // The header is signed: once the signature verifies, this signer is authentic.
+        policy
+            .check_signer(token.unverified_header())
+            .map_err(|e| attribute(e.into()))?;
         let kid = token
             .unverified_kid()
             .ok_or_else(|| attribute(missing_kid()))?;
@@ -319,7 +333,7 @@ impl Verifier {
 
     /// The key a token names, without verifying the token (expired tokens still get a key).
     pub async fn key_for_token(&self, raw: &str) -> Result<KeyInfo, AttributedRejection> {
-        let token = UnverifiedToken::parse(raw).map_err(Rejection::from)?;
+        let token = self.parse(raw)?;
         let policy = self.trusted_policy(&token)?;
         let kid = token.unverified_kid().ok_or_else(|| AttributedRejection {
             rejection: missing_kid(),
@@ -349,6 +363,27 @@ impl Verifier {
                 issuer: Some(policy),
             }),
         }
+    }
+
+    /// Parses `raw`, reading padded parts only when some issuer allows them, and refusing a
+    /// padded token of any other issuer (or of none) with the strict parser's own error, so
+    /// that it is refused exactly as if no issuer allowed padding.
+    fn parse<'t>(&self, raw: &'t str) -> Result<UnverifiedToken<'t>, Rejection> {
+        if !self.issuers.any_tolerates_padding() {
+            return Ok(UnverifiedToken::parse(raw)?);
+        }
+        let token = UnverifiedToken::parse_with(raw, Padding::Tolerated)?;
+        let padding_allowed = || {
+            let policy = self.issuers.lookup(token.unverified_issuer()?).ok()?;
+            (policy.padding == Padding::Tolerated).then_some(())
+        };
+        if token.is_padded() && padding_allowed().is_none() {
+            return Err(UnverifiedToken::parse(raw).err().map_or_else(
+                || Rejection::Malformed("padded base64url".into()),
+                Rejection::from,
+            ));
+        }
+        Ok(token)
     }
 
     fn trusted_policy(
@@ -390,10 +425,15 @@ fn check_signature_and_claims(
     alg: Algorithm,
     now: u64,
 ) -> Result<(), ErrorKind> {
-    jsonwebtoken::decode_header(token.raw()).map_err(|e| e.into_kind())?;
-    let signature = &token.raw()[token.signing_input().len() + 1..];
+    if token.is_padded() {
+        // jsonwebtoken reads unpadded base64url only: give it the header without its padding.
+        jsonwebtoken::decode_header(format!("{}..", token.header_b64()))
+    } else {
+        jsonwebtoken::decode_header(token.raw())
+    }
+    .map_err(|e| e.into_kind())?;
     let signature = URL_SAFE_NO_PAD
-        .decode(signature)
+        .decode(token.signature_b64())
         .map_err(|_| ErrorKind::InvalidToken)?;
     if !key
         .signature_keys

@@ -12,6 +12,7 @@ fn reason_codes_lists_the_code_of_every_rejection() {
         Rejection::UnsupportedAlg(String::new()),
         Rejection::Issuer(IssuerError::Untrusted(String::new())),
         Rejection::Keys(KeysError::UnknownKid),
+        Rejection::Keys(KeysError::InvalidKid),
         Rejection::Keys(KeysError::Unavailable {
             retry_after: std::time::Duration::ZERO,
             cause: crate::keys::RefreshError::NotFetched,
@@ -23,6 +24,7 @@ fn reason_codes_lists_the_code_of_every_rejection() {
         Rejection::WrongIssuer,
         Rejection::MissingClaim(String::new()),
         Rejection::WrongTokenType,
+        Rejection::WrongSigner,
         Rejection::Policy(PolicyError::UnknownPolicy(String::new())),
         Rejection::Policy(PolicyError::InvalidPath("")),
         Rejection::Policy(PolicyError::AmbiguousRequest("")),

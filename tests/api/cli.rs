@@ -17,7 +17,7 @@ const DEAD_ISSUER: &str = "http://127.0.0.1:1";
 
 /// Runs the jwtgate binary to completion off the test's runtime thread (the in-process issuer
 /// keeps serving meanwhile), feeding `stdin`.
-async fn jwtgate(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+pub async fn jwtgate(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let env: Vec<(String, String)> = env
         .iter()
@@ -56,11 +56,11 @@ impl Drop for Running {
     }
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
@@ -71,7 +71,7 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn write_config(name: &str, toml: &str) -> PathBuf {
+pub fn write_config(name: &str, toml: &str) -> PathBuf {
     let path = temp_dir(name).join("jwtgate.toml");
     std::fs::write(&path, toml).unwrap();
     path
@@ -319,18 +319,7 @@ async fn inspect_with_a_config_applies_its_audiences() {
     assert_eq!(output.status.code(), Some(2), "TOKEN is required");
 
     let token = key.sign(&claims(issuer.issuer()));
-    let output = jwtgate(
-        &[
-            "inspect",
-            &token,
-            "--config",
-            config.to_str().unwrap(),
-            "--json",
-        ],
-        "",
-        &[],
-    )
-    .await;
+    let output = inspect_json_with_config(&token, &config).await;
 
     assert_eq!(output.status.code(), Some(1));
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -355,6 +344,22 @@ async fn inspect_with_a_config_never_contacts_an_issuer_it_does_not_trust() {
     );
     assert!(report.contains("INVALID  untrusted_issuer"), "{report}");
     assert_eq!(issuer.total_hits(), 0);
+}
+
+/// `jwtgate inspect <token> --config <config> --json`.
+pub async fn inspect_json_with_config(token: &str, config: &std::path::Path) -> Output {
+    jwtgate(
+        &[
+            "inspect",
+            token,
+            "--config",
+            config.to_str().unwrap(),
+            "--json",
+        ],
+        "",
+        &[],
+    )
+    .await
 }
 
 async fn inspect_with_config(token: &str, config: &std::path::Path) -> Output {

@@ -197,6 +197,18 @@ impl TestApp {
             .join("\n")
     }
 
+    /// Asserts that `answer` is a 200, showing its body and every issuer's fetch error if not.
+    #[track_caller]
+    pub fn assert_allowed(&self, answer: &Answer) {
+        assert_eq!(
+            answer.status,
+            200,
+            "{:?} {}",
+            answer.body,
+            self.fetch_errors()
+        );
+    }
+
     /// Sends `method path` with optional bearer token.
     pub async fn request(
         &self,

@@ -7,6 +7,7 @@ mod helpers;
 mod abuse;
 mod admin;
 mod admin_listener;
+mod alb;
 mod binary;
 mod cache;
 mod claims;

@@ -158,6 +158,8 @@ fn policy(configured: bool) -> Arc<IssuerPolicy> {
         ca_file: None,
         allow_private_addresses: false,
         fetch_token_file: None,
+        signer: None,
+        padding: crate::token::Padding::Refused,
         validation,
     })
 }
