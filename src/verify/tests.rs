@@ -1,6 +1,11 @@
 //! The verifier's rules, as specifications.
 
+use super::rejection::map_jwt_error;
 use super::*;
+use crate::issuer::IssuerError;
+use crate::keys::KeysError;
+use crate::policy::PolicyError;
+use crate::token::TokenError;
 
 #[test]
 fn reason_codes_lists_the_code_of_every_rejection() {
