@@ -429,13 +429,14 @@ pub struct Jwtgate {
 
 impl Jwtgate {
     /// Starts `target/.../jwtgate` trusting `trusted` (audience, required scope, email and roles
-    /// claim headers) and `down`, with the three token sources and the payload header on, and
-    /// `refuse_identity_headers` as given, and waits until it verifies a token of the trusted
-    /// issuer.
+    /// claim headers) and `down`, with the three token sources and the payload header on,
+    /// `refuse_identity_headers` as given and `[verify] mode` as given (`enforce` or `report`),
+    /// and waits until it verifies a token of the trusted issuer.
     pub async fn start(
         issuers: &Issuers,
         scratch: &Scratch,
         refuse_identity_headers: bool,
+        mode: &str,
     ) -> Self {
         let port = free_port();
         let grpc_port = free_port();
@@ -456,6 +457,7 @@ timeout_secs = 2
 token_sources = ["header:Authorization:Bearer", "cookie:access_token", "query:access_token"]
 payload_header = "X-Auth-Payload"
 refuse_identity_headers = {refuse_identity_headers}
+mode = "{mode}"
 [grpc]
 bind = "127.0.0.1:{grpc_port}"
 [[issuers]]
@@ -506,8 +508,17 @@ pub struct Backends {
 impl Backends {
     /// Starts them, jwtgate with `[verify] refuse_identity_headers` as given.
     pub async fn start(scratch: &Scratch, refuse_identity_headers: bool) -> Self {
+        Self::start_in_mode(scratch, refuse_identity_headers, "enforce").await
+    }
+
+    /// [`Backends::start`] with jwtgate's `[verify] mode` as given (`enforce` or `report`).
+    pub async fn start_in_mode(
+        scratch: &Scratch,
+        refuse_identity_headers: bool,
+        mode: &str,
+    ) -> Self {
         let issuers = Issuers::start().await;
-        let jwtgate = Jwtgate::start(&issuers, scratch, refuse_identity_headers).await;
+        let jwtgate = Jwtgate::start(&issuers, scratch, refuse_identity_headers, mode).await;
         let echo = Echo::start();
         Self {
             issuers,
