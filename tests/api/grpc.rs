@@ -464,3 +464,23 @@ async fn report_mode_grpc_series_exist_from_the_first_scrape() {
     );
     assert!(scrape.as_str().unwrap().contains(&series), "{series}");
 }
+
+/// An answer written in two parts (headers and message, then trailers) waits, under Nagle's
+/// algorithm, for the client's delayed ACK (~40 ms on Linux): the listener sets TCP_NODELAY.
+#[actix_web::test]
+async fn checks_on_one_connection_are_not_held_back_by_delayed_acks() {
+    let f = fixture(true).await;
+    let mut client = connect(f.app.grpc_port.expect("the gRPC listener is on")).await;
+    check_within(&mut client, check_request("/app", &[], &[])).await;
+
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        check_within(&mut client, check_request("/app", &[], &[])).await;
+    }
+    let elapsed = started.elapsed();
+
+    assert!(
+        elapsed < Duration::from_millis(400),
+        "20 Checks took {elapsed:?}: ~40 ms each is a delayed ACK"
+    );
+}
