@@ -42,13 +42,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use envoy_types::ext_authz::v3::pb::{
     Authorization, AuthorizationServer, CheckRequest, CheckResponse,
 };
 use envoy_types::ext_authz::v3::{CheckResponseExt, OkHttpResponseBuilder};
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, attribute_context};
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
 
 /// The audience every minted token carries and jwtgate's configuration requires.
@@ -252,7 +252,10 @@ fn mint(args: &Args) {
         .expect("the clock is past 1970")
         .as_nanos();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let realistic = args.0.get("shape").is_some_and(|shape| shape == "realistic");
+    let realistic = args
+        .0
+        .get("shape")
+        .is_some_and(|shape| shape == "realistic");
     let mint_one = |i: usize| -> String {
         let invalid = (i + 1) * invalid_percent / 100 > i * invalid_percent / 100;
         let kind = if invalid {
@@ -369,8 +372,8 @@ struct DecodeState {
     validation: Validation,
 }
 
-fn reference(args: &Args, kind: Reference) {
-    let workers: usize = args.number("workers");
+/// The reference server's listener on `--bind`, which must be a loopback address.
+fn bind_loopback(args: &Args) -> TcpListener {
     let listener = TcpListener::bind(args.get("bind")).expect("bind the reference server");
     assert!(
         listener
@@ -380,6 +383,12 @@ fn reference(args: &Args, kind: Reference) {
             .is_loopback(),
         "loadtest: the reference servers bind loopback only"
     );
+    listener
+}
+
+fn reference(args: &Args, kind: Reference) {
+    let workers: usize = args.number("workers");
+    let listener = bind_loopback(args);
     let state = match kind {
         Reference::Noop => None,
         Reference::Decode => {
@@ -481,15 +490,7 @@ impl Authorization for NoopCheck {
 
 fn grpc_noop(args: &Args) {
     let workers: usize = args.number("workers");
-    let listener = TcpListener::bind(args.get("bind")).expect("bind the gRPC reference");
-    assert!(
-        listener
-            .local_addr()
-            .expect("local address")
-            .ip()
-            .is_loopback(),
-        "loadtest: the reference servers bind loopback only"
-    );
+    let listener = bind_loopback(args);
     listener
         .set_nonblocking(true)
         .expect("a non-blocking listener");
