@@ -5,7 +5,9 @@
 # (scripts/peer: OIDC discovery against the same issuer, 200/401), so jwtgate is reported as
 # ratios to them.
 #
-#   ./scripts/loadtest.sh   # ~5 min of runs (+ builds: ~5 min the first time); prints where results are
+#   ./scripts/loadtest.sh        # HTTP, then gRPC: ~6 min of runs (+ builds: ~8 min the first time)
+#   ./scripts/loadtest.sh http   # the HTTP scenarios only (what the script did before gRPC)
+#   ./scripts/loadtest.sh grpc   # the gRPC scenarios only (~1 min of runs); prints where results are
 #
 # What it does, all on 127.0.0.1, every process stopped by the script (and each server also
 # stops by itself after a bounded lifetime):
@@ -26,10 +28,23 @@
 #     (VmRSS/VmHWM from /proc) after every run, and the cores the server, the whole machine and
 #     the hypervisor's steal took during it (/proc/PID/stat, /proc/stat: others' load shows as
 #     machine - server - wrk), in results.tsv; then
-#     scripts/plot_loadtest.py writes results.md (tables, ratios, issue 5 targets) and
-#     loadtest.png (installing matplotlib with pip if missing).
+#     scripts/plot_loadtest.py writes results.md (tables, ratios, issue 5 targets, and the gRPC
+#     table below) and loadtest.png (installing matplotlib with pip if missing).
+#
+# gRPC (Envoy ext_authz Check; issue 11, point 8): jwtgate's [grpc] listener against a tonic
+# no-op Check server (the harness's grpc-noop: same tonic and Envoy types, every call OK), each
+# loaded by h2load (nghttp2-client, installed from Debian if missing) with one pre-built request
+# body (the harness's grpc-body: the 5-byte gRPC prefix and a protobuf CheckRequest whose
+# Authorization header carries one RS256 token), content-type application/grpc, te: trailers,
+# -c GRPC_CONNECTIONS connections x -m GRPC_STREAMS streams. h2load sends one body for every request
+# (it cannot cycle bodies), so the scenarios are that one token with the verified-token cache on
+# and off (off: every call verifies the signature in full). A denial is also HTTP 200 over gRPC:
+# each jwtgate row carries how many calls jwtgate counted allowed and denied during the run
+# (jwtgate_verifications_total{transport="grpc"} before and after). Latency percentiles come from
+# h2load's per-request log. Rows in grpc.tsv; pinned and unpinned as above.
 #
 # Environment: LOADTEST_DURATION_SECS (5), LOADTEST_WARMUP_SECS (1), LOADTEST_CONNECTIONS (64),
+# LOADTEST_GRPC_CONNECTIONS (8), LOADTEST_GRPC_STREAMS (8),
 # LOADTEST_OUT (target/loadtest/run-<UTC time>), LOADTEST_SKIP_BUILD=1 (use existing builds).
 # The machine is shared: the load average before and after is recorded with the results.
 set -euo pipefail
@@ -42,9 +57,22 @@ if [[ -z ${LOADTEST_UNDER_TIMEOUT:-} ]]; then
     LOADTEST_UNDER_TIMEOUT=1 exec timeout "$SCRIPT_TIMEOUT_SECS" "$0" "$@"
 fi
 
+RUNS=${1:-all}
+case $RUNS in
+    all | http | grpc) ;;
+    *)
+        echo "usage: $0 [all|http|grpc]" >&2
+        exit 2
+        ;;
+esac
+runs() { [[ $RUNS == all || $RUNS == "$1" ]]; }
 DURATION_SECS=${LOADTEST_DURATION_SECS:-5}
 WARMUP_SECS=${LOADTEST_WARMUP_SECS:-1}
 CONNECTIONS=${LOADTEST_CONNECTIONS:-64}
+# gRPC: h2load connections, and concurrent streams on each (8 x 8 = 64 calls in flight, as the
+# HTTP runs' 64 connections).
+GRPC_CONNECTIONS=${LOADTEST_GRPC_CONNECTIONS:-8}
+GRPC_STREAMS=${LOADTEST_GRPC_STREAMS:-8}
 OUT=${LOADTEST_OUT:-target/loadtest/run-$(date -u +%Y%m%dT%H%M%SZ)}
 # Distinct tokens for the cache-off runs (each verified in full; repeats do not matter there).
 DISTINCT_TOKENS=10000
@@ -64,6 +92,8 @@ HARNESS=$OUT/bin/loadtest
 PEER=$OUT/bin/peer
 JWTGATE=$OUT/bin/jwtgate
 RESULTS=$OUT/results.tsv
+GRPC_RESULTS=$OUT/grpc.tsv
+GRPC_BODY=$OUT/grpc-check.bin
 TOKENS=$OUT/tokens
 mkdir -p "$OUT/bin" "$TOKENS"
 CLK_TCK=$(getconf CLK_TCK)
@@ -85,21 +115,26 @@ trap cleanup EXIT
 trap 'log "stopped by a signal"; exit 143' TERM INT
 
 # --- 1. tools and builds ---------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-    log "installing wrk (apt)"
-    as_root=()
+install_tool() { # COMMAND DEBIAN_PACKAGE
+    command -v "$1" >/dev/null 2>&1 && return 0
+    log "installing $1 (apt: $2)"
+    local as_root=()
     [[ "$(id -u)" == 0 ]] || as_root=(sudo)
     "${as_root[@]}" apt-get update -qq
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
-fi
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
+if runs http; then install_tool wrk wrk; fi
+if runs grpc; then install_tool h2load nghttp2-client; fi
 if [[ "${LOADTEST_SKIP_BUILD:-0}" != 1 ]]; then
     log "building jwtgate (release)"
     start=$SECONDS
     cargo build --release --locked --bin jwtgate
     log "building the harness scripts/loadtest (release)"
     cargo build --release --locked --manifest-path scripts/loadtest/Cargo.toml --target-dir target/loadtest
-    log "building the peer scripts/peer: jwt-authorizer behind axum (release)"
-    cargo build --release --locked --manifest-path scripts/peer/Cargo.toml --target-dir target/loadtest/peer
+    if runs http; then
+        log "building the peer scripts/peer: jwt-authorizer behind axum (release)"
+        cargo build --release --locked --manifest-path scripts/peer/Cargo.toml --target-dir target/loadtest/peer
+    fi
     log "builds took $((SECONDS - start)) s"
 fi
 # What was measured: the commit, and whether src/ or Cargo.toml differed from it at build time.
@@ -108,7 +143,7 @@ BUILT_FROM="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.to
 # binary in the middle of the run.
 cp target/release/jwtgate "$JWTGATE"
 cp target/loadtest/release/loadtest "$HARNESS"
-cp target/loadtest/peer/release/peer "$PEER"
+if runs http; then cp target/loadtest/peer/release/peer "$PEER"; fi
 
 # Does this jwtgate have the verified-token cache ([cache] verified_tokens)?
 probe_config=$OUT/probe.toml
@@ -132,19 +167,26 @@ mint() { # NAME ALG ISSUERS COUNT INVALID_PERCENT [SHAPE]
     "$HARNESS" mint --issuer-base "$ISSUER_BASE" --alg "$2" --issuers "$3" --count "$4" \
         --invalid-percent "$5" --keys tests/keys --out "$TOKENS/$1.txt" --shape "${6:-small}"
 }
-mint rs256-$CACHED_TOKENS RS256 1 "$CACHED_TOKENS" 0
-for n in 1 10 100 1000 "$DISTINCT_TOKENS"; do
-    head -n "$n" "$TOKENS/rs256-$CACHED_TOKENS.txt" >"$TOKENS/rs256-$n.txt"
-done
-mint es256-$DISTINCT_TOKENS ES256 1 "$DISTINCT_TOKENS" 0
-mint eddsa-$DISTINCT_TOKENS EdDSA 1 "$DISTINCT_TOKENS" 0
-mint rs256-iss8-$DISTINCT_TOKENS RS256 8 "$DISTINCT_TOKENS" 0
-mint rs256-iss32-$DISTINCT_TOKENS RS256 32 "$DISTINCT_TOKENS" 0
-mint mix10-1000 RS256 1 1000 10
-# Tokens of real size (~1 KB, Keycloak/Entra ID claims): distinct, and 1000 reused.
-mint real-rs256-$DISTINCT_TOKENS RS256 1 "$DISTINCT_TOKENS" 0 realistic
-head -n 1000 "$TOKENS/real-rs256-$DISTINCT_TOKENS.txt" >"$TOKENS/real-rs256-1000.txt"
+if runs http; then
+    mint rs256-$CACHED_TOKENS RS256 1 "$CACHED_TOKENS" 0
+    for n in 1 10 100 1000 "$DISTINCT_TOKENS"; do
+        head -n "$n" "$TOKENS/rs256-$CACHED_TOKENS.txt" >"$TOKENS/rs256-$n.txt"
+    done
+    mint es256-$DISTINCT_TOKENS ES256 1 "$DISTINCT_TOKENS" 0
+    mint eddsa-$DISTINCT_TOKENS EdDSA 1 "$DISTINCT_TOKENS" 0
+    mint rs256-iss8-$DISTINCT_TOKENS RS256 8 "$DISTINCT_TOKENS" 0
+    mint rs256-iss32-$DISTINCT_TOKENS RS256 32 "$DISTINCT_TOKENS" 0
+    mint mix10-1000 RS256 1 1000 10
+    # Tokens of real size (~1 KB, Keycloak/Entra ID claims): distinct, and 1000 reused.
+    mint real-rs256-$DISTINCT_TOKENS RS256 1 "$DISTINCT_TOKENS" 0 realistic
+    head -n 1000 "$TOKENS/real-rs256-$DISTINCT_TOKENS.txt" >"$TOKENS/real-rs256-1000.txt"
+else
+    mint rs256-1 RS256 1 1 0
+fi
 ONE_TOKEN=$(cat "$TOKENS/rs256-1.txt")
+if runs grpc; then
+    "$HARNESS" grpc-body --token-file "$TOKENS/rs256-1.txt" --out "$GRPC_BODY"
+fi
 
 # --- servers -------------------------------------------------------------------------------
 SERVER_PID=
@@ -154,13 +196,16 @@ READY_MS=
 pin_server() { if [[ $MODE == pinned ]]; then echo "taskset -c $SERVER_CPU"; fi; }
 pin_client() { if [[ $MODE == pinned ]]; then echo "taskset -c $CLIENT_CPU"; fi; }
 
-start_jwtgate() { # WORKERS ISSUERS CACHE(on|off) [DECISION_LOG(on|off)]
-    local workers=$1 issuers=$2 cache=$3 decisions=${4:-on} config i
+start_jwtgate() { # WORKERS ISSUERS CACHE(on|off) [GRPC_PORT: the [grpc] listener's] [DECISION_LOG(on|off)]
+    local workers=$1 issuers=$2 cache=$3 grpc=${4:-} decisions=${5:-on} config i
     SERVER_PORT=$("$HARNESS" free-port)
     config=$OUT/jwtgate-$SERVER_PORT.toml
     {
         printf '[server]\nbind = "127.0.0.1:%s"\nworkers = %s\n\n' "$SERVER_PORT" "$workers"
         printf '[fetch]\nhttps_only = false\nallow_private_addresses = true\n\n'
+        if [[ -n $grpc ]]; then
+            printf '[grpc]\nbind = "127.0.0.1:%s"\n\n' "$grpc"
+        fi
         for ((i = 0; i < issuers; i++)); do
             printf '[[issuers]]\nissuer = "%s/i/%s"\naudiences = ["my-api"]\n\n' "$ISSUER_BASE" "$i"
         done
@@ -204,6 +249,18 @@ start_peer() { # WORKERS
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     READY_MS=$("$HARNESS" wait-ready --url "http://127.0.0.1:$SERVER_PORT/readyz" --start-ns "$t0")
+}
+
+start_grpc_noop() { # WORKERS
+    local workers=$1 t0
+    GRPC_PORT=$("$HARNESS" free-port)
+    t0=$(date +%s%N)
+    # shellcheck disable=SC2046
+    $(pin_server) "$HARNESS" grpc-noop --bind "127.0.0.1:$GRPC_PORT" --workers "$workers" \
+        >"$OUT/grpc-noop-$GRPC_PORT.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    READY_MS=$("$HARNESS" wait-ready --url "tcp://127.0.0.1:$GRPC_PORT" --start-ns "$t0")
 }
 
 stop_server() {
@@ -269,7 +326,7 @@ measure() {
     local scenario=$1 server=$2 workers=$3 issuers=$4 cache=$5 load=$6 warm=${7:-warm}
     case $server in
         jwtgate) start_jwtgate "$workers" "$issuers" "$cache" ;;
-        jwtgate:nolog) start_jwtgate "$workers" "$issuers" "$cache" off ;;
+        jwtgate:nolog) start_jwtgate "$workers" "$issuers" "$cache" "" off ;;
         noop) start_reference noop "$workers" ;;
         decode:*) start_reference decode "$workers" "${server#decode:}" ;;
         peer) start_peer "$workers" ;;
@@ -315,89 +372,181 @@ measure() {
 }
 
 # --- 3 and 4. the runs -----------------------------------------------------------------------
-printf 'mode\tserver\tscenario\tworkers\tissuers\ttokens\tcache\trps\tp50_ms\tp99_ms\tmax_ms\tnon2xx\tsocket_errors\trequests\thit_ratio\tvmrss_kb\tvmhwm_kb\tready_ms\tserver_cores\tmachine_cores\tsteal_cores\n' >"$RESULTS"
+if runs http; then
+    printf 'mode\tserver\tscenario\tworkers\tissuers\ttokens\tcache\trps\tp50_ms\tp99_ms\tmax_ms\tnon2xx\tsocket_errors\trequests\thit_ratio\tvmrss_kb\tvmhwm_kb\tready_ms\tserver_cores\tmachine_cores\tsteal_cores\n' >"$RESULTS"
+fi
 {
     echo "date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "commit=$BUILT_FROM"
     echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
     echo "cpus=$(nproc)"
     echo "kernel=$(uname -r)"
-    echo "wrk=$(wrk --version 2>&1 | head -1)"
+    if runs http; then echo "wrk=$(wrk --version 2>&1 | head -1)"; fi
+    if runs grpc; then echo "h2load=$(h2load --version 2>&1 | head -1)"; fi
     echo "rustc=$(rustc --version)"
     echo "token_cache=$TOKEN_CACHE"
-    echo "duration_secs=$DURATION_SECS warmup_secs=$WARMUP_SECS connections=$CONNECTIONS"
+    echo "duration_secs=$DURATION_SECS warmup_secs=$WARMUP_SECS connections=$CONNECTIONS grpc_connections=$GRPC_CONNECTIONS grpc_streams=$GRPC_STREAMS"
     echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/meta.txt"
-log "load before: $(cut -d' ' -f1-3 /proc/loadavg); results in $RESULTS"
+
+log "load before: $(cut -d' ' -f1-3 /proc/loadavg); results in $OUT"
 
 # The crypto floor in this run: one verification with a key parsed once (and parsed per call),
 # on the server's CPU (issue 14: a distinct-token request within 1.3x of this + a no-op request).
-for alg in RS256 ES256 EdDSA; do
-    floor=$(taskset -c "$SERVER_CPU" "$HARNESS" floor --keys tests/keys --alg "$alg")
-    log "$floor"
-    read -r _ _ parsed unparsed <<<"$floor" # floor alg=.. parsed_us=.. unparsed_us=..
-    parsed=${parsed#parsed_us=}
-    unparsed=${unparsed#unparsed_us=}
-    lower=$(tr '[:upper:]' '[:lower:]' <<<"$alg")
-    echo "floor_${lower}_verify_us=$parsed floor_${lower}_unparsed_verify_us=$unparsed" >>"$OUT/meta.txt"
-done
-
-D=rs256-$DISTINCT_TOKENS
-for MODE in pinned unpinned; do
-    W=1
-    [[ $MODE == unpinned ]] && W=2
-    measure noop noop "$W" 1 - one
-    measure noop-1000 noop "$W" 1 - rs256-1000
-    measure decode-rs256 decode:RS256 "$W" 1 - "$D"
-    measure decode-es256 decode:ES256 "$W" 1 - "es256-$DISTINCT_TOKENS"
-    measure decode-eddsa decode:EdDSA "$W" 1 - "eddsa-$DISTINCT_TOKENS"
-    measure decode-mix10 decode:RS256 "$W" 1 - mix10-1000
-    measure peer-rs256 peer "$W" 1 - "$D"
-    measure peer-es256 peer "$W" 1 - "es256-$DISTINCT_TOKENS"
-    measure peer-eddsa peer "$W" 1 - "eddsa-$DISTINCT_TOKENS"
-    measure peer-one peer "$W" 1 - one
-    measure peer-1000 peer "$W" 1 - rs256-1000
-    measure decode-real-rs256 decode:RS256 "$W" 1 - "real-rs256-$DISTINCT_TOKENS"
-    measure peer-real-rs256 peer "$W" 1 - "real-rs256-$DISTINCT_TOKENS"
-    measure peer-real-1000 peer "$W" 1 - real-rs256-1000
-    measure rs256-distinct jwtgate "$W" 1 off "$D"
-    measure es256-distinct jwtgate "$W" 1 off "es256-$DISTINCT_TOKENS"
-    measure eddsa-distinct jwtgate "$W" 1 off "eddsa-$DISTINCT_TOKENS"
-    measure rs256-one jwtgate "$W" 1 on one
-    measure rs256-1000 jwtgate "$W" 1 on rs256-1000 fill
-    measure mix10 jwtgate "$W" 1 on mix10-1000 fill
-    measure real-rs256-distinct jwtgate "$W" 1 off "real-rs256-$DISTINCT_TOKENS"
-    measure real-rs256-1000 jwtgate "$W" 1 on real-rs256-1000 fill
-    # The decision log's share: the same loads with `[log] decisions = "off"`.
-    measure rs256-distinct-nolog jwtgate:nolog "$W" 1 off "$D"
-    measure rs256-one-nolog jwtgate:nolog "$W" 1 on one
-done
-
-# Scale: workers (unpinned, so both cores are available), issuers and tokens (pinned).
-MODE=unpinned
-measure scale-workers-noop noop 1 1 - one
-measure scale-workers-decode-rs256 decode:RS256 1 1 - "$D"
-measure scale-workers-rs256-distinct jwtgate 1 1 off "$D"
-measure scale-workers-rs256-one jwtgate 1 1 on one
-MODE=pinned
-measure scale-issuers jwtgate 1 8 off "rs256-iss8-$DISTINCT_TOKENS"
-measure scale-issuers jwtgate 1 32 off "rs256-iss32-$DISTINCT_TOKENS"
-for n in 10 100 1000 "$DISTINCT_TOKENS" "$CACHED_TOKENS"; do
-    measure scale-tokens jwtgate 1 1 on "rs256-$n" fill
-done
-
-# Time to ready: start, first 200 from /readyz, stop; no load.
-MODE=pinned
-for issuers in 1 "$MAX_ISSUERS"; do
-    for _ in $(seq "$READY_SAMPLES"); do
-        start_jwtgate 1 "$issuers" on
-        read -r rss hwm < <(memory_kb)
-        printf '%s\tjwtgate\tready\t1\t%s\t0\ton\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t%s\t%s\t-\t-\t-\n' \
-            "$MODE" "$issuers" "$rss" "$hwm" "$READY_MS" >>"$RESULTS"
-        log "ready: $issuers issuers in $READY_MS ms (rss $rss kB)"
-        stop_server
+if runs http; then
+    for alg in RS256 ES256 EdDSA; do
+        floor=$(taskset -c "$SERVER_CPU" "$HARNESS" floor --keys tests/keys --alg "$alg")
+        log "$floor"
+        read -r _ _ parsed unparsed <<<"$floor" # floor alg=.. parsed_us=.. unparsed_us=..
+        parsed=${parsed#parsed_us=}
+        unparsed=${unparsed#unparsed_us=}
+        lower=$(tr '[:upper:]' '[:lower:]' <<<"$alg")
+        echo "floor_${lower}_verify_us=$parsed floor_${lower}_unparsed_verify_us=$unparsed" >>"$OUT/meta.txt"
     done
-done
+fi
+
+# The HTTP scenarios (wrk against /verify).
+http_runs() {
+    D=rs256-$DISTINCT_TOKENS
+    for MODE in pinned unpinned; do
+        W=1
+        [[ $MODE == unpinned ]] && W=2
+        measure noop noop "$W" 1 - one
+        measure noop-1000 noop "$W" 1 - rs256-1000
+        measure decode-rs256 decode:RS256 "$W" 1 - "$D"
+        measure decode-es256 decode:ES256 "$W" 1 - "es256-$DISTINCT_TOKENS"
+        measure decode-eddsa decode:EdDSA "$W" 1 - "eddsa-$DISTINCT_TOKENS"
+        measure decode-mix10 decode:RS256 "$W" 1 - mix10-1000
+        measure peer-rs256 peer "$W" 1 - "$D"
+        measure peer-es256 peer "$W" 1 - "es256-$DISTINCT_TOKENS"
+        measure peer-eddsa peer "$W" 1 - "eddsa-$DISTINCT_TOKENS"
+        measure peer-one peer "$W" 1 - one
+        measure peer-1000 peer "$W" 1 - rs256-1000
+        measure decode-real-rs256 decode:RS256 "$W" 1 - "real-rs256-$DISTINCT_TOKENS"
+        measure peer-real-rs256 peer "$W" 1 - "real-rs256-$DISTINCT_TOKENS"
+        measure peer-real-1000 peer "$W" 1 - real-rs256-1000
+        measure rs256-distinct jwtgate "$W" 1 off "$D"
+        measure es256-distinct jwtgate "$W" 1 off "es256-$DISTINCT_TOKENS"
+        measure eddsa-distinct jwtgate "$W" 1 off "eddsa-$DISTINCT_TOKENS"
+        measure rs256-one jwtgate "$W" 1 on one
+        measure rs256-1000 jwtgate "$W" 1 on rs256-1000 fill
+        measure mix10 jwtgate "$W" 1 on mix10-1000 fill
+        measure real-rs256-distinct jwtgate "$W" 1 off "real-rs256-$DISTINCT_TOKENS"
+        measure real-rs256-1000 jwtgate "$W" 1 on real-rs256-1000 fill
+        # The decision log's share: the same loads with `[log] decisions = "off"`.
+        measure rs256-distinct-nolog jwtgate:nolog "$W" 1 off "$D"
+        measure rs256-one-nolog jwtgate:nolog "$W" 1 on one
+    done
+
+    # Scale: workers (unpinned, so both cores are available), issuers and tokens (pinned).
+    MODE=unpinned
+    measure scale-workers-noop noop 1 1 - one
+    measure scale-workers-decode-rs256 decode:RS256 1 1 - "$D"
+    measure scale-workers-rs256-distinct jwtgate 1 1 off "$D"
+    measure scale-workers-rs256-one jwtgate 1 1 on one
+    MODE=pinned
+    measure scale-issuers jwtgate 1 8 off "rs256-iss8-$DISTINCT_TOKENS"
+    measure scale-issuers jwtgate 1 32 off "rs256-iss32-$DISTINCT_TOKENS"
+    for n in 10 100 1000 "$DISTINCT_TOKENS" "$CACHED_TOKENS"; do
+        measure scale-tokens jwtgate 1 1 on "rs256-$n" fill
+    done
+
+    # Time to ready: start, first 200 from /readyz, stop; no load.
+    MODE=pinned
+    for issuers in 1 "$MAX_ISSUERS"; do
+        for _ in $(seq "$READY_SAMPLES"); do
+            start_jwtgate 1 "$issuers" on
+            read -r rss hwm < <(memory_kb)
+            printf '%s\tjwtgate\tready\t1\t%s\t0\ton\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t%s\t%s\t-\t-\t-\n' \
+                "$MODE" "$issuers" "$rss" "$hwm" "$READY_MS" >>"$RESULTS"
+            log "ready: $issuers issuers in $READY_MS ms (rss $rss kB)"
+            stop_server
+        done
+    done
+}
+
+# jwtgate's gRPC decisions so far, "allowed denied" (denied: refused or would-deny).
+grpc_decisions() {
+    curl -s "http://127.0.0.1:$SERVER_PORT/metrics" | awk '
+        /^jwtgate_verifications_total/ && /transport="grpc"/ && /result="valid"/ { a += $NF }
+        /^jwtgate_verifications_total/ && /transport="grpc"/ && !/result="valid"/ { d += $NF }
+        END { printf "%d %d\n", a, d }' || echo "0 0"
+}
+
+# h2load against the gRPC server at GRPC_PORT for SECONDS_, one Check body per request, the
+# per-request log (start, status, microseconds) in LOG. Prints "req/s requests failed non2xx"
+# (requests done; non-2xx: 3xx + 4xx + 5xx).
+h2load_run() { # SECONDS_ LOG
+    local secs=$1 log=$2 output
+    # shellcheck disable=SC2046 # pin_client is a command prefix or nothing
+    output=$(timeout $((secs + 30)) $(pin_client) h2load -t1 -c"$GRPC_CONNECTIONS" -m"$GRPC_STREAMS" \
+        -D"$secs" -d "$GRPC_BODY" -H 'content-type: application/grpc' -H 'te: trailers' \
+        --log-file="$log" "http://127.0.0.1:$GRPC_PORT/envoy.service.auth.v3.Authorization/Check")
+    awk '/^finished in/ { rps = $4 } /^requests:/ { r = $6; f = $10 } /^status codes:/ { n = $5 + $7 + $9 }
+        END { printf "%s %s %s %s\n", rps, r, f, n }' <<<"$output"
+}
+
+# One gRPC scenario: start SERVER (jwtgate with its [grpc] listener, or the tonic no-op), warm it
+# up, measure, record a row in grpc.tsv, stop it.
+#   measure_grpc SCENARIO SERVER(jwtgate|grpc-noop) WORKERS CACHE
+measure_grpc() {
+    local scenario=$1 server=$2 workers=$3 cache=$4
+    if [[ $server == jwtgate ]]; then
+        GRPC_PORT=$("$HARNESS" free-port)
+        start_jwtgate "$workers" 1 "$cache" "$GRPC_PORT"
+    else
+        start_grpc_noop "$workers"
+    fi
+    h2load_run "$WARMUP_SECS" /dev/null >/dev/null
+    local before=- after=- lookups_before lookups_after ticks_before ticks_after log rps requests failed non2xx
+    log=$OUT/h2load-$scenario-$MODE.tsv
+    [[ $server == jwtgate ]] && before=$(grpc_decisions) && lookups_before=$(cache_lookups)
+    ticks_before=$(cpu_ticks)
+    read -r rps requests failed non2xx < <(h2load_run "$DURATION_SECS" "$log")
+    ticks_after=$(cpu_ticks)
+    [[ $server == jwtgate ]] && after=$(grpc_decisions) && lookups_after=$(cache_lookups)
+    read -r rss hwm < <(memory_kb)
+    stop_server
+    local allowed=- denied=- hit_ratio=-
+    if [[ $server == jwtgate ]]; then
+        read -r allowed denied < <(awk -v b="$before" -v a="$after" 'BEGIN {
+            split(b, x, " "); split(a, y, " "); print y[1] - x[1], y[2] - x[2] }')
+        hit_ratio=$(awk -v b="$lookups_before" -v a="$lookups_after" 'BEGIN {
+            split(b, x, " "); split(a, y, " "); h = y[1] - x[1]; m = y[2] - x[2];
+            if (h + m > 0) printf "%.3f", h / (h + m); else print "-" }')
+    fi
+    local p50 p99 max cores
+    read -r p50 p99 max < <(cut -f3 "$log" | sort -n | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "- - -"; exit }
+        i50 = int(NR * 0.50); if (i50 < 1) i50 = 1; i99 = int(NR * 0.99); if (i99 < 1) i99 = 1;
+        printf "%.2f %.2f %.2f\n", v[i50] / 1000, v[i99] / 1000, v[NR] / 1000 }')
+    cores=$(awk -v b="$ticks_before" -v a="$ticks_after" -v hz="$CLK_TCK" -v s="$DURATION_SECS" 'BEGIN {
+        split(b, x, " "); split(a, y, " ");
+        printf "%.2f\t%.2f\t%.2f", (y[3] - x[3]) / hz / s, (y[1] - x[1]) / hz / s, (y[2] - x[2]) / hz / s }')
+    rm -f "$log"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$MODE" "$server" "$scenario" "$workers" "$cache" "$GRPC_CONNECTIONS" "$GRPC_STREAMS" "$rps" \
+        "$p50" "$p99" "$max" "$requests" "$failed" "$non2xx" "$allowed" "$denied" "$hit_ratio" "$rss" \
+        "$hwm" "$cores" >>"$GRPC_RESULTS"
+    log "$(printf '%-8s %-9s %-22s w=%s cache=%-3s %9s req/s  p50 %s ms  p99 %s ms  failed %s  non2xx %s  allowed %s denied %s  hit %s  rss %s kB  cores server/machine/steal %s' \
+        "$MODE" "$server" "$scenario" "$workers" "$cache" "$rps" "$p50" "$p99" "$failed" "$non2xx" "$allowed" "$denied" "$hit_ratio" "$rss" "${cores//$'\t'/\/}")"
+}
+
+# The gRPC scenarios (h2load against Check): the tonic no-op, then jwtgate with the one token's
+# verification cached, and verified in full on every call.
+grpc_runs() {
+    printf 'mode\tserver\tscenario\tworkers\tcache\tconnections\tstreams\trps\tp50_ms\tp99_ms\tmax_ms\trequests\tfailed\tnon2xx\tallowed\tdenied\thit_ratio\tvmrss_kb\tvmhwm_kb\tserver_cores\tmachine_cores\tsteal_cores\n' >"$GRPC_RESULTS"
+    for MODE in pinned unpinned; do
+        W=1
+        [[ $MODE == unpinned ]] && W=2
+        measure_grpc grpc-noop grpc-noop "$W" -
+        measure_grpc grpc-rs256-one jwtgate "$W" on
+        measure_grpc grpc-rs256-one-uncached jwtgate "$W" off
+    done
+}
+
+if runs http; then http_runs; fi
+if runs grpc; then grpc_runs; fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.txt"
 log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -407,6 +556,7 @@ if ! python3 -c 'import matplotlib' 2>/dev/null; then
     python3 -m pip install --quiet matplotlib || log "pip could not install matplotlib: no plot"
 fi
 python3 scripts/plot_loadtest.py "$OUT" || log "the report could not be written (see above)"
-echo "results: $RESULTS"
+if runs http; then echo "results: $RESULTS"; fi
+if runs grpc; then echo "gRPC:    $GRPC_RESULTS"; fi
 echo "report:  $OUT/results.md"
 echo "plot:    $OUT/loadtest.png"

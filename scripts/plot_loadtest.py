@@ -4,7 +4,8 @@ servers and the peer, issue 14's targets met or missed) and loadtest.png (the sc
 
     python3 scripts/plot_loadtest.py target/loadtest/run-<time>
 
-Reads results.tsv and meta.txt from that directory. The PNG needs matplotlib (loadtest.sh
+Reads results.tsv (HTTP), grpc.tsv (gRPC) and meta.txt from that directory; a run of one
+transport only (`loadtest.sh http` or `grpc`) has only that file. The PNG needs matplotlib (loadtest.sh
 installs it with pip when missing); without it only results.md is written.
 """
 
@@ -61,9 +62,15 @@ def number(text):
         return None
 
 
+def read_tsv(path):
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
 def load(run):
-    with open(run / "results.tsv", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
+    rows = read_tsv(run / "results.tsv")
     for row in rows:
         for key in ("rps", "p50_ms", "p99_ms", "max_ms", "vmrss_kb", "vmhwm_kb", "ready_ms",
                     "hit_ratio", "non2xx", "requests", "workers", "issuers", "tokens",
@@ -231,6 +238,41 @@ def targets(rows, meta):
     return out
 
 
+def grpc_table(rows):
+    """gRPC Check under h2load: jwtgate against the tonic no-op of the same mode."""
+    out = [
+        "| mode | server | scenario | workers | token cache | req/s | vs tonic no-op | p50 ms | p99 ms | "
+        "p99 vs no-op | failed | allowed / denied (jwtgate's count) | cache hits | VmHWM MiB | "
+        "cores: server / machine / steal |",
+        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        ref = one(rows, mode=r["mode"], server="grpc-noop")
+        ratio = p99 = ""
+        if ref and r is not ref and ref["rps"]:
+            ratio = f"{r['rps'] / ref['rps']:.2f}x"
+            p99 = f"{r['p99_ms'] / ref['p99_ms']:.2f}x" if ref["p99_ms"] and r["p99_ms"] else ""
+        counted = "-" if r["allowed"] is None else f"{fmt(r['allowed'])} / {fmt(r['denied'])}"
+        hits = "-" if r["hit_ratio"] is None else f"{r['hit_ratio']:.1%}"
+        cores = " / ".join(fmt(r[k], 2) for k in ("server_cores", "machine_cores", "steal_cores"))
+        out.append(
+            f"| {r['mode']} | {r['server']} | {r['scenario']} | {fmt(r['workers'])} | {r['cache']} | "
+            f"{fmt(r['rps'])} | {ratio} | {fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {p99} | "
+            f"{fmt(r['failed'])} | {counted} | {hits} | {fmt(mib(r['vmhwm_kb']), 1)} | {cores} |"
+        )
+    return out
+
+
+def load_grpc(run):
+    rows = read_tsv(run / "grpc.tsv")
+    for row in rows:
+        for key in ("rps", "p50_ms", "p99_ms", "max_ms", "requests", "failed", "non2xx", "allowed",
+                    "denied", "hit_ratio", "workers", "vmrss_kb", "vmhwm_kb", "server_cores",
+                    "machine_cores", "steal_cores"):
+            row[key] = number(row.get(key) or "-")
+    return rows
+
+
 def scale_tables(rows):
     out = ["| workers (unpinned) | server | scenario | req/s | p99 ms |", "| ---: | --- | --- | ---: | ---: |"]
     for base in ("noop", "decode-rs256", "rs256-distinct", "rs256-one"):
@@ -314,13 +356,35 @@ def plot(rows, path):
 def main():
     run = Path(sys.argv[1])
     rows, meta = load(run)
+    grpc = load_grpc(run)
+    wrk = f"{meta.get('wrk', '')}; wrk -t1 -c{meta.get('connections', '?')}, " if rows else ""
     lines = [
         f"Run {meta.get('date_utc', '?')} on {meta.get('cpus', '?')} x {meta.get('cpu', '?')} "
         f"(kernel {meta.get('kernel', '?')}), jwtgate {meta.get('commit', '?')}, {meta.get('rustc', '')}, "
-        f"{meta.get('wrk', '')}; wrk -t1 -c{meta.get('connections', '?')}, {meta.get('warmup_secs', '?')} s warm-up + "
+        f"{wrk}{meta.get('warmup_secs', '?')} s warm-up + "
         f"{meta.get('duration_secs', '?')} s per run; load average before {meta.get('loadavg_start', '?')}, "
         f"after {meta.get('loadavg_end', '?')}.",
         "",
+    ]
+    if grpc:
+        lines += [
+            "### gRPC (Envoy ext_authz Check, h2load)",
+            "",
+            f"{meta.get('h2load', 'h2load')} -t1 -c{meta.get('grpc_connections', '?')} "
+            f"-m{meta.get('grpc_streams', '?')}, one CheckRequest body (one RS256 token) for every call.",
+            "",
+            *grpc_table(grpc),
+            "",
+        ]
+    if rows:
+        lines += http_sections(rows)
+    (run / "results.md").write_text("\n".join(lines))
+    if rows and not plot(rows, run / "loadtest.png"):
+        print("plot_loadtest: matplotlib is not installed; wrote only results.md", file=sys.stderr)
+
+
+def http_sections(rows):
+    return [
         "### Targets",
         "",
         *targets(rows, meta),
@@ -336,9 +400,6 @@ def main():
         *scale_tables(rows),
         "",
     ]
-    (run / "results.md").write_text("\n".join(lines))
-    if not plot(rows, run / "loadtest.png"):
-        print("plot_loadtest: matplotlib is not installed; wrote only results.md", file=sys.stderr)
 
 
 if __name__ == "__main__":

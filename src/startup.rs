@@ -14,6 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::core::Core;
 use crate::fetch::JsonFetcher;
 use crate::http::admin::AdminState;
+use crate::http::decision::Transport;
 use crate::http::lifecycle::Lifecycle;
 use crate::http::live::LiveState;
 use crate::http::report_mode::{self, VerifyMode};
@@ -95,11 +96,17 @@ struct GrpcServer {
     port: u16,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
+    /// `[server] shutdown_timeout_secs`: how long a graceful stop may wait for the clients.
+    shutdown_timeout: Duration,
 }
 
 impl GrpcServer {
     /// Binds `[grpc] bind` and serves `Check` with the HTTP server's state.
-    fn start(bind: std::net::SocketAddr, live: Arc<LiveState>) -> anyhow::Result<Self> {
+    fn start(
+        bind: std::net::SocketAddr,
+        live: Arc<LiveState>,
+        shutdown_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(bind).with_context(|| format!("binding grpc.bind = {bind}"))?;
         listener.set_nonblocking(true)?;
@@ -116,13 +123,29 @@ impl GrpcServer {
             }
         });
         tracing::info!(port, "jwtgate gRPC ext_authz listening");
-        Ok(Self { port, stop, task })
+        Ok(Self {
+            port,
+            stop,
+            task,
+            shutdown_timeout,
+        })
     }
 
-    /// Stops accepting, lets in-flight calls finish, and waits.
-    async fn stop(self) {
+    /// Stops accepting, lets in-flight calls finish, and waits, at most `shutdown_timeout`:
+    /// HTTP/2's graceful close waits for every client to acknowledge it, and a client that never
+    /// does (stalled, or gone without a FIN) must not keep the process alive.
+    async fn stop(mut self) {
         let _ = self.stop.send(());
-        let _ = self.task.await;
+        if tokio::time::timeout(self.shutdown_timeout, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                timeout = ?self.shutdown_timeout,
+                "the gRPC listener's clients did not close their connections in time: closing them"
+            );
+            self.task.abort();
+        }
     }
 }
 
@@ -171,7 +194,10 @@ impl Application {
         let grpc = settings
             .grpc
             .bind
-            .map(|bind| GrpcServer::start(bind, live.clone().into_inner()))
+            .map(|bind| {
+                let timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
+                GrpcServer::start(bind, live.clone().into_inner(), timeout)
+            })
             .transpose()?;
         let shared = Shared {
             live: live.clone(),
@@ -409,6 +435,11 @@ pub(crate) fn init_report_mode(
             p.verify.mode == VerifyMode::Report && p.issuers.iter().any(|i| i.issuer == issuer)
         })
     };
+    let transports: &[Transport] = if settings.grpc.bind.is_some() {
+        &[Transport::Http, Transport::Grpc]
+    } else {
+        &[Transport::Http]
+    };
     report_mode::init_metrics(
         metrics,
         verifier
@@ -416,6 +447,7 @@ pub(crate) fn init_report_mode(
             .configured()
             .filter(|p| !reported(&p.issuer))
             .map(|p| &*p.label),
+        transports,
     );
 }
 

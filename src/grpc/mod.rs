@@ -15,6 +15,11 @@
 //! claims as `dynamic_metadata` (`issuer`, `policy`, `claims`). Denied: `DeniedHttpResponse` with
 //! the status, RFC 6750 challenge, headers and JSON body `/verify` would answer (503 with
 //! `Retry-After` when keys are unavailable). Envoy's `failure_mode_allow` must stay `false`.
+//!
+//! Like `/verify`, each `Check` is counted and written to the decision log
+//! ([`crate::http::decision`], `transport = grpc`) with the request id of the client's
+//! `x-request-id` or `traceparent` header, echoed in the answer; and report mode (`[verify] mode`,
+//! a policy's `mode`) lets a would-be refusal through as an `OkHttpResponse` without an identity.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -33,8 +38,10 @@ use serde_json::Value;
 use tonic::{Request, Response, Status};
 
 use crate::header_alias::{IDENTITY_HEADER_PREFIX, alias_starts_with, same_alias};
-use crate::http::error::{Endpoint, rejection_response};
+use crate::http::decision::{self, Decided, Transport};
+use crate::http::decision_log;
 use crate::http::live::LiveState;
+use crate::http::report_mode::VerifyMode;
 use crate::http::{RequestRules, TokenSource, token_source};
 use crate::policy::{OriginalRequest, Policy, Requirement, check_all, query};
 use crate::verify::{AttributedRejection, Rejection, Verified};
@@ -65,12 +72,13 @@ pub async fn serve(
     service: CheckService,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    // TCP_NODELAY: without it, a small answer written behind an unacknowledged one waits for
+    // the client's delayed ACK (Nagle), and every call took ~40 ms whatever its work (measured
+    // with h2load, BENCHMARKS.md). `TcpIncoming::from` leaves the option unset.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .add_service(AuthorizationServer::new(service))
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }
 
@@ -118,66 +126,74 @@ impl CheckService {
         // The state current when the call arrived, kept to its end (as HTTP requests do).
         let state = self.live.load();
         let rules = &state.rules;
+        let request_id =
+            decision_log::request_id_from(|name| request.headers.get(name).map(String::as_str));
         let forged: Vec<&String> = request
             .headers
             .keys()
             .filter(|name| is_identity_header(name, rules))
             .collect();
+        let token = find_token(request.headers, request.path, &rules.token_sources);
+        let requirements = requirements(rules, request);
+        let mode = VerifyMode::for_policy(
+            rules.mode,
+            requirements.as_ref().ok().and_then(|(p, _)| p.as_deref()),
+        );
         let mut chosen = None;
-        let outcome = match forged.first() {
-            Some(name) if rules.refuse_identity_headers => Err(AttributedRejection::from(
+        let outcome = match (forged.first(), requirements) {
+            (Some(name), _) if rules.refuse_identity_headers => Err(AttributedRejection::from(
                 Rejection::ForgedIdentityHeader((*name).clone()),
             )),
-            _ => match requirements(rules, request) {
-                Err(rejection) => Err(AttributedRejection::from(rejection)),
-                Ok((policy, list)) => {
-                    match find_token(request.headers, request.path, &rules.token_sources) {
-                        None => Err(AttributedRejection::from(Rejection::MissingToken)),
-                        Some(token) => match state.verifier.verify(&token).await {
-                            Err(rejected) => Err(rejected),
-                            Ok(verified) => {
-                                match check_all(&list, &verified.policy.issuer, &verified.claims) {
-                                    Ok(()) => {
-                                        chosen = policy;
-                                        Ok(verified)
-                                    }
-                                    Err(rejection) => Err(AttributedRejection {
-                                        rejection,
-                                        issuer: Some(verified.policy),
-                                    }),
-                                }
-                            }
-                        },
+            (_, Err(rejection)) => Err(AttributedRejection::from(rejection)),
+            (_, Ok((policy, list))) => match &token {
+                None => Err(AttributedRejection::from(Rejection::MissingToken)),
+                Some(token) => state.verifier.verify(token).await.and_then(|verified| {
+                    match check_all(&list, &verified.policy.issuer, &verified.claims) {
+                        Ok(()) => {
+                            chosen = policy;
+                            Ok(verified)
+                        }
+                        Err(rejection) => Err(AttributedRejection {
+                            rejection,
+                            issuer: Some(verified.policy),
+                        }),
                     }
-                }
+                }),
             },
         };
-        let metrics = &state.metrics;
-        let response = match outcome {
-            Ok(verified) => {
-                metrics
-                    .verifications
-                    .with_label_values(&[&*verified.policy.label, "valid", "ok", "grpc"])
-                    .inc();
-                allowed(&verified, chosen.as_deref(), &forged, rules)
-            }
-            Err(rejected) => {
-                let label = rejected
-                    .issuer
-                    .as_ref()
-                    .map_or(crate::issuer::OTHER_ISSUER_LABEL, |p| &*p.label);
-                let reason = rejected.rejection.reason();
-                metrics
-                    .verifications
-                    .with_label_values(&[label, "invalid", reason, "grpc"])
-                    .inc();
-                tracing::debug!(issuer = label, reason, "token rejected (grpc)");
-                denied(&rejected.rejection)
-            }
+        let http = crate::http::answer(&outcome, mode, chosen.as_deref(), rules);
+        let status = http.status().as_u16();
+        let response = match &outcome {
+            Ok(verified) => allowed(
+                &http,
+                rules,
+                &forged,
+                &request_id,
+                verified_metadata(verified, chosen.as_deref()),
+            ),
+            // Report mode: let through without an identity.
+            Err(rejected) if mode.lets_through(&rejected.rejection) => allowed(
+                &http,
+                rules,
+                &forged,
+                &request_id,
+                would_deny_metadata(&rejected.rejection),
+            ),
+            Err(rejected) => denied(http, &rejected.rejection, &request_id),
         };
-        metrics
-            .verification_duration
-            .observe(started.elapsed().as_secs_f64());
+        decision::record(
+            &state,
+            &Decided {
+                transport: Transport::Grpc,
+                mode,
+                policy: chosen.as_ref().map(|p| &*p.name),
+                outcome: &outcome,
+                token: token.as_deref(),
+                request_id: &request_id,
+                status,
+                started,
+            },
+        );
         response
     }
 }
@@ -249,18 +265,16 @@ fn is_identity_header(name: &str, rules: &RequestRules) -> bool {
             .any(|identity| same_alias(name, identity.as_str()))
 }
 
-/// `OkHttpResponse`: the identity headers `/verify` would answer with, set on the request
-/// (overwriting), the client's identity headers removed, and the claims as dynamic metadata.
+/// `OkHttpResponse`: the identity headers of `http` (the answer `/verify` gives: the token's
+/// identity, or report mode's empty one) set on the request (overwriting), the client's identity
+/// headers removed, the request id on the client's response, and `metadata` as dynamic metadata.
 fn allowed(
-    verified: &Verified,
-    policy: Option<&Policy>,
-    forged: &[&String],
+    http: &actix_web::HttpResponse,
     rules: &RequestRules,
+    forged: &[&String],
+    request_id: &str,
+    metadata: Struct,
 ) -> CheckResponse {
-    let mut http = crate::http::identity_response(verified, rules).finish();
-    if let Some(policy) = policy {
-        crate::http::policy::set_policy_headers(&mut http, policy, &verified.claims);
-    }
     let mut ok = OkHttpResponseBuilder::new();
     let mut set = Vec::new();
     for (name, value) in http.headers() {
@@ -280,6 +294,22 @@ fn allowed(
     for name in forged.iter().filter(|name| !set.contains(&name.as_str())) {
         ok.remove_header(name.as_str());
     }
+    // Added only if the upstream's answer has none (Envoy usually set the same id already).
+    ok.add_response_header(
+        decision_log::REQUEST_ID_HEADER,
+        request_id,
+        Some(HeaderAppendAction::AddIfAbsent),
+        false,
+    );
+    let mut response = CheckResponse::with_status(Status::ok("allowed"));
+    response
+        .set_http_response(ok.build())
+        .set_dynamic_metadata(Some(metadata));
+    response
+}
+
+/// The dynamic metadata of a verified token: `issuer`, `policy` (if one was chosen), `claims`.
+fn verified_metadata(verified: &Verified, policy: Option<&Policy>) -> Struct {
     let mut metadata = Struct::default();
     metadata.fields.insert(
         "issuer".into(),
@@ -296,17 +326,31 @@ fn allowed(
             kind: Some(Kind::StructValue(to_struct(&verified.claims))),
         },
     );
-    let mut response = CheckResponse::with_status(Status::ok("allowed"));
-    response
-        .set_http_response(ok.build())
-        .set_dynamic_metadata(Some(metadata));
-    response
+    metadata
+}
+
+/// The dynamic metadata of a refusal report mode lets through: what `/verify`'s body says
+/// (`mode`, `would_deny`, `reason`), and no identity.
+fn would_deny_metadata(rejection: &Rejection) -> Struct {
+    let mut metadata = Struct::default();
+    metadata
+        .fields
+        .insert("mode".into(), string_value("report".into()));
+    metadata.fields.insert(
+        "would_deny".into(),
+        PbValue {
+            kind: Some(Kind::BoolValue(true)),
+        },
+    );
+    metadata
+        .fields
+        .insert("reason".into(), string_value(rejection.reason().into()));
+    metadata
 }
 
 /// `DeniedHttpResponse`: exactly what `/verify` answers (status, challenge, `Retry-After`,
-/// `Cache-Control`, JSON body).
-fn denied(rejection: &Rejection) -> CheckResponse {
-    let http = rejection_response(rejection, Endpoint::Verify);
+/// `Cache-Control`, JSON body), plus the request id.
+fn denied(http: actix_web::HttpResponse, rejection: &Rejection, request_id: &str) -> CheckResponse {
     let status = http.status().as_u16();
     let mut denied = DeniedHttpResponseBuilder::new();
     denied.set_http_status(
@@ -320,6 +364,12 @@ fn denied(rejection: &Rejection) -> CheckResponse {
             false,
         );
     }
+    denied.add_header(
+        decision_log::REQUEST_ID_HEADER,
+        request_id,
+        Some(HeaderAppendAction::OverwriteIfExistsOrAdd),
+        false,
+    );
     // A JSON answer's body is one buffer: taken without polling (the actix body is not Send).
     let body = actix_web::body::MessageBody::try_into_bytes(http.into_body())
         .map(|b| String::from_utf8_lossy(&b).into_owned())

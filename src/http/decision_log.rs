@@ -1,5 +1,5 @@
-//! The decision log: one structured line per `/verify` decision, for the operator who asks "who
-//! was let in, and why was this request refused".
+//! The decision log: one structured line per decision (`/verify`, gRPC `Check`), for the
+//! operator who asks "who was let in, and why was this request refused".
 //!
 //! Each line is an `INFO` event with target [`DECISION_LOG_TARGET`] and message `decision`
 //! (one JSON object with `[log] format = "json"`), carrying the request id, transport, policy,
@@ -85,7 +85,7 @@ impl Outcome {
 pub struct Decision<'a> {
     /// From [`request_id`].
     pub request_id: &'a str,
-    /// `http` (the gRPC listener will say `grpc`).
+    /// `http`, or `grpc` for the gRPC `ext_authz` listener.
     pub transport: &'static str,
     /// The policy that decided (the issuer's label until policies exist), if any.
     pub policy: Option<&'a str>,
@@ -182,7 +182,12 @@ fn truncate(s: &str, max: usize) -> &str {
 /// The request's id: its `X-Request-Id` when that is 1 to [`MAX_REQUEST_ID_BYTES`] printable
 /// ASCII characters, else the trace id of a valid `traceparent`, else 32 random hex digits.
 pub fn request_id(req: &HttpRequest) -> String {
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    request_id_from(|name| req.headers().get(name).and_then(|v| v.to_str().ok()))
+}
+
+/// [`request_id`] for any transport: `header` looks a request header up by its lower-case name
+/// (the gRPC `CheckRequest` carries the client's headers as a map).
+pub fn request_id_from<'a>(header: impl Fn(&str) -> Option<&'a str>) -> String {
     if let Some(id) = header(REQUEST_ID_HEADER).filter(|id| valid_request_id(id)) {
         return id.to_string();
     }

@@ -32,7 +32,7 @@ pub(crate) fn success_response(verified: &Verified, rules: &RequestRules) -> Htt
 }
 
 /// A 200 with every identity header (see [`success_response`]) and no body yet.
-pub(crate) fn identity_response(verified: &Verified, rules: &RequestRules) -> HttpResponseBuilder {
+fn identity_response(verified: &Verified, rules: &RequestRules) -> HttpResponseBuilder {
     let empty = || HeaderValue::from_static("");
     let claims = &verified.claims;
     let mut response = HttpResponse::Ok();

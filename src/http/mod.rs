@@ -6,6 +6,7 @@
 //! a response; [`error`] is the one place where rejections become status codes.
 
 pub mod admin;
+pub mod decision;
 pub mod decision_log;
 pub mod error;
 mod identity;
@@ -18,8 +19,8 @@ pub mod report_mode;
 pub mod resource_metadata;
 pub mod token_source;
 
+pub(crate) use identity::success_response;
 pub use identity::{header_value, payload_header_value};
-pub(crate) use identity::{identity_response, success_response};
 pub use token_source::TokenSource;
 
 use std::sync::Arc;
@@ -170,11 +171,14 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
         .then(|| forged_identity_header(&req, &state.rules))
         .flatten();
     let requirements = policy::requirements(&req, &state.rules.policies, selection);
-    // A policy in report mode reports instead of refusing, whatever `[verify] mode` says.
-    let mode = match requirements.as_ref().ok().and_then(|r| r.policy()) {
-        Some(chosen) if chosen.report_only => report_mode::VerifyMode::Report,
-        _ => state.rules.mode,
-    };
+    let mode = report_mode::VerifyMode::for_policy(
+        state.rules.mode,
+        requirements
+            .as_ref()
+            .ok()
+            .and_then(|r| r.policy())
+            .map(|p| &**p),
+    );
     let policy_name = requirements
         .as_ref()
         .ok()
@@ -206,52 +210,7 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
             None => Err(AttributedRejection::from(Rejection::MissingToken)),
         },
     };
-    let metrics = &state.metrics;
-    if state.verifier.token_cache().is_some()
-        && !matches!(&outcome, Err(r) if r.rejection == Rejection::MissingToken)
-    {
-        let result = if matches!(&outcome, Ok(v) if v.from_cache) {
-            "hit"
-        } else {
-            "miss"
-        };
-        metrics
-            .verified_token_cache_lookups
-            .with_label_values(&[result])
-            .inc();
-    }
-    let mut response = match &outcome {
-        Ok(verified) => {
-            metrics
-                .verifications
-                .with_label_values(&[&*verified.policy.label, "valid", "ok", "http"])
-                .inc();
-            let mut response = success_response(verified, &state.rules);
-            if let Some(chosen) = &chosen_policy {
-                policy::set_policy_headers(&mut response, chosen, &verified.claims);
-            }
-            response
-        }
-        Err(rejected) => {
-            let label = rejected
-                .issuer
-                .as_ref()
-                .map_or(crate::issuer::OTHER_ISSUER_LABEL, |p| &*p.label);
-            let reason = rejected.rejection.reason();
-            let let_through = mode.lets_through(&rejected.rejection);
-            let result = if let_through { "would_deny" } else { "invalid" };
-            metrics
-                .verifications
-                .with_label_values(&[label, result, reason, "http"])
-                .inc();
-            tracing::debug!(issuer = label, reason, result, "token rejected");
-            if let_through {
-                report_mode::would_deny_response(&rejected.rejection, &state.rules)
-            } else {
-                rejection_response(&rejected.rejection, Endpoint::Verify)
-            }
-        }
-    };
+    let mut response = answer(&outcome, mode, chosen_policy.as_deref(), &state.rules);
     let metadata = policy_name
         .and_then(|name| state.policy_resource_metadata.get(&*name))
         .or(state.resource_metadata.as_ref());
@@ -260,90 +219,47 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
     {
         metadata.add_to_challenge(&mut response);
     }
-    let elapsed = started.elapsed();
-    metrics.verification_duration.observe(elapsed.as_secs_f64());
+    decision::record(
+        &state,
+        &decision::Decided {
+            transport: decision::Transport::Http,
+            mode,
+            policy: chosen_policy.as_ref().map(|p| &*p.name),
+            outcome: &outcome,
+            token: token.as_deref(),
+            request_id: &request_id,
+            status: response.status().as_u16(),
+            started,
+        },
+    );
     response.headers_mut().insert(
         HeaderName::from_static(decision_log::REQUEST_ID_HEADER),
         decision_log::request_id_header(&request_id),
     );
-    record_decision(
-        &state,
-        mode,
-        chosen_policy.as_ref().map(|p| &*p.name),
-        &outcome,
-        token.as_deref(),
-        &request_id,
-        response.status().as_u16(),
-        elapsed,
-    );
     response
 }
 
-/// Writes the decision line of one `/verify` (if the decision log wants it).
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; each argument is one fact of the decision line"
-)]
-fn record_decision(
-    state: &AppState,
-    mode: report_mode::VerifyMode,
-    policy: Option<&str>,
+/// The answer to a decision, whatever the transport (gRPC wraps it in Envoy's envelope): 200 with
+/// the identity (and the policy's headers), report mode's 200 without one, or the refusal.
+pub(crate) fn answer(
     outcome: &Result<Verified, AttributedRejection>,
-    token: Option<&str>,
-    request_id: &str,
-    status: u16,
-    elapsed: std::time::Duration,
-) {
-    let log = &state.decisions;
-    use decision_log::{Decision, Outcome};
-    let kind = match outcome {
-        Ok(_) => Outcome::Allow,
-        Err(rejected) if mode.lets_through(&rejected.rejection) => Outcome::WouldDeny,
-        Err(_) => Outcome::Deny,
-    };
-    if !log.wants(kind) {
-        return;
+    mode: report_mode::VerifyMode,
+    policy: Option<&crate::policy::Policy>,
+    rules: &RequestRules,
+) -> HttpResponse {
+    match outcome {
+        Ok(verified) => {
+            let mut response = success_response(verified, rules);
+            if let Some(chosen) = policy {
+                policy::set_policy_headers(&mut response, chosen, &verified.claims);
+            }
+            response
+        }
+        Err(rejected) if mode.lets_through(&rejected.rejection) => {
+            report_mode::would_deny_response(&rejected.rejection, rules)
+        }
+        Err(rejected) => rejection_response(&rejected.rejection, Endpoint::Verify),
     }
-    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    // Only to name the key of a refused token in the log line: the header was already read
-    // (and refused) by the verifier; nothing in it is trusted (padded or not).
-    let unverified = match outcome {
-        Ok(_) => None,
-        Err(_) => token.and_then(|t| {
-            crate::token::UnverifiedToken::parse_with(t, crate::token::Padding::Tolerated).ok()
-        }),
-    };
-    let decision = match outcome {
-        Ok(verified) => Decision {
-            request_id,
-            transport: "http",
-            policy: Some(policy.unwrap_or(&verified.policy.label)),
-            issuer: Some(&*verified.policy.issuer),
-            sub: verified.subject(),
-            kid: Some(&verified.kid),
-            unverified_kid: None,
-            outcome: kind,
-            status,
-            reason: "ok",
-            token_cache_hit: verified.from_cache,
-            latency_us,
-        },
-        Err(rejected) => Decision {
-            request_id,
-            transport: "http",
-            policy: rejected.issuer.as_deref().map(|p| &*p.label),
-            issuer: rejected.issuer.as_deref().map(|p| &*p.issuer),
-            sub: None,
-            kid: None,
-            unverified_kid: unverified.as_ref().and_then(|t| t.unverified_kid()),
-            outcome: kind,
-            status,
-            reason: rejected.rejection.reason(),
-            token_cache_hit: false,
-            latency_us,
-        },
-    };
-    log.record_unchecked(&decision);
 }
 
 /// The first request header only jwtgate may set, in any spelling: a name that, read the way

@@ -9,8 +9,10 @@ use actix_web::HttpResponse;
 use actix_web::http::header::HeaderValue;
 use serde_json::json;
 
+use super::decision::Transport;
 use super::{ISSUER_HEADER, RequestRules, SUBJECT_HEADER};
 use crate::metrics::Metrics;
+use crate::policy::Policy;
 use crate::verify::{REASON_CODES, Rejection};
 
 /// Whether `/verify` enforces its decisions (`[verify] mode`).
@@ -26,6 +28,15 @@ pub enum VerifyMode {
 }
 
 impl VerifyMode {
+    /// The mode of a request: a policy in report mode reports instead of refusing, whatever
+    /// `[verify] mode` (`default`) says.
+    pub fn for_policy(default: VerifyMode, policy: Option<&Policy>) -> VerifyMode {
+        match policy {
+            Some(chosen) if chosen.report_only => VerifyMode::Report,
+            _ => default,
+        }
+    }
+
     /// Whether this refusal is let through (report mode, and not a forged identity header).
     pub fn lets_through(self, rejection: &Rejection) -> bool {
         self == VerifyMode::Report && !matches!(rejection, Rejection::ForgedIdentityHeader(_))
@@ -33,18 +44,24 @@ impl VerifyMode {
 }
 
 /// Creates, at 0, the `would_deny` series of each of these issuer labels for every reason code
-/// a refusal let through can have, so dashboards see them from the first scrape (report mode
-/// only: in enforce mode they would be series that never move).
-pub fn init_metrics<'a>(metrics: &Metrics, labels: impl IntoIterator<Item = &'a str>) {
+/// a refusal let through can have, on each of these transports, so dashboards see them from the
+/// first scrape (report mode only: in enforce mode they would be series that never move).
+pub fn init_metrics<'a>(
+    metrics: &Metrics,
+    labels: impl IntoIterator<Item = &'a str>,
+    transports: &[Transport],
+) {
     for label in labels {
         for reason in REASON_CODES
             .iter()
             .filter(|r| **r != "forged_identity_header")
         {
-            metrics
-                .verifications
-                .with_label_values(&[label, "would_deny", reason, "http"])
-                .reset();
+            for transport in transports {
+                metrics
+                    .verifications
+                    .with_label_values(&[label, "would_deny", reason, transport.as_str()])
+                    .reset();
+            }
         }
     }
 }

@@ -153,6 +153,35 @@ fn sigterm_stops_the_binary_cleanly_after_draining() {
     assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:?}");
 }
 
+/// HTTP/2's graceful close waits for each client's acknowledgement. Here the client cannot give
+/// one (its runtime is the test's, blocked in `stop`): the gRPC listener gives up after
+/// `shutdown_timeout_secs` instead of keeping the process alive forever.
+#[actix_web::test]
+async fn a_grpc_client_that_never_says_goodbye_delays_sigterm_by_the_shutdown_timeout_only() {
+    let path = write_config(
+        "sigterm-grpc.toml",
+        "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\ndrain_secs = 0\nshutdown_timeout_secs = 1\n\
+         [grpc]\nbind = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n\
+         [[issuers]]\nissuer = \"https://issuer.invalid\"\naudiences = [\"a\"]\n",
+    );
+    let mut served = crate::decision_log::Served(serve(&path));
+    let child = &mut served.0;
+    let (_, lines, seen) = crate::decision_log::listening(child);
+    let port = crate::decision_log::grpc_port(&seen);
+    let mut client = crate::grpc::connect(port).await;
+    crate::grpc::check_within(&mut client, crate::grpc::check_request("/", &[], &[])).await;
+
+    crate::decision_log::stop(child);
+
+    let rest: Vec<String> = lines.iter().collect();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("did not close their connections")),
+        "{rest:?}"
+    );
+    drop(client);
+}
+
 /// A free loopback port (for the few tests that cannot read the port from the log).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

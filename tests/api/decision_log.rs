@@ -8,7 +8,11 @@ use std::time::Duration;
 use jwtgate::dev::{DevIssuer, DevKey, claims};
 use serde_json::Value;
 
+use envoy_types::ext_authz::v3::pb::HttpResponse;
+use envoy_types::pb::envoy::config::core::v3::HeaderValueOption;
+
 use crate::binary::{serve, write_config};
+use crate::grpc::{check_request, check_within, connect};
 
 /// Reads the child's JSON log on a thread; returns the port from "jwtgate listening" and the
 /// channel of the remaining lines.
@@ -35,6 +39,18 @@ pub(crate) fn listening(
     }
 }
 
+/// The gRPC listener's port, from the lines [`listening`] saw (it is logged before "jwtgate
+/// listening").
+pub(crate) fn grpc_port(seen: &[String]) -> u16 {
+    let port = seen
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|entry| entry["message"] == "jwtgate gRPC ext_authz listening")
+        .and_then(|entry| entry["port"].as_u64())
+        .expect("the gRPC port is logged before \"jwtgate listening\"");
+    u16::try_from(port).expect("a port")
+}
+
 /// The child process, killed if the test ends without stopping it (a failed assertion must not
 /// leave a server running, holding the test harness's output open).
 pub(crate) struct Served(pub(crate) std::process::Child);
@@ -48,15 +64,108 @@ impl Drop for Served {
     }
 }
 
-/// SIGTERM, then the exit status 0.
+/// How long jwtgate may take to exit after SIGTERM (`drain_secs = 0`) before a test fails.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// SIGTERM, then the exit status 0 within [`EXIT_TIMEOUT`] (else the child is killed and the
+/// test fails, rather than hanging).
+///
+/// This blocks the test's thread: the test's runtime (its issuer, its clients' connections)
+/// stands still meanwhile. A test that still holds a gRPC connection uses [`stop_serving`].
 pub(crate) fn stop(child: &mut std::process::Child) {
+    terminate(child);
+    let deadline = std::time::Instant::now() + EXIT_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("jwtgate did not exit within {EXIT_TIMEOUT:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// [`stop`] without blocking the test's runtime, so that connections the test still holds can
+/// answer the server's goodbye (an HTTP/2 server's graceful shutdown pings its peers and waits
+/// for the answer).
+pub(crate) async fn stop_serving(child: &mut std::process::Child) {
+    terminate(child);
+    let exited = tokio::time::timeout(EXIT_TIMEOUT, async {
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    match exited {
+        Ok(status) => assert_eq!(status.code(), Some(0)),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("jwtgate did not exit within {EXIT_TIMEOUT:?} of SIGTERM");
+        }
+    }
+}
+
+fn terminate(child: &std::process::Child) {
     let sent = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
         .status()
         .unwrap();
     assert!(sent.success());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+/// The child's log lines, read on a thread, as an async channel: a test waits for a line with a
+/// timeout while its runtime keeps serving (its issuer answers jwtgate's key fetch meanwhile).
+pub(crate) fn async_lines(
+    lines: mpsc::Receiver<String>,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in lines {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// A configuration logging every decision in JSON, the general level at warn (the decision log is
+/// asked for on its own), trusting `issuer`, with these `sections` added.
+fn all_decisions_config(name: &str, issuer: &DevIssuer, sections: &str) -> std::path::PathBuf {
+    write_config(
+        name,
+        &format!(
+            "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\ndrain_secs = 0\n{sections}\
+             [log]\nformat = \"json\"\nlevel = \"warn,jwtgate::startup=info\"\ndecisions = \"all\"\n\
+             [fetch]\nhttps_only = false\nallow_private_addresses = true\n\
+             [[issuers]]\nissuer = \"{}\"\naudiences = [\"my-api\"]\n",
+            issuer.issuer()
+        ),
+    )
+}
+
+/// The line of the first decision on a valid token of `alice` (not from the cache).
+fn assert_first_allow_line(line: &Value, transport: &str, issuer: &str, kid: &str) {
+    assert_eq!(line["target"], "jwtgate::decision");
+    assert_eq!(line["level"], "INFO");
+    assert!(line["timestamp"].is_string());
+    assert_eq!(line["transport"], transport);
+    assert_eq!(line["outcome"], "allow");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["reason"], "ok");
+    assert_eq!(line["policy"], issuer);
+    assert_eq!(line["issuer"], issuer);
+    assert_eq!(line["sub"], "alice");
+    assert_eq!(line["kid"], kid);
+    assert_eq!(line["token_cache_hit"], false);
+    assert!(line["latency_us"].as_u64().is_some());
 }
 
 #[actix_web::test]
@@ -64,16 +173,7 @@ async fn every_decision_is_one_json_line_with_its_request_id_and_none_carries_a_
     // Arrange: decisions on, the general level at warn (the decision log is asked for on its own).
     let key = DevKey::rs256();
     let issuer = DevIssuer::serving(&[&key]).await;
-    let path = write_config(
-        "decision-log.toml",
-        &format!(
-            "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\ndrain_secs = 0\n\
-             [log]\nformat = \"json\"\nlevel = \"warn,jwtgate::startup=info\"\ndecisions = \"all\"\n\
-             [fetch]\nhttps_only = false\nallow_private_addresses = true\n\
-             [[issuers]]\nissuer = \"{}\"\naudiences = [\"my-api\"]\n",
-            issuer.issuer()
-        ),
-    );
+    let path = all_decisions_config("decision-log.toml", &issuer, "");
     let mut served = Served(serve(&path));
     let child = &mut served.0;
     let (port, lines, mut seen) = listening(child);
@@ -178,20 +278,7 @@ async fn every_decision_is_one_json_line_with_its_request_id_and_none_carries_a_
             .find(|d| d["request_id"] == id)
             .unwrap_or_else(|| panic!("no decision for {id}: {decisions:#?}"))
     };
-    let allow = by_id("req-allow");
-    assert_eq!(allow["target"], "jwtgate::decision");
-    assert_eq!(allow["level"], "INFO");
-    assert!(allow["timestamp"].is_string());
-    assert_eq!(allow["transport"], "http");
-    assert_eq!(allow["outcome"], "allow");
-    assert_eq!(allow["status"], 200);
-    assert_eq!(allow["reason"], "ok");
-    assert_eq!(allow["policy"], issuer.issuer());
-    assert_eq!(allow["issuer"], issuer.issuer());
-    assert_eq!(allow["sub"], "alice");
-    assert_eq!(allow["kid"], key.kid());
-    assert_eq!(allow["token_cache_hit"], false);
-    assert!(allow["latency_us"].as_u64().is_some());
+    assert_first_allow_line(by_id("req-allow"), "http", issuer.issuer(), key.kid());
     let cached = by_id("4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(cached["token_cache_hit"], true, "{cached}");
     let forged_line = by_id("req-forged");
@@ -311,4 +398,135 @@ async fn in_report_mode_a_would_be_refusal_is_logged_as_would_deny_with_status_2
     assert_eq!(decision["outcome"], "would_deny");
     assert_eq!(decision["status"], 200);
     assert_eq!(decision["reason"], "expired");
+}
+
+#[actix_web::test]
+async fn every_grpc_check_is_one_decision_line_with_transport_grpc_and_none_carries_a_token() {
+    // Arrange: the gRPC listener on, decisions on, the general level at warn.
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let path = all_decisions_config(
+        "decision-log-grpc.toml",
+        &issuer,
+        "[grpc]\nbind = \"127.0.0.1:0\"\n",
+    );
+    let mut served = Served(serve(&path));
+    let child = &mut served.0;
+    let (_, lines, mut seen) = listening(child);
+    let grpc_port = grpc_port(&seen);
+    let mut lines = async_lines(lines);
+    let token = key.sign(&claims(issuer.issuer()));
+    let mut expired = claims(issuer.issuer());
+    expired["exp"] = (jwtgate::dev::now() - 3600).into();
+    let expired = key.sign(&expired);
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let calls = [
+        ("grpc-allow", format!("Bearer {token}"), "x-request-id"),
+        ("grpc-deny", format!("Bearer {expired}"), "x-request-id"),
+        (
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+            format!("Bearer {token}"),
+            "traceparent",
+        ),
+    ];
+
+    // Act: each call and wait bounded, so that a listener that never answers fails the test.
+    let within = Duration::from_secs(10);
+    let mut client = connect(grpc_port).await;
+    let mut answers = Vec::new();
+    for (id, authorization, id_header) in &calls {
+        let id_value = if *id_header == "traceparent" {
+            traceparent
+        } else {
+            id
+        };
+        let request = check_request(
+            "/app",
+            &[("authorization", authorization), (id_header, id_value)],
+            &[],
+        );
+        answers.push(check_within(&mut client, request).await);
+    }
+    let mut decisions: Vec<Value> = Vec::new();
+    while decisions.len() < calls.len() {
+        let line = tokio::time::timeout(within, lines.recv())
+            .await
+            .expect("one decision line per call within 10 s")
+            .expect("jwtgate is still running");
+        let entry: Value = serde_json::from_str(&line).expect("every log line is JSON");
+        if entry["message"] == "decision" {
+            decisions.push(entry);
+        }
+        seen.push(line);
+    }
+    stop_serving(child).await;
+    while let Some(line) = lines.recv().await {
+        if serde_json::from_str::<Value>(&line).is_ok_and(|e| e["message"] == "decision") {
+            decisions.push(serde_json::from_str(&line).unwrap());
+        }
+        seen.push(line);
+    }
+
+    // Assert: the answers echo the request id.
+    let [allowed, denied, traced] = &answers[..] else {
+        panic!("three answers");
+    };
+    let Some(HttpResponse::OkResponse(ok)) = &allowed.http_response else {
+        panic!("allowed: {allowed:?}");
+    };
+    let echoed = |headers: &[HeaderValueOption]| {
+        headers
+            .iter()
+            .filter_map(|h| h.header.as_ref())
+            .find(|h| h.key == "x-request-id")
+            .map(|h| h.value.clone())
+    };
+    assert_eq!(
+        echoed(&ok.response_headers_to_add).as_deref(),
+        Some("grpc-allow")
+    );
+    let Some(HttpResponse::DeniedResponse(no)) = &denied.http_response else {
+        panic!("denied: {denied:?}");
+    };
+    assert_eq!(echoed(&no.headers).as_deref(), Some("grpc-deny"));
+    let Some(HttpResponse::OkResponse(ok)) = &traced.http_response else {
+        panic!("allowed: {traced:?}");
+    };
+    assert_eq!(
+        echoed(&ok.response_headers_to_add).as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    // Exactly one line per call, with the fields of an HTTP decision.
+    for (id, ..) in &calls {
+        let count = decisions.iter().filter(|d| d["request_id"] == *id).count();
+        assert_eq!(count, 1, "{id}: {decisions:#?}");
+    }
+    assert_eq!(decisions.len(), calls.len(), "{decisions:#?}");
+    let by_id = |id: &str| decisions.iter().find(|d| d["request_id"] == id).unwrap();
+    assert_first_allow_line(by_id("grpc-allow"), "grpc", issuer.issuer(), key.kid());
+    let deny = by_id("grpc-deny");
+    assert_eq!(deny["transport"], "grpc");
+    assert_eq!(deny["outcome"], "deny");
+    assert_eq!(deny["status"], 401);
+    assert_eq!(deny["reason"], "expired");
+    assert_eq!(deny["issuer"], issuer.issuer());
+    assert_eq!(deny["unverified_kid"], key.kid());
+    assert!(deny.get("sub").is_none(), "no sub from a refused token");
+    let traced = by_id("4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(traced["transport"], "grpc");
+    assert_eq!(traced["token_cache_hit"], true, "{traced}");
+    for line in &seen {
+        for secret in [
+            token.as_str(),
+            expired.as_str(),
+            token.rsplit('.').next().unwrap(),
+            expired.rsplit('.').next().unwrap(),
+            token.split('.').nth(1).unwrap(),
+        ] {
+            assert!(
+                !line.contains(secret),
+                "a log line leaks token material: {line}"
+            );
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! `CheckResponse` envelope, asked the way Envoy asks.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HttpResponse};
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
@@ -9,10 +10,11 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, 
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::google::protobuf::value::Kind;
 use serde_json::{Value, json};
+use tonic::transport::Channel;
 
 use crate::helpers::{TestApp, settings_for, spawn_app};
 use jwtgate::dev::{DevIssuer, DevKey, claims, now};
-use jwtgate::settings::{PolicySettings, RouteSettings};
+use jwtgate::settings::{PolicySettings, RouteSettings, Settings, VerifyMode};
 
 struct Fixture {
     _issuer: DevIssuer,
@@ -22,6 +24,14 @@ struct Fixture {
 }
 
 async fn fixture(refuse_identity_headers: bool) -> Fixture {
+    fixture_with(refuse_identity_headers, |_| {}).await
+}
+
+/// [`fixture`], with these changes to the settings.
+async fn fixture_with(
+    refuse_identity_headers: bool,
+    adjust: impl FnOnce(&mut Settings),
+) -> Fixture {
     let key = DevKey::es256();
     let issuer = DevIssuer::serving(&[&key]).await;
     let mut settings = settings_for(&[&issuer]);
@@ -45,6 +55,7 @@ async fn fixture(refuse_identity_headers: bool) -> Fixture {
         policy: "admin".into(),
         ..RouteSettings::default()
     });
+    adjust(&mut settings);
     let app = spawn_app(settings).await;
     Fixture {
         iss: issuer.issuer().to_string(),
@@ -71,36 +82,78 @@ impl Fixture {
         context: &[(&str, &str)],
     ) -> CheckResponse {
         let port = self.app.grpc_port.expect("the gRPC listener is on");
-        let mut client = AuthorizationClient::connect(format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("the gRPC listener answers");
-        let request = CheckRequest {
-            attributes: Some(AttributeContext {
-                request: Some(Request {
-                    http: Some(HttpRequest {
-                        method: "GET".into(),
-                        path: path.into(),
-                        host: "app.example.com".into(),
-                        headers: headers
-                            .iter()
-                            .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
-                            .collect::<HashMap<_, _>>(),
-                        ..HttpRequest::default()
-                    }),
-                    ..Request::default()
+        let mut client = connect(port).await;
+        check_within(&mut client, check_request(path, headers, context)).await
+    }
+}
+
+/// How long a test waits for the gRPC listener, so that one that never answers fails the test.
+const GRPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client of the gRPC listener on `port`, connected within [`GRPC_TIMEOUT`].
+pub(crate) async fn connect(port: u16) -> AuthorizationClient<Channel> {
+    tokio::time::timeout(
+        GRPC_TIMEOUT,
+        AuthorizationClient::connect(format!("http://127.0.0.1:{port}")),
+    )
+    .await
+    .expect("connected within the timeout")
+    .expect("the gRPC listener answers")
+}
+
+/// `Check`, answered within [`GRPC_TIMEOUT`].
+pub(crate) async fn check_within(
+    client: &mut AuthorizationClient<Channel>,
+    request: CheckRequest,
+) -> CheckResponse {
+    tokio::time::timeout(GRPC_TIMEOUT, client.check(request))
+        .await
+        .expect("Check answers within the timeout")
+        .expect("Check answers")
+        .into_inner()
+}
+
+impl Fixture {
+    /// `Check` of a valid token with a forged identity header (`x_auth_sub`).
+    async fn check_with_a_forged_header(&self) -> CheckResponse {
+        let bearer = format!("Bearer {}", self.token(json!({})));
+        self.check(
+            "/app",
+            &[("Authorization", &bearer), ("x_auth_sub", "mallory")],
+            &[],
+        )
+        .await
+    }
+}
+
+/// The `CheckRequest` Envoy sends for `GET path` with these client headers (names lower-cased,
+/// as Envoy sends them) and route context.
+pub(crate) fn check_request(
+    path: &str,
+    headers: &[(&str, &str)],
+    context: &[(&str, &str)],
+) -> CheckRequest {
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "GET".into(),
+                    path: path.into(),
+                    host: "app.example.com".into(),
+                    headers: headers
+                        .iter()
+                        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
+                        .collect::<HashMap<_, _>>(),
+                    ..HttpRequest::default()
                 }),
-                context_extensions: context
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                ..AttributeContext::default()
+                ..Request::default()
             }),
-        };
-        client
-            .check(request)
-            .await
-            .expect("Check answers")
-            .into_inner()
+            context_extensions: context
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..AttributeContext::default()
+        }),
     }
 }
 
@@ -290,13 +343,144 @@ async fn client_identity_headers_are_removed_in_every_spelling_or_refused() {
     );
 
     let refusing = fixture(true).await;
-    let bearer = format!("Bearer {}", refusing.token(json!({})));
-    let response = refusing
-        .check(
-            "/app",
-            &[("Authorization", &bearer), ("x_auth_sub", "mallory")],
-            &[],
-        )
-        .await;
+    let response = refusing.check_with_a_forged_header().await;
     assert_eq!(denial(&response), (403, "forged_identity_header".into()));
+}
+
+#[actix_web::test]
+async fn in_report_mode_a_would_be_denial_is_allowed_without_an_identity_and_counted_as_would_deny()
+{
+    let f = fixture_with(true, |s| s.verify.mode = VerifyMode::Report).await;
+    let expired = format!("Bearer {}", f.token(json!({"exp": now() - 3600})));
+
+    let response = f.check("/app", &[("Authorization", &expired)], &[]).await;
+
+    assert_eq!(response.status.as_ref().map(|s| s.code), Some(0), "OK");
+    let headers = set_headers(&response);
+    assert_eq!(headers.get("x-auth-subject").map(String::as_str), Some(""));
+    assert_eq!(headers.get("x-auth-issuer").map(String::as_str), Some(""));
+    let metadata = response.dynamic_metadata.expect("dynamic metadata");
+    assert_eq!(
+        metadata.fields["reason"].kind,
+        Some(Kind::StringValue("expired".into()))
+    );
+    assert_eq!(
+        metadata.fields["would_deny"].kind,
+        Some(Kind::BoolValue(true))
+    );
+    assert!(!metadata.fields.contains_key("claims"), "no identity");
+    let metric = "jwtgate_verifications_total";
+    let would_deny = [
+        ("result", "would_deny"),
+        ("reason", "expired"),
+        ("transport", "grpc"),
+    ];
+    assert_eq!(f.app.metric(metric, &would_deny).await, 1.0);
+    assert_eq!(
+        f.app.metric(metric, &[("result", "invalid")]).await,
+        0.0,
+        "not counted as a refusal"
+    );
+}
+
+#[actix_web::test]
+async fn in_report_mode_a_forged_identity_header_is_still_refused_or_removed() {
+    let refusing = fixture_with(true, |s| s.verify.mode = VerifyMode::Report).await;
+    let response = refusing.check_with_a_forged_header().await;
+    assert_eq!(denial(&response), (403, "forged_identity_header".into()));
+
+    let removing = fixture_with(false, |s| s.verify.mode = VerifyMode::Report).await;
+    let response = removing
+        .check("/app", &[("x_auth_sub", "mallory")], &[])
+        .await;
+    let Some(HttpResponse::OkResponse(ok)) = &response.http_response else {
+        panic!(
+            "a missing token is let through: {:?}",
+            response.http_response
+        );
+    };
+    assert_eq!(
+        ok.headers_to_remove,
+        ["x_auth_sub"],
+        "the forged header is removed"
+    );
+    assert_eq!(
+        set_headers(&response)
+            .get("x-auth-subject")
+            .map(String::as_str),
+        Some("")
+    );
+}
+
+#[actix_web::test]
+async fn a_policy_in_report_mode_reports_over_grpc_while_other_policies_enforce() {
+    let f = fixture_with(true, |s| {
+        s.policies.insert(
+            "trial".into(),
+            PolicySettings {
+                scopes: vec!["admin".into()],
+                mode: VerifyMode::Report,
+                ..PolicySettings::default()
+            },
+        );
+    })
+    .await;
+    let user = format!("Bearer {}", f.token(json!({})));
+    let user_h = [("Authorization", user.as_str())];
+
+    let reported = f.check("/app", &user_h, &[("policy", "trial")]).await;
+    let enforced = f.check("/app", &user_h, &[("policy", "admin")]).await;
+
+    assert_eq!(denial(&reported), (200, String::new()));
+    assert_eq!(
+        set_headers(&reported)
+            .get("x-auth-subject")
+            .map(String::as_str),
+        Some(""),
+        "no identity for a would-be refusal"
+    );
+    assert_eq!(denial(&enforced), (403, "insufficient_scope".into()));
+    let metric = "jwtgate_verifications_total";
+    let counted = |result| {
+        [
+            ("result", result),
+            ("reason", "insufficient_scope"),
+            ("transport", "grpc"),
+        ]
+    };
+    assert_eq!(f.app.metric(metric, &counted("would_deny")).await, 1.0);
+    assert_eq!(f.app.metric(metric, &counted("invalid")).await, 1.0);
+}
+
+#[actix_web::test]
+async fn report_mode_grpc_series_exist_from_the_first_scrape() {
+    let f = fixture_with(true, |s| s.verify.mode = VerifyMode::Report).await;
+
+    let scrape = f.app.get("/metrics").await.body;
+
+    let series = format!(
+        r#"jwtgate_verifications_total{{issuer="{}",reason="bad_signature",result="would_deny",transport="grpc"}} 0"#,
+        f.iss
+    );
+    assert!(scrape.as_str().unwrap().contains(&series), "{series}");
+}
+
+/// An answer written in two parts (headers and message, then trailers) waits, under Nagle's
+/// algorithm, for the client's delayed ACK (~40 ms on Linux): the listener sets TCP_NODELAY.
+#[actix_web::test]
+async fn checks_on_one_connection_are_not_held_back_by_delayed_acks() {
+    let f = fixture(true).await;
+    let mut client = connect(f.app.grpc_port.expect("the gRPC listener is on")).await;
+    check_within(&mut client, check_request("/app", &[], &[])).await;
+
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        check_within(&mut client, check_request("/app", &[], &[])).await;
+    }
+    let elapsed = started.elapsed();
+
+    assert!(
+        elapsed < Duration::from_millis(400),
+        "20 Checks took {elapsed:?}: ~40 ms each is a delayed ACK"
+    );
 }

@@ -18,9 +18,18 @@
 //!     Reference 2: actix-web doing only jsonwebtoken::decode of the bearer token with an
 //!     in-memory key (built once from the key's JWK, as jwtgate builds its keys) and jwtgate's
 //!     default checks (exp, nbf, iss, aud, 60 s leeway): 200 or 401, empty body.
+//! loadtest grpc-noop --bind ADDR --workers W
+//!     Reference 3 (gRPC): tonic serving Envoy's `envoy.service.auth.v3.Authorization/Check`
+//!     (the types of `envoy-types`, as jwtgate's `[grpc]` listener), answering every call OK with
+//!     an empty `OkHttpResponse` and no work, on a tokio runtime with W worker threads.
+//! loadtest grpc-body --token-file PATH --out PATH
+//!     h2load's request body (`-d`) for one `Check`: the gRPC message prefix (a zero compression
+//!     flag and the 4-byte big-endian length) and the protobuf `CheckRequest` Envoy would send for
+//!     `GET /app` with `authorization: Bearer TOKEN` (the first token of PATH).
 //! loadtest wait-ready --url URL --start-ns NS
-//!     Polls URL every READY_POLL until it answers 200; prints the milliseconds since NS
-//!     (nanoseconds since the epoch, taken just before the server was started).
+//!     Polls URL every READY_POLL until it answers 200 (`tcp://HOST:PORT`: until it accepts a
+//!     connection); prints the milliseconds since NS (nanoseconds since the epoch, taken just
+//!     before the server was started).
 //! loadtest free-port
 //!     Prints a free loopback port.
 //! ```
@@ -35,6 +44,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use envoy_types::ext_authz::v3::pb::{
+    Authorization, AuthorizationServer, CheckRequest, CheckResponse,
+};
+use envoy_types::ext_authz::v3::{CheckResponseExt, OkHttpResponseBuilder};
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, attribute_context};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
@@ -82,6 +96,8 @@ fn main() {
         "mint" => mint(&args),
         "noop" => reference(&args, Reference::Noop),
         "decode" => reference(&args, Reference::Decode),
+        "grpc-noop" => grpc_noop(&args),
+        "grpc-body" => grpc_body(&args),
         "wait-ready" => wait_ready(&args),
         "floor" => floor::floor(args.get("keys"), args.get("alg")),
         "free-port" => {
@@ -359,8 +375,8 @@ struct DecodeState {
     validation: Validation,
 }
 
-fn reference(args: &Args, kind: Reference) {
-    let workers: usize = args.number("workers");
+/// The reference server's listener on `--bind`, which must be a loopback address.
+fn bind_loopback(args: &Args) -> TcpListener {
     let listener = TcpListener::bind(args.get("bind")).expect("bind the reference server");
     assert!(
         listener
@@ -370,6 +386,12 @@ fn reference(args: &Args, kind: Reference) {
             .is_loopback(),
         "loadtest: the reference servers bind loopback only"
     );
+    listener
+}
+
+fn reference(args: &Args, kind: Reference) {
+    let workers: usize = args.number("workers");
+    let listener = bind_loopback(args);
     let state = match kind {
         Reference::Noop => None,
         Reference::Decode => {
@@ -420,9 +442,14 @@ async fn decode(request: HttpRequest, state: web::Data<DecodeState>) -> HttpResp
 fn wait_ready(args: &Args) {
     let url = args.get("url");
     let start_ns: u128 = args.number("start-ns");
-    let rest = url
-        .strip_prefix("http://")
-        .expect("loadtest: wait-ready takes an http:// URL");
+    let (tcp_only, rest) = match url.strip_prefix("tcp://") {
+        Some(rest) => (true, rest),
+        None => (
+            false,
+            url.strip_prefix("http://")
+                .expect("loadtest: wait-ready takes an http:// or tcp:// URL"),
+        ),
+    };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n");
     let deadline = Instant::now() + READY_TIMEOUT;
@@ -430,9 +457,10 @@ fn wait_ready(args: &Args) {
         if let Ok(mut stream) = TcpStream::connect(authority) {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
             let mut answer = [0u8; 12];
-            if stream.write_all(request.as_bytes()).is_ok()
-                && stream.read_exact(&mut answer).is_ok()
-                && answer.ends_with(b" 200")
+            if tcp_only
+                || (stream.write_all(request.as_bytes()).is_ok()
+                    && stream.read_exact(&mut answer).is_ok()
+                    && answer.ends_with(b" 200"))
             {
                 let now_ns = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -446,4 +474,78 @@ fn wait_ready(args: &Args) {
     }
     eprintln!("loadtest: {url} did not answer 200 within {READY_TIMEOUT:?}");
     std::process::exit(1);
+}
+
+/// The gRPC no-op reference: every `Check` is allowed, with no work.
+struct NoopCheck;
+
+#[tonic::async_trait]
+impl Authorization for NoopCheck {
+    async fn check(
+        &self,
+        _: tonic::Request<CheckRequest>,
+    ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
+        let mut response = CheckResponse::with_status(tonic::Status::ok("allowed"));
+        response.set_http_response(OkHttpResponseBuilder::new().build());
+        Ok(tonic::Response::new(response))
+    }
+}
+
+fn grpc_noop(args: &Args) {
+    let workers: usize = args.number("workers");
+    let listener = bind_loopback(args);
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+        let lifetime = tokio::time::sleep(REFERENCE_LIFETIME);
+        tonic::transport::Server::builder()
+            .add_service(AuthorizationServer::new(NoopCheck))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                lifetime,
+            )
+            .await
+            .expect("the gRPC reference ran");
+    });
+}
+
+fn grpc_body(args: &Args) {
+    let tokens = std::fs::read_to_string(args.get("token-file")).expect("read the token file");
+    let token = tokens.lines().next().expect("a token in the file");
+    let request = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(attribute_context::Request {
+                http: Some(attribute_context::HttpRequest {
+                    method: "GET".into(),
+                    path: "/app".into(),
+                    host: "app.example.com".into(),
+                    scheme: "http".into(),
+                    protocol: "HTTP/1.1".into(),
+                    headers: [
+                        (":authority".to_string(), "app.example.com".to_string()),
+                        ("authorization".to_string(), format!("Bearer {token}")),
+                        ("user-agent".to_string(), "h2load".to_string()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    let message = prost::Message::encode_to_vec(&request);
+    let length = u32::try_from(message.len()).expect("a message under 4 GiB");
+    let mut body = vec![0u8];
+    body.extend_from_slice(&length.to_be_bytes());
+    body.extend_from_slice(&message);
+    std::fs::write(args.get("out"), body).expect("write the body");
 }
