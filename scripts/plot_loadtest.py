@@ -377,13 +377,13 @@ def main():
             "",
         ]
     if rows:
-        lines += http_sections(rows)
+        lines += http_sections(rows, meta)
     (run / "results.md").write_text("\n".join(lines))
     if rows and not plot(rows, run / "loadtest.png"):
         print("plot_loadtest: matplotlib is not installed; wrote only results.md", file=sys.stderr)
 
 
-def http_sections(rows):
+def http_sections(rows, meta):
     return [
         "### Targets",
         "",
