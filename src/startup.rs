@@ -94,27 +94,48 @@ pub struct Application {
 /// The running gRPC listener: its port, and how to stop it.
 struct GrpcServer {
     port: u16,
-    stop: tokio::sync::oneshot::Sender<()>,
+    /// Tells the listener to stop (taken by [`GrpcServer::stop`]; dropping it stops it too).
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     /// `[server] shutdown_timeout_secs`: how long a graceful stop may wait for the clients.
     shutdown_timeout: Duration,
+    /// The listener's own multi-threaded runtime (taken when it is shut down).
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl GrpcServer {
-    /// Binds `[grpc] bind` and serves `Check` with the HTTP server's state.
+    /// Binds `[grpc] bind` and serves `Check` with the HTTP server's state, on a runtime of its
+    /// own with `threads` worker threads (`[server] workers`; 0: one per core), so the listener
+    /// uses as many cores as the HTTP workers do (tonic needs a multi-threaded runtime for that;
+    /// actix-web's are single-threaded).
     fn start(
         bind: std::net::SocketAddr,
         live: Arc<LiveState>,
         shutdown_timeout: Duration,
+        threads: usize,
     ) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(bind).with_context(|| format!("binding grpc.bind = {bind}"))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
-        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            // `grpc-PORT`: which listener a thread serves, in `top -H` and the like.
+            .thread_name(format!("grpc-{port}"))
+            .enable_all()
+            .build()
+            .context("starting the gRPC listener's threads")?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let service = crate::grpc::CheckService::new(live);
-        let task = tokio::spawn(async move {
+        let task = runtime.spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
@@ -122,12 +143,13 @@ impl GrpcServer {
                 tracing::error!(error = %e, "the gRPC listener failed");
             }
         });
-        tracing::info!(port, "jwtgate gRPC ext_authz listening");
+        tracing::info!(port, threads, "jwtgate gRPC ext_authz listening");
         Ok(Self {
             port,
-            stop,
+            stop: Some(stop),
             task,
             shutdown_timeout,
+            runtime: Some(runtime),
         })
     }
 
@@ -135,7 +157,9 @@ impl GrpcServer {
     /// HTTP/2's graceful close waits for every client to acknowledge it, and a client that never
     /// does (stalled, or gone without a FIN) must not keep the process alive.
     async fn stop(mut self) {
-        let _ = self.stop.send(());
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
         if tokio::time::timeout(self.shutdown_timeout, &mut self.task)
             .await
             .is_err()
@@ -145,6 +169,16 @@ impl GrpcServer {
                 "the gRPC listener's clients did not close their connections in time: closing them"
             );
             self.task.abort();
+        }
+    }
+}
+
+impl Drop for GrpcServer {
+    fn drop(&mut self) {
+        // A runtime may not be dropped (which blocks) inside another one: let it go in the
+        // background; its tasks are stopped or aborted by then.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
@@ -196,7 +230,8 @@ impl Application {
             .bind
             .map(|bind| {
                 let timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
-                GrpcServer::start(bind, live.clone().into_inner(), timeout)
+                let threads = settings.server.workers;
+                GrpcServer::start(bind, live.clone().into_inner(), timeout, threads)
             })
             .transpose()?;
         let shared = Shared {

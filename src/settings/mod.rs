@@ -120,7 +120,8 @@ pub struct Settings {
 pub struct ServerSettings {
     /// Address to listen on; port 0 picks a free port (used by the tests).
     pub bind: std::net::SocketAddr,
-    /// Number of actix-web worker threads; 0 means one per core.
+    /// Number of actix-web worker threads (and of the gRPC listener's threads); 0 means one per
+    /// core.
     pub workers: usize,
     /// On SIGTERM, keep serving (with `/readyz` answering 503) this long before closing the
     /// listener, so load balancers stop sending new requests first.

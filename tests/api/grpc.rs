@@ -484,3 +484,24 @@ async fn checks_on_one_connection_are_not_held_back_by_delayed_acks() {
         "20 Checks took {elapsed:?}: ~40 ms each is a delayed ACK"
     );
 }
+
+/// The listener runs on threads of its own, as many as `[server] workers`, so gRPC uses as many
+/// cores as HTTP does (actix-web's runtimes are single-threaded; on the main one, gRPC used one
+/// core whatever the workers).
+#[actix_web::test]
+async fn the_grpc_listener_has_as_many_threads_as_the_http_server_has_workers() {
+    let f = fixture_with(true, |s| s.server.workers = 3).await;
+    let port = f.app.grpc_port.expect("the gRPC listener is on");
+    let name = format!("grpc-{port}");
+
+    let threads = std::fs::read_dir("/proc/self/task")
+        .expect("Linux: /proc/self/task")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim() == name)
+        .count();
+    let mut client = connect(port).await;
+    let answer = check_within(&mut client, check_request("/app", &[], &[])).await;
+
+    assert!(threads >= 3, "{threads} threads named {name}");
+    assert!(answer.status.is_some(), "and it answers");
+}
