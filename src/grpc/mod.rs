@@ -139,6 +139,11 @@ impl CheckService {
             rules.mode,
             requirements.as_ref().ok().and_then(|(p, _)| p.as_deref()),
         );
+        let asked = requirements
+            .as_ref()
+            .ok()
+            .and_then(|(p, _)| p.as_ref())
+            .map(|p| p.name.clone());
         let mut chosen = None;
         let outcome = match (forged.first(), requirements) {
             (Some(name), _) if rules.refuse_identity_headers => Err(AttributedRejection::from(
@@ -161,7 +166,8 @@ impl CheckService {
                 }),
             },
         };
-        let http = crate::http::answer(&outcome, mode, chosen.as_deref(), rules);
+        let mut http = crate::http::answer(&outcome, mode, chosen.as_deref(), rules);
+        crate::http::add_resource_metadata(&state, asked.as_deref(), &mut http);
         let status = http.status().as_u16();
         let response = match &outcome {
             Ok(verified) => allowed(

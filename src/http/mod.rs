@@ -211,14 +211,7 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
         },
     };
     let mut response = answer(&outcome, mode, chosen_policy.as_deref(), &state.rules);
-    let metadata = policy_name
-        .and_then(|name| state.policy_resource_metadata.get(&*name))
-        .or(state.resource_metadata.as_ref());
-    if let Some(metadata) = metadata
-        && response.status() == actix_web::http::StatusCode::UNAUTHORIZED
-    {
-        metadata.add_to_challenge(&mut response);
-    }
+    add_resource_metadata(&state, policy_name.as_deref(), &mut response);
     decision::record(
         &state,
         &decision::Decided {
@@ -237,6 +230,23 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
         decision_log::request_id_header(&request_id),
     );
     response
+}
+
+/// A 401's challenge names the protected resource metadata (RFC 9728) of the policy that asked,
+/// else the service's, when one is configured (over HTTP and gRPC alike).
+pub(crate) fn add_resource_metadata(
+    state: &AppState,
+    policy: Option<&str>,
+    response: &mut HttpResponse,
+) {
+    let metadata = policy
+        .and_then(|name| state.policy_resource_metadata.get(name))
+        .or(state.resource_metadata.as_ref());
+    if let Some(metadata) = metadata
+        && response.status() == actix_web::http::StatusCode::UNAUTHORIZED
+    {
+        metadata.add_to_challenge(response);
+    }
 }
 
 /// The answer to a decision, whatever the transport (gRPC wraps it in Envoy's envelope): 200 with

@@ -505,3 +505,40 @@ async fn the_grpc_listener_has_as_many_threads_as_the_http_server_has_workers() 
     assert!(threads >= 3, "{threads} threads named {name}");
     assert!(answer.status.is_some(), "and it answers");
 }
+
+/// RFC 9728 over gRPC too: with `[resource_metadata] resource` set, a 401 `DeniedHttpResponse`'s
+/// challenge names the metadata document, as `/verify`'s does; a 403 does not.
+#[actix_web::test]
+async fn grpc_401_challenges_name_the_protected_resource_metadata() {
+    let f = fixture_with(true, |s| {
+        s.resource_metadata.resource = Some("https://resource.example.com".parse().unwrap());
+    })
+    .await;
+    let user = format!("Bearer {}", f.token(json!({})));
+    let challenge = |response: &CheckResponse| {
+        let Some(HttpResponse::DeniedResponse(denied)) = &response.http_response else {
+            panic!("denied");
+        };
+        denied
+            .headers
+            .iter()
+            .filter_map(|h| h.header.as_ref())
+            .find(|h| h.key == "www-authenticate")
+            .map(|h| h.value.clone())
+            .unwrap_or_default()
+    };
+
+    let missing = f.check("/app", &[], &[]).await;
+    let forbidden = f.check("/admin/x", &[("Authorization", &user)], &[]).await;
+
+    assert_eq!(denial(&missing).0, 401);
+    assert!(
+        challenge(&missing).contains(
+            "resource_metadata=\"https://resource.example.com/.well-known/oauth-protected-resource\""
+        ),
+        "{}",
+        challenge(&missing)
+    );
+    assert_eq!(denial(&forbidden).0, 403);
+    assert!(!challenge(&forbidden).contains("resource_metadata"));
+}
