@@ -58,8 +58,14 @@ async fn a_required_issuer_without_keys_keeps_the_replica_unready_and_is_named()
         .unwrap();
     assert_eq!(entry["state"], "unavailable");
     assert_eq!(entry["required"], true);
+    // The issuers' own URLs are left out first: a random port may contain "503".
+    let text = answer
+        .body
+        .to_string()
+        .replace(up.issuer(), "")
+        .replace(down.issuer(), "");
     assert!(
-        !answer.body.to_string().contains("503"),
+        !text.contains("503"),
         "no fetch error text in a public answer: {}",
         answer.body
     );
