@@ -192,7 +192,7 @@ impl CheckService {
             &Decided {
                 transport: Transport::Grpc,
                 mode,
-                policy: chosen.as_ref().map(|p| &*p.name),
+                policy: asked.as_deref(),
                 outcome: &outcome,
                 token: token.as_deref(),
                 request_id: &request_id,

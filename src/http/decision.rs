@@ -35,7 +35,8 @@ pub struct Decided<'a> {
     pub transport: Transport,
     /// Enforced or only reported (the chosen policy's mode, else `[verify] mode`).
     pub mode: VerifyMode,
-    /// The policy whose requirements the verified token met, if one was chosen.
+    /// The policy that applied to the request (`/policy/NAME`, a `[[routes]]` rule or the
+    /// route's `context_extensions`), whatever the outcome, if any.
     pub policy: Option<&'a str>,
     /// Verified, or why not.
     pub outcome: &'a Result<Verified, AttributedRejection>,
@@ -129,7 +130,9 @@ pub fn record(state: &AppState, decided: &Decided<'_>) {
         Err(rejected) => Decision {
             request_id: decided.request_id,
             transport,
-            policy: rejected.issuer.as_deref().map(|p| &*p.label),
+            policy: decided
+                .policy
+                .or(rejected.issuer.as_deref().map(|p| &*p.label)),
             issuer: rejected.issuer.as_deref().map(|p| &*p.issuer),
             sub: None,
             kid: None,

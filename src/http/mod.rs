@@ -217,7 +217,7 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
         &decision::Decided {
             transport: decision::Transport::Http,
             mode,
-            policy: chosen_policy.as_ref().map(|p| &*p.name),
+            policy: policy_name.as_deref(),
             outcome: &outcome,
             token: token.as_deref(),
             request_id: &request_id,

@@ -530,3 +530,59 @@ async fn every_grpc_check_is_one_decision_line_with_transport_grpc_and_none_carr
         }
     }
 }
+
+/// A line names the policy that applied whatever the outcome: the report-mode policy that let a
+/// would-be refusal through, the policy whose requirement refused a token.
+#[actix_web::test]
+async fn a_decision_line_names_the_policy_that_applied_when_it_refused_too() {
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let path = all_decisions_config(
+        "decision-policy.toml",
+        &issuer,
+        "[policies.legacy]\nmode = \"report\"\n[policies.strict]\nscopes = [\"admin\"]\n",
+    );
+    let mut served = Served(serve(&path));
+    let child = &mut served.0;
+    let (port, lines, _) = listening(child);
+    let bearer = format!("Bearer {}", key.sign(&claims(issuer.issuer())));
+    let client = awc::Client::default();
+
+    let legacy = client
+        .get(format!("http://127.0.0.1:{port}/policy/legacy"))
+        .insert_header(("X-Request-Id", "req-legacy"))
+        .send()
+        .await
+        .unwrap();
+    let strict = client
+        .get(format!("http://127.0.0.1:{port}/policy/strict"))
+        .insert_header(("X-Request-Id", "req-strict"))
+        .insert_header(("Authorization", bearer.as_str()))
+        .send()
+        .await
+        .unwrap();
+    let mut decisions: Vec<Value> = Vec::new();
+    while decisions.len() < 2 {
+        let line = lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("one decision line per request");
+        let entry: Value = serde_json::from_str(&line).expect("every log line is JSON");
+        if entry["message"] == "decision" {
+            decisions.push(entry);
+        }
+    }
+    stop(child);
+
+    let by_id = |id: &str| {
+        decisions
+            .iter()
+            .find(|d| d["request_id"] == id)
+            .unwrap_or_else(|| panic!("no decision for {id}: {decisions:#?}"))
+    };
+    assert_eq!(legacy.status().as_u16(), 200, "report mode lets it through");
+    assert_eq!(by_id("req-legacy")["outcome"], "would_deny");
+    assert_eq!(by_id("req-legacy")["policy"], "legacy");
+    assert_eq!(strict.status().as_u16(), 403);
+    assert_eq!(by_id("req-strict")["reason"], "insufficient_scope");
+    assert_eq!(by_id("req-strict")["policy"], "strict");
+}
