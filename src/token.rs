@@ -339,6 +339,51 @@ mod tests {
         assert!(claims_of_verified("no-dots", Padding::Refused).is_err());
     }
 
+    /// Arbitrary and near-valid inputs (bytes of a real token cut, doubled, padded or changed at
+    /// random) never panic either parser, with or without padding; `Tolerated` accepts whatever
+    /// `Refused` accepts, with the same claims.
+    #[test]
+    fn no_input_panics_and_tolerating_padding_never_refuses_what_strictness_accepts() {
+        let valid = token(
+            r#"{"alg":"ES256","kid":"k1"}"#,
+            r#"{"iss":"https://i","sub":"u","n":[1,{"a":null}]}"#,
+        );
+        let alphabet = b"AZaz09-_.=+/ {}\"\x00\xff";
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..5000 {
+            let mut bytes = valid.clone().into_bytes();
+            for _ in 0..(next() % 4) {
+                let at = (next() as usize) % (bytes.len() + 1);
+                match next() % 4 {
+                    0 => bytes.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                    1 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    2 => bytes.truncate(at),
+                    _ => bytes.extend_from_within(..at),
+                }
+            }
+            if round % 7 == 0 {
+                bytes = (0..next() % 64).map(|_| next() as u8).collect();
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let strict = UnverifiedToken::parse_with(&text, Padding::Refused).ok();
+            let lenient = UnverifiedToken::parse_with(&text, Padding::Tolerated).ok();
+            let _ = claims_of_verified(&text, Padding::Refused);
+            let _ = claims_of_verified(&text, Padding::Tolerated);
+            if let Some(strict) = strict {
+                let lenient = lenient.expect("Tolerated accepts what Refused accepts");
+                assert_eq!(strict.unverified_claims(), lenient.unverified_claims());
+            }
+        }
+    }
+
     #[test]
     fn a_token_over_the_limit_is_refused_before_parsing() {
         let raw = "a".repeat(MAX_TOKEN_BYTES + 1);
