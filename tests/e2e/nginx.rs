@@ -4,7 +4,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::spec::{Proxy, proxy_protects_the_upstream_as_documented};
+use crate::spec::{Proxy, Refused, proxy_protects_the_upstream_as_documented};
 use crate::stack::{
     Answer, Backends, Process, Scratch, client, deploy_file, executable, free_port, get,
 };
@@ -27,7 +27,7 @@ async fn protects_the_upstream(refuse_identity_headers: bool) {
     let proxy = Proxy {
         name: format!("nginx (refuse_identity_headers = {refuse_identity_headers})"),
         forwards_jwtgate_401_body: false,
-        refuses_forged_identity_headers: true,
+        refused: Refused::DashSpelled,
         names_keys_unavailable: true,
         status_while_jwtgate_is_down: 500,
     };

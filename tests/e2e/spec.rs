@@ -13,17 +13,30 @@ pub struct Proxy {
     pub name: String,
     /// Whether the client gets jwtgate's own JSON body on 401 (nginx answers 401 with its own page).
     pub forwards_jwtgate_401_body: bool,
-    /// Whether a client's identity header spelled with letters, digits and dashes only is passed
-    /// to jwtgate, which refuses the request (403 `forged_identity_header`) whatever its
-    /// `refuse_identity_headers` says (nginx: the example sets `X-Jwtgate-Refuse-Identity-Headers`
-    /// on its subrequest), rather than removed by the proxy (Envoy, Traefik). Every other
-    /// spelling is removed by every proxy.
-    pub refuses_forged_identity_headers: bool,
+    /// Which forged identity headers jwtgate refuses (403 `forged_identity_header`) rather than
+    /// the proxy removing them.
+    pub refused: Refused,
     /// Whether the outage answer names `keys_unavailable` (Envoy answers a 5xx of jwtgate like an
     /// unreachable jwtgate, with its own body).
     pub names_keys_unavailable: bool,
     /// The status clients get while jwtgate itself is down (nothing may pass).
     pub status_while_jwtgate_is_down: u16,
+}
+
+/// Which of a client's forged identity headers reach jwtgate and are refused there; the proxy
+/// removes the others.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// None: the proxy removes every spelling (Envoy's Lua filter, Traefik), or jwtgate has Envoy
+    /// remove them (`headers_to_remove` over gRPC with `refuse_identity_headers` off).
+    None,
+    /// Those spelled with letters, digits and dashes only, whatever `refuse_identity_headers`
+    /// says (nginx: the example sets `X-Jwtgate-Refuse-Identity-Headers` on its subrequest and
+    /// drops the other spellings itself).
+    DashSpelled,
+    /// Every spelling: Envoy over gRPC hands jwtgate all the client's headers, and
+    /// `refuse_identity_headers` is on.
+    Every,
 }
 
 type Outcome = Result<(), String>;
@@ -436,7 +449,12 @@ impl Run<'_> {
         let dash_spelled = forged
             .iter()
             .any(|(name, _)| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-        if self.proxy.refuses_forged_identity_headers && dash_spelled {
+        let refused = match self.proxy.refused {
+            Refused::None => false,
+            Refused::DashSpelled => dash_spelled,
+            Refused::Every => true,
+        };
+        if refused {
             ensure(answer.status == 403 && !reached, || {
                 format!(
                     "expected 403 without reaching the upstream, got {} (upstream reached: {reached}): {}",

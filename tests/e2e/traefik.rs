@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::spec::{Proxy, proxy_protects_the_upstream_as_documented};
+use crate::spec::{Proxy, Refused, proxy_protects_the_upstream_as_documented};
 use crate::stack::{Backends, Process, Scratch, deploy_file, executable, free_port};
 
 #[actix_web::test]
@@ -52,7 +52,7 @@ async fn protects_the_upstream(refuse_identity_headers: bool) {
     let proxy = Proxy {
         name: format!("traefik (refuse_identity_headers = {refuse_identity_headers})"),
         forwards_jwtgate_401_body: true,
-        refuses_forged_identity_headers: false,
+        refused: Refused::None,
         names_keys_unavailable: true,
         status_while_jwtgate_is_down: 500,
     };
