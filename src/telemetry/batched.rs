@@ -59,25 +59,23 @@ impl BatchedStderr {
 
     /// Writes out what is buffered now.
     pub fn flush(&self) {
-        let batch = std::mem::take(&mut *lock(&self.inner.buffer));
-        self.write_out(&batch);
-        // Give the emptied buffer's capacity back unless lines arrived meanwhile.
-        let mut buffer = lock(&self.inner.buffer);
-        if buffer.is_empty() {
-            let mut batch = batch;
-            batch.clear();
-            *buffer = batch;
-        }
-    }
-
-    fn write_out(&self, batch: &[u8]) {
+        // The batch is taken while holding the output, so batches are written in the order
+        // their lines arrived, whoever writes them.
+        let mut output = lock(&self.inner.output);
+        let mut batch = std::mem::take(&mut *lock(&self.inner.buffer));
         if batch.is_empty() {
             return;
         }
-        let mut output = lock(&self.inner.output);
         // Nothing useful can be done when standard error itself fails.
-        let _ = output.write_all(batch);
+        let _ = output.write_all(&batch);
         let _ = output.flush();
+        drop(output);
+        // Give the emptied buffer's capacity back unless lines arrived meanwhile.
+        let mut buffer = lock(&self.inner.buffer);
+        if buffer.is_empty() {
+            batch.clear();
+            *buffer = batch;
+        }
     }
 
     /// Appends one line (or part of one); writes out the batch once it is full.
@@ -85,10 +83,10 @@ impl BatchedStderr {
         let full = {
             let mut buffer = lock(&self.inner.buffer);
             buffer.extend_from_slice(bytes);
-            (buffer.len() >= BATCH_BYTES).then(|| std::mem::take(&mut *buffer))
+            buffer.len() >= BATCH_BYTES
         };
-        if let Some(batch) = full {
-            self.write_out(&batch);
+        if full {
+            self.flush();
         }
     }
 }
@@ -175,6 +173,41 @@ mod tests {
         assert_eq!(batches.len(), 1, "written once the batch was full");
         assert_eq!(batches[0].len(), lines * long.len());
         assert!(batches[0].len() >= BATCH_BYTES);
+    }
+
+    #[test]
+    fn lines_from_many_threads_come_out_whole_once_each_and_in_each_threads_order() {
+        let out = Batches::default();
+        let writer = BatchedStderr::to(Box::new(out.clone()));
+        writer.start_flusher(Duration::from_millis(1)).unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let writer = writer.clone();
+                std::thread::spawn(move || {
+                    for n in 0..2000 {
+                        // ~1 KB lines: batches fill and are written by the writers themselves too.
+                        line(&writer, &format!("{t} {n:06} {}\n", "x".repeat(1000)));
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        writer.flush();
+
+        let text = String::from_utf8(out.0.lock().unwrap().concat()).unwrap();
+        let mut next = [0u32; 4];
+        for line in text.lines() {
+            let mut words = line.split(' ');
+            let t: usize = words.next().unwrap().parse().unwrap();
+            let n: u32 = words.next().unwrap().parse().unwrap();
+            assert_eq!(
+                n, next[t],
+                "thread {t}'s lines in order, none lost or doubled"
+            );
+            assert_eq!(words.next().unwrap().len(), 1000, "a line is never split");
+            next[t] += 1;
+        }
+        assert_eq!(next, [2000; 4]);
     }
 
     #[test]

@@ -151,6 +151,35 @@ fn all_decisions_config(name: &str, issuer: &DevIssuer, sections: &str) -> std::
     )
 }
 
+/// The next `count` decision lines (waiting at most 10 s for each line); every line read is
+/// added to `seen`.
+fn decision_lines(
+    lines: &mpsc::Receiver<String>,
+    count: usize,
+    seen: &mut Vec<String>,
+) -> Vec<Value> {
+    let mut decisions = Vec::new();
+    while decisions.len() < count {
+        let line = lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("one decision line per request");
+        let entry: Value = serde_json::from_str(&line).expect("every log line is JSON");
+        if entry["message"] == "decision" {
+            decisions.push(entry);
+        }
+        seen.push(line);
+    }
+    decisions
+}
+
+/// The decision line with this request id.
+fn by_request_id<'d>(decisions: &'d [Value], id: &str) -> &'d Value {
+    decisions
+        .iter()
+        .find(|d| d["request_id"] == id)
+        .unwrap_or_else(|| panic!("no decision for {id}: {decisions:#?}"))
+}
+
 /// The line of the first decision on a valid token of `alice` (not from the cache).
 fn assert_first_allow_line(line: &Value, transport: &str, issuer: &str, kid: &str) {
     assert_eq!(line["target"], "jwtgate::decision");
@@ -257,27 +286,12 @@ async fn every_decision_is_one_json_line_with_its_request_id_and_none_carries_a_
     if let Some(id) = response.headers().get("x-request-id") {
         generated = Some(id.to_str().unwrap().to_string());
     }
-    let mut decisions: Vec<Value> = Vec::new();
-    while decisions.len() < requests.len() + 1 {
-        let line = lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("one decision line per request");
-        let entry: Value = serde_json::from_str(&line).expect("every log line is JSON");
-        if entry["message"] == "decision" {
-            decisions.push(entry);
-        }
-        seen.push(line);
-    }
+    let decisions = decision_lines(&lines, requests.len() + 1, &mut seen);
     stop(child);
     seen.extend(lines.iter());
 
     // Assert
-    let by_id = |id: &str| {
-        decisions
-            .iter()
-            .find(|d| d["request_id"] == id)
-            .unwrap_or_else(|| panic!("no decision for {id}: {decisions:#?}"))
-    };
+    let by_id = |id: &str| by_request_id(&decisions, id);
     assert_first_allow_line(by_id("req-allow"), "http", issuer.issuer(), key.kid());
     let cached = by_id("4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(cached["token_cache_hit"], true, "{cached}");
@@ -561,24 +575,10 @@ async fn a_decision_line_names_the_policy_that_applied_when_it_refused_too() {
         .send()
         .await
         .unwrap();
-    let mut decisions: Vec<Value> = Vec::new();
-    while decisions.len() < 2 {
-        let line = lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("one decision line per request");
-        let entry: Value = serde_json::from_str(&line).expect("every log line is JSON");
-        if entry["message"] == "decision" {
-            decisions.push(entry);
-        }
-    }
+    let decisions = decision_lines(&lines, 2, &mut Vec::new());
     stop(child);
 
-    let by_id = |id: &str| {
-        decisions
-            .iter()
-            .find(|d| d["request_id"] == id)
-            .unwrap_or_else(|| panic!("no decision for {id}: {decisions:#?}"))
-    };
+    let by_id = |id: &str| by_request_id(&decisions, id);
     assert_eq!(legacy.status().as_u16(), 200, "report mode lets it through");
     assert_eq!(by_id("req-legacy")["outcome"], "would_deny");
     assert_eq!(by_id("req-legacy")["policy"], "legacy");
