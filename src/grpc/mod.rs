@@ -21,6 +21,8 @@
 //! `x-request-id` or `traceparent` header, echoed in the answer; and report mode (`[verify] mode`,
 //! a policy's `mode`) lets a would-be refusal through as an `OkHttpResponse` without an identity.
 
+pub(crate) mod listener;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;

@@ -16,6 +16,7 @@ mod decision_log;
 mod discovery;
 mod faults;
 mod grpc;
+mod grpc_decision_log;
 mod in_cluster;
 mod key_endpoint;
 mod local_keys;
