@@ -221,6 +221,9 @@ pub struct LogSettings {
     pub flush_interval_ms: u64,
 }
 
+/// The most `[server] workers` accepted (each is a thread, and as many serve `[grpc] bind`).
+pub const MAX_WORKERS: usize = 1024;
+
 /// `[log] flush_interval_ms` by default: a line is at most this late.
 pub const DEFAULT_LOG_FLUSH_INTERVAL_MS: u64 = 100;
 

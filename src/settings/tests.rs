@@ -93,6 +93,8 @@ fn every_duration_and_size_has_an_upper_bound() {
         ("fetch", "max_body_bytes", "16777217"),
         ("fetch", "max_redirects", "11"),
         ("verify", "leeway_secs", "3601"),
+        ("log", "flush_interval_ms", "10001"),
+        ("server", "workers", "1025"),
     ] {
         let toml = format!("[{section}]\n{key} = {value}\n{MINIMAL}");
         assert_eq!(invalid_key(&toml), format!("{section}.{key}"));

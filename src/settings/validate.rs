@@ -31,15 +31,6 @@ impl Settings {
                 "must be between 0.0 and 1.0".into(),
             );
         }
-        if self.log.flush_interval_ms > super::MAX_LOG_FLUSH_INTERVAL_MS {
-            return bad(
-                "log.flush_interval_ms",
-                format!(
-                    "must be at most {} (10 s)",
-                    super::MAX_LOG_FLUSH_INTERVAL_MS
-                ),
-            );
-        }
         if let Some(admin) = self.admin.bind
             && admin.port() != 0
             && admin == self.server.bind
@@ -385,6 +376,16 @@ impl Settings {
         let cache = &self.cache;
         let durations = [
             ("server.drain_secs", self.server.drain_secs, MAX_WAIT_SECS),
+            (
+                "log.flush_interval_ms",
+                self.log.flush_interval_ms,
+                super::MAX_LOG_FLUSH_INTERVAL_MS,
+            ),
+            (
+                "server.workers",
+                self.server.workers as u64,
+                super::MAX_WORKERS as u64,
+            ),
             (
                 "reload.watch_interval_secs",
                 self.reload.watch_interval_secs,
