@@ -45,7 +45,7 @@ use crate::http::decision_log;
 use crate::http::live::LiveState;
 use crate::http::report_mode::VerifyMode;
 use crate::http::{RequestRules, TokenSource, token_source};
-use crate::policy::{OriginalRequest, Policy, Requirement, check_all, query};
+use crate::policy::{OriginalRequest, Policy, Requirement, check_all_verified, query};
 use crate::verify::{AttributedRejection, Rejection, Verified};
 
 /// The `context_extensions` key naming the policy of an Envoy route.
@@ -147,27 +147,28 @@ impl CheckService {
             .and_then(|(p, _)| p.as_ref())
             .map(|p| p.name.clone());
         let mut chosen = None;
-        let outcome = match (forged.first(), requirements) {
-            (Some(name), _) if rules.refuse_identity_headers => Err(AttributedRejection::from(
-                Rejection::ForgedIdentityHeader((*name).clone()),
-            )),
-            (_, Err(rejection)) => Err(AttributedRejection::from(rejection)),
-            (_, Ok((policy, list))) => match &token {
-                None => Err(AttributedRejection::from(Rejection::MissingToken)),
-                Some(token) => state.verifier.verify(token).await.and_then(|verified| {
-                    match check_all(&list, &verified.policy.issuer, &verified.claims) {
-                        Ok(()) => {
-                            chosen = policy;
-                            Ok(verified)
+        let outcome =
+            match (forged.first(), requirements) {
+                (Some(name), _) if rules.refuse_identity_headers => Err(AttributedRejection::from(
+                    Rejection::ForgedIdentityHeader((*name).clone()),
+                )),
+                (_, Err(rejection)) => Err(AttributedRejection::from(rejection)),
+                (_, Ok((policy, list))) => match &token {
+                    None => Err(AttributedRejection::from(Rejection::MissingToken)),
+                    Some(token) => state.verifier.verify(token).await.and_then(|verified| {
+                        match check_all_verified(&list, &verified) {
+                            Ok(()) => {
+                                chosen = policy;
+                                Ok(verified)
+                            }
+                            Err(rejection) => Err(AttributedRejection {
+                                rejection,
+                                issuer: Some(verified.policy),
+                            }),
                         }
-                        Err(rejection) => Err(AttributedRejection {
-                            rejection,
-                            issuer: Some(verified.policy),
-                        }),
-                    }
-                }),
-            },
-        };
+                    }),
+                },
+            };
         let mut http = crate::http::answer(&outcome, mode, chosen.as_deref(), rules);
         crate::http::add_resource_metadata(&state, asked.as_deref(), &mut http);
         let status = http.status().as_u16();
@@ -331,7 +332,7 @@ fn verified_metadata(verified: &Verified, policy: Option<&Policy>) -> Struct {
     metadata.fields.insert(
         "claims".into(),
         PbValue {
-            kind: Some(Kind::StructValue(to_struct(&verified.claims))),
+            kind: Some(Kind::StructValue(to_struct(verified.claims()))),
         },
     );
     metadata

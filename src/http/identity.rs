@@ -19,7 +19,7 @@ pub(crate) fn success_response(verified: &Verified, rules: &RequestRules) -> Htt
     if !rules.success_body {
         return response.finish();
     }
-    let claims = &verified.claims;
+    let claims = verified.claims();
     // Serialized straight from the claims (json! would deep-copy them first).
     response.json(SuccessBody {
         active: true,
@@ -34,27 +34,21 @@ pub(crate) fn success_response(verified: &Verified, rules: &RequestRules) -> Htt
 /// A 200 with every identity header (see [`success_response`]) and no body yet.
 fn identity_response(verified: &Verified, rules: &RequestRules) -> HttpResponseBuilder {
     let empty = || HeaderValue::from_static("");
-    let claims = &verified.claims;
     let mut response = HttpResponse::Ok();
     response.insert_header((ISSUER_HEADER, &*verified.policy.issuer));
-    let subject = claims
-        .get("sub")
-        .filter(|s| s.is_string())
-        .and_then(header_value);
+    let subject = verified.subject().and_then(string_header_value);
     response.insert_header((SUBJECT_HEADER, subject.unwrap_or_else(empty)));
     for name in &rules.claim_headers {
         response.insert_header((name.clone(), empty()));
     }
-    for (claim, name) in &verified.policy.headers {
-        if let (Ok(name), Some(value)) = (
-            HeaderName::try_from(name.as_str()),
-            crate::issuer::claim_at(claims, claim).and_then(header_value),
-        ) {
+    for (name, claim) in verified.issuer_header_claims() {
+        if let (Ok(name), Some(value)) = (HeaderName::try_from(name), claim.and_then(header_value))
+        {
             response.insert_header((name, value));
         }
     }
     if let Some(name) = &rules.payload_header {
-        let value = payload_header_value(claims);
+        let value = payload_header_value(verified.claims());
         response.insert_header((name.clone(), value.unwrap_or_else(empty)));
     }
     response
@@ -69,6 +63,12 @@ struct SuccessBody<'a> {
     aud: Option<&'a Value>,
     exp: Option<&'a Value>,
     claims: &'a serde_json::Map<String, Value>,
+}
+
+/// A string claim as a header value, under [`header_value`]'s rules for strings.
+fn string_header_value(text: &str) -> Option<HeaderValue> {
+    let allowed = text.len() <= MAX_CLAIM_HEADER_BYTES && !text.chars().any(char::is_control);
+    allowed.then(|| HeaderValue::from_str(text).ok()).flatten()
 }
 
 /// A claim as a header value: strings as they are, numbers and booleans in JSON form, arrays of
@@ -101,10 +101,7 @@ pub fn header_value(claim: &Value) -> Option<HeaderValue> {
             .join(CLAIM_ARRAY_SEPARATOR),
         other => scalar(other)?,
     };
-    if text.len() > MAX_CLAIM_HEADER_BYTES || text.chars().any(char::is_control) {
-        return None;
-    }
-    HeaderValue::from_bytes(text.as_bytes()).ok()
+    string_header_value(&text)
 }
 
 /// The verified claims as unpadded base64url JSON (the encoding of the token's own payload, so

@@ -192,11 +192,7 @@ async fn decide(state: AppState, req: HttpRequest, selection: policy::Selection)
         (None, Err(rejection)) => Err(AttributedRejection::from(rejection)),
         (None, Ok(requirements)) => match &token {
             Some(token) => state.verifier.verify(token).await.and_then(|verified| {
-                match crate::policy::check_all(
-                    requirements.as_slice(),
-                    &verified.policy.issuer,
-                    &verified.claims,
-                ) {
+                match crate::policy::check_all_verified(requirements.as_slice(), &verified) {
                     Ok(()) => {
                         chosen_policy = requirements.policy().cloned();
                         Ok(verified)
@@ -261,7 +257,7 @@ pub(crate) fn answer(
         Ok(verified) => {
             let mut response = success_response(verified, rules);
             if let Some(chosen) = policy {
-                policy::set_policy_headers(&mut response, chosen, &verified.claims);
+                policy::set_policy_headers(&mut response, chosen, verified);
             }
             response
         }

@@ -94,8 +94,12 @@ pub fn requirements(
 pub fn set_policy_headers(
     response: &mut actix_web::HttpResponse,
     policy: &Policy,
-    claims: &serde_json::Map<String, serde_json::Value>,
+    verified: &crate::verify::Verified,
 ) {
+    if policy.headers.is_empty() {
+        return;
+    }
+    let claims = verified.claims();
     for (path, name) in &policy.headers {
         if let (Ok(name), Some(value)) = (
             actix_web::http::header::HeaderName::try_from(name.as_str()),

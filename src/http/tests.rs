@@ -65,12 +65,7 @@ fn rules_and_policy(iss: &str) -> (RequestRules, Arc<crate::issuer::IssuerPolicy
 
 fn answer_headers(claims: Value, iss: &str) -> Vec<(String, String)> {
     let (rules, policy) = rules_and_policy(iss);
-    let verified = Verified {
-        policy,
-        from_cache: false,
-        kid: "k".into(),
-        claims: claims.as_object().unwrap().clone(),
-    };
+    let verified = Verified::new(policy, "k".into(), claims.as_object().unwrap().clone());
     let response = success_response(&verified, &rules);
     let mut headers: Vec<(String, String)> = response
         .headers()

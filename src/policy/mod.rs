@@ -30,7 +30,7 @@ pub use error::PolicyError;
 use path::{HostPattern, PathPattern};
 
 use crate::issuer::IssuerError;
-use crate::verify::{Rejection, missing_scopes};
+use crate::verify::{Rejection, Verified, missing_scopes};
 
 /// What to do with a `/verify` request that no `[[routes]]` rule matches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -210,6 +210,29 @@ pub fn check_all(
         }
     }
     Ok(())
+}
+
+/// [`check_all`] on a verified token, reading its claims only when a requirement is about them
+/// (on a cache hit, claims are decoded only on demand: an issuer-only policy needs none).
+///
+/// # Errors
+/// See [`Requirement::check`].
+pub fn check_all_verified(
+    requirements: &[Requirement],
+    verified: &Verified,
+) -> Result<(), Rejection> {
+    if requirements
+        .iter()
+        .all(|r| matches!(r, Requirement::Issuer(_)))
+    {
+        static NONE: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        return check_all(
+            requirements,
+            &verified.policy.issuer,
+            NONE.get_or_init(Map::new),
+        );
+    }
+    check_all(requirements, &verified.policy.issuer, verified.claims())
 }
 
 /// Issuer, then audience, then scopes, then claims: the order of the issuer's own checks, so

@@ -222,6 +222,14 @@ pub fn claims_of_verified(raw: &str, padding: Padding) -> Result<Map<String, Val
         .split('.')
         .nth(1)
         .ok_or_else(|| TokenError::malformed("a JWT has three dot-separated parts"))?;
+    claims_of_verified_payload(payload, padding)
+}
+
+/// [`claims_of_verified`] given the token's payload part alone.
+pub fn claims_of_verified_payload(
+    payload: &str,
+    padding: Padding,
+) -> Result<Map<String, Value>, TokenError> {
     Ok(decode_json("payload", payload, padding)?.0)
 }
 

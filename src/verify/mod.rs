@@ -20,30 +20,12 @@ use crate::token::{Padding, UnverifiedToken};
 mod claims;
 mod rejection;
 mod token_cache;
+mod verified;
 
 use rejection::rejection_for;
 pub use rejection::{AttributedRejection, REASON_CODES, Rejection};
 pub use token_cache::TokenCache;
-
-/// A token whose signature and claims checked out.
-#[derive(Debug)]
-pub struct Verified {
-    /// The issuer's policy (headers to send, label for metrics).
-    pub policy: Arc<IssuerPolicy>,
-    /// Whether the verified-token cache answered (no signature check this time).
-    pub from_cache: bool,
-    /// The key that verified it.
-    pub kid: String,
-    /// All claims, now trustworthy.
-    pub claims: Map<String, Value>,
-}
-
-impl Verified {
-    /// The `sub` claim, when it is a string.
-    pub fn subject(&self) -> Option<&str> {
-        self.claims.get("sub").and_then(Value::as_str)
-    }
-}
+pub use verified::Verified;
 
 /// A key found for `/key` (pyjwt-key-fetcher's `get_key`): no verification implied.
 #[derive(Debug, Clone)]
@@ -102,23 +84,18 @@ impl Verifier {
         if let Some(hit) = cache.get(&digest) {
             let current = self.keys.get_key(&hit.policy, &hit.key.kid).await;
             if current.is_ok_and(|key| Arc::ptr_eq(&key, &hit.key)) {
-                // The same bytes verified before with this still-current key: the claims are
-                // as verified, read under the padding rule of the issuer they verified for.
-                // Decoding cannot fail for bytes that parsed then.
-                let claims = crate::token::claims_of_verified(raw, hit.policy.padding)
-                    .map_err(Rejection::from)?;
-                return Ok(Verified {
-                    policy: hit.policy.clone(),
-                    from_cache: true,
-                    kid: hit.key.kid.clone(),
-                    claims,
-                });
+                // The same bytes verified before with this still-current key: the identity is
+                // as stored then, other claims are read from these bytes if asked for.
+                return Ok(Verified::cached(hit, raw));
             }
             cache.invalidate(&digest);
         }
         let (verified, key) = self.verify_signed(raw).await?;
-        if let Some(exp) = verified.claims.get("exp").and_then(Value::as_u64) {
-            cache.insert(digest, verified.policy.clone(), key, exp);
+        if let Some(claims) = verified.parsed_claims()
+            && let Some(exp) = claims.get("exp").and_then(Value::as_u64)
+        {
+            let identity = verified::Identity::of(claims, &verified.policy);
+            cache.insert(digest, verified.policy.clone(), key, identity, exp);
         }
         Ok(verified)
     }
@@ -179,13 +156,7 @@ impl Verifier {
         if !missing.is_empty() {
             return Err(attribute(Rejection::InsufficientScope { missing }));
         }
-        let verified = Verified {
-            kid: key.kid.clone(),
-            policy,
-            from_cache: false,
-            claims,
-        };
-        Ok((verified, key))
+        Ok((Verified::new(policy, key.kid.clone(), claims), key))
     }
 
     /// The key a token names, without verifying the token (expired tokens still get a key).

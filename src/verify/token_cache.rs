@@ -1,9 +1,9 @@
 //! The verified-token cache: tokens seen and verified recently skip the signature check.
 //!
 //! Keyed by the SHA-256 of the exact token bytes, so a hit means "these very bytes verified
-//! before"; the claims are then re-read from the token itself, which keeps an entry tiny (the
-//! issuer policy, the verifying key, a deadline): about 100 bytes, about 480 bytes of RSS per
-//! token with moka's own bookkeeping (measured: 100,000 tokens, 56.9 MiB in all; BENCHMARKS.md).
+//! before". An entry is small: the issuer policy, the verifying key, a deadline and the
+//! [`Identity`] the usual answer needs (the subject and the issuer's `headers` claims); any
+//! other claim is read from the token itself when asked for ([`super::Verified::claims`]).
 //! A hit still requires:
 //! - the entry's deadline not passed: the token's `exp` (no leeway: once `exp` passes, the token
 //!   goes through full verification again, which applies the leeway) and at most
@@ -25,6 +25,8 @@ use crate::clock::Clock;
 use crate::issuer::IssuerPolicy;
 use crate::keys::VerifyingKey;
 
+use super::verified::Identity;
+
 /// A token's cache key: SHA-256 of its bytes.
 pub type TokenDigest = [u8; 32];
 
@@ -35,6 +37,8 @@ pub struct CachedVerification {
     pub policy: Arc<IssuerPolicy>,
     /// The key that verified the token.
     pub key: Arc<VerifyingKey>,
+    /// What the usual answer reads: the subject and the issuer's `headers` claims.
+    pub(super) identity: Identity,
     deadline: Instant,
     ttl: Duration,
 }
@@ -93,11 +97,12 @@ impl TokenCache {
 
     /// Remembers a verification of a token expiring at `exp` (seconds since the epoch). Tokens
     /// already at or past `exp` are not cached.
-    pub fn insert(
+    pub(super) fn insert(
         &self,
         token: TokenDigest,
         policy: Arc<IssuerPolicy>,
         key: Arc<VerifyingKey>,
+        identity: Identity,
         exp: u64,
     ) {
         let now_unix = SystemTime::now()
@@ -113,6 +118,7 @@ impl TokenCache {
             Arc::new(CachedVerification {
                 policy,
                 key,
+                identity,
                 deadline,
                 ttl,
             }),
