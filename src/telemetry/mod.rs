@@ -3,12 +3,14 @@
 //! jwtgate never logs a token or its claims; only issuer labels, kids and reason codes.
 
 mod batched;
+mod decision_lines;
 
 use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use batched::{BATCH_BYTES, BatchedStderr};
+pub use decision_lines::{DecisionLines, Style};
 
 use tracing_subscriber::EnvFilter;
 
@@ -41,17 +43,28 @@ pub fn init(settings: &LogSettings) {
     let batched = (!terminal && !interval.is_zero())
         .then(|| BATCHED.get_or_init(|| start_batched(interval)).clone())
         .flatten();
+    // Decision lines (one per request) are written by a fast path that yields the same bytes.
+    let pretty = DecisionLines::new(tracing_subscriber::fmt::format(), Style::Text);
+    let json = || {
+        let format = tracing_subscriber::fmt::format().json().flatten_event(true);
+        DecisionLines::new(format, Style::Json)
+    };
     let _ = match (settings.format, batched) {
-        (LogFormat::Pretty, None) => builder.with_writer(std::io::stderr).try_init(),
-        (LogFormat::Pretty, Some(writer)) => builder.with_writer(writer).try_init(),
+        (LogFormat::Pretty, None) => builder
+            .event_format(pretty)
+            .with_writer(std::io::stderr)
+            .try_init(),
+        (LogFormat::Pretty, Some(writer)) => {
+            builder.event_format(pretty).with_writer(writer).try_init()
+        }
         (LogFormat::Json, None) => builder
             .json()
-            .flatten_event(true)
+            .event_format(json())
             .with_writer(std::io::stderr)
             .try_init(),
         (LogFormat::Json, Some(writer)) => builder
             .json()
-            .flatten_event(true)
+            .event_format(json())
             .with_writer(writer)
             .try_init(),
     };
