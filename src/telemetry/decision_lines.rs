@@ -162,7 +162,7 @@ impl Visit for TextFields<'_, '_> {
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         if self.start(field.name()) {
-            self.result = write!(self.writer, "{value}");
+            self.result = self.writer.write_str(decimal(value, &mut [0; 20]));
         }
     }
 
@@ -204,7 +204,7 @@ impl Visit for JsonFields<'_, '_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.entry(field, |w| write!(w, "{value}"));
+        self.entry(field, |w| w.write_str(decimal(value, &mut [0; 20])));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -214,6 +214,20 @@ impl Visit for JsonFields<'_, '_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.entry(field, |w| json_string(w, &format!("{value:?}")));
     }
+}
+
+/// `value` in decimal, written into `buffer`.
+fn decimal(mut value: u64, buffer: &mut [u8; 20]) -> &str {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buffer[start..]).unwrap_or_default()
 }
 
 /// `text` as a JSON string, escaped exactly as serde_json escapes it.

@@ -243,3 +243,21 @@ fn debug_output_never_contains_claims() {
     let t = UnverifiedToken::parse(&raw).unwrap();
     assert!(!format!("{t:?}").contains("secret"));
 }
+
+#[test]
+fn the_signature_alphabet_is_exactly_unpadded_base64url_for_every_byte() {
+    for b in 0..=255u8 {
+        let expected = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        let text = String::from_utf8_lossy(&[b'A', b'A', b'A', b]).into_owned();
+        if text.len() == 4 {
+            assert_eq!(is_unpadded_base64url(&text), expected, "byte {b}");
+        } else {
+            assert!(!is_unpadded_base64url(&text), "byte {b} (not UTF-8 alone)");
+        }
+    }
+    assert!(
+        !is_unpadded_base64url("AAAAA"),
+        "a length of 1 mod 4 is never base64"
+    );
+    assert!(is_unpadded_base64url(""));
+}

@@ -89,10 +89,10 @@ fn decisions() -> Vec<Decision<'static>> {
         kid: None,
         unverified_kid: Some("kid \"x\"\u{0}"),
         outcome: Outcome::Deny,
-        status: 401,
         reason: "bad_signature",
         token_cache_hit: false,
         latency_us: u64::MAX,
+        status: 503,
         ..all[0]
     });
     all.push(Decision {
@@ -172,6 +172,24 @@ fn json_decision_lines_are_the_bytes_tracing_writes() {
         assert_eq!(fast, reference);
     }
     assert_eq!(fast, reference);
+}
+
+#[test]
+fn integers_are_written_as_display_writes_them() {
+    for value in [
+        0,
+        1,
+        9,
+        10,
+        99,
+        100,
+        12_345,
+        u64::from(u32::MAX),
+        u64::MAX - 1,
+        u64::MAX,
+    ] {
+        assert_eq!(super::decimal(value, &mut [0; 20]), value.to_string());
+    }
 }
 
 #[test]
