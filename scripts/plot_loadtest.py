@@ -36,7 +36,7 @@ PAIRS = {
     "rs256-1000": "noop-1000",
     "mix10": "decode-mix10",
     "real-rs256-distinct": "decode-real-rs256",
-    "real-rs256-1000": "noop-1000",
+    "real-rs256-1000": "noop-real-1000",
     "rs256-distinct-nolog": "decode-rs256",
     "rs256-one-nolog": "noop",
 }
@@ -177,7 +177,7 @@ def targets(rows, meta):
         ratio_row("~1 KB tokens, distinct >= 1.3x the peer", mode, "real-rs256-distinct", "peer-real-rs256", VS_PEER_DISTINCT_MIN)
         ratio_row("~1 KB tokens, distinct >= 1.1x decode-only", mode, "real-rs256-distinct", "decode-real-rs256", VS_DECODE_MIN)
         ratio_row("~1 KB tokens, 1000 reused >= 5x the peer", mode, "real-rs256-1000", "peer-real-1000", VS_PEER_CACHED_MIN)
-    ratio_row("~1 KB tokens, 1000 reused >= 0.7x no-op", "pinned", "real-rs256-1000", "noop-1000", CACHED_VS_NOOP_MIN)
+    ratio_row("~1 KB tokens, 1000 reused >= 0.7x no-op (fed the same tokens)", "pinned", "real-rs256-1000", "noop-real-1000", CACHED_VS_NOOP_MIN)
     for scenario, label in (("rs256-distinct", "distinct RS256, cache off"), ("rs256-one", "one token, cache on")):
         two = one(rows, mode="unpinned", scenario=scenario)
         single = one(rows, mode="unpinned", scenario=f"scale-workers-{scenario}")

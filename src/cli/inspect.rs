@@ -116,7 +116,7 @@ async fn inspect(raw: &str, trust: &Trust<'_>, reach: Reach) -> Result<Value, St
             }));
         }
     };
-    let claims = token.unverified_claims();
+    let claims = &token.unverified_claims();
     let times: Map<String, Value> = TIME_CLAIMS
         .iter()
         // NumericDate may have a fraction (RFC 7519 §2); whole seconds are enough to show.

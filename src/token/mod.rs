@@ -18,6 +18,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+mod payload;
+
+use payload::Payload;
+
 /// Tokens longer than this are refused before any parsing (16 KiB: far above real access
 /// tokens, which are 1-4 KiB, and small enough that parsing cost stays bounded).
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -72,7 +76,10 @@ pub struct UnverifiedToken<'a> {
     alg: String,
     kid: Option<String>,
     header: Map<String, Value>,
-    claims: Map<String, Value>,
+    /// The payload part as received (padding included).
+    payload_b64: &'a str,
+    issuer: Option<String>,
+    claims: Payload,
 }
 
 impl fmt::Debug for UnverifiedToken<'_> {
@@ -138,12 +145,12 @@ impl<'a> UnverifiedToken<'a> {
             ));
         }
 
-        let claims: StrictObject = decode_json("payload", payload_b64, padding)?;
-        let claims = claims.0;
-        match claims.get("iss") {
-            None | Some(Value::String(_)) => {}
+        let claims = Payload::parse(decode_b64("payload", payload_b64, padding)?)?;
+        let issuer = match claims.get("iss") {
+            None => None,
+            Some(Value::String(iss)) => Some(iss),
             Some(_) => return Err(TokenError::malformed("iss claim is not a string")),
-        }
+        };
         Ok(Self {
             raw,
             signing_input_len: header_b64.len() + 1 + payload_b64.len(),
@@ -153,6 +160,8 @@ impl<'a> UnverifiedToken<'a> {
             alg,
             kid,
             header,
+            payload_b64,
+            issuer,
             claims,
         })
     }
@@ -194,7 +203,7 @@ impl<'a> UnverifiedToken<'a> {
 
     /// The payload's `iss`, if any (always a string: [`UnverifiedToken::parse`] refuses others).
     pub fn unverified_issuer(&self) -> Option<&str> {
-        self.claims.get("iss").and_then(Value::as_str)
+        self.issuer.as_deref()
     }
 
     /// Every header member, as written (for display by `jwtgate inspect`; trust nothing in it).
@@ -202,14 +211,30 @@ impl<'a> UnverifiedToken<'a> {
         &self.header
     }
 
-    /// All payload claims. They become trustworthy only once the signature has been verified.
-    pub fn unverified_claims(&self) -> &Map<String, Value> {
-        &self.claims
+    /// All payload claims, built now. They become trustworthy only once the signature has been
+    /// verified.
+    pub fn unverified_claims(&self) -> Map<String, Value> {
+        self.claims.all()
     }
 
-    /// Gives up the claims (for the verifier, after the signature check).
-    pub fn into_claims(self) -> Map<String, Value> {
-        self.claims
+    /// The payload claims whose names `wanted` accepts, built now (the others are not).
+    pub fn unverified_claims_named(&self, wanted: impl Fn(&str) -> bool) -> Map<String, Value> {
+        self.claims.named(wanted)
+    }
+
+    /// Whether the payload has a claim named `name`, whatever its value.
+    pub fn has_claim(&self, name: &str) -> bool {
+        self.claims.contains(name)
+    }
+
+    /// The payload part as received (with its padding, if any).
+    pub fn payload_b64(&self) -> &'a str {
+        self.payload_b64
+    }
+
+    /// Gives up the decoded payload JSON (checked as [`UnverifiedToken::parse_with`] describes).
+    pub fn into_payload_json(self) -> Vec<u8> {
+        self.claims.into_json()
     }
 }
 

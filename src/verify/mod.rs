@@ -91,7 +91,7 @@ impl Verifier {
             cache.invalidate(&digest);
         }
         let (verified, key) = self.verify_signed(raw).await?;
-        if let Some(claims) = verified.parsed_claims()
+        if let Some(claims) = verified.read_claims()
             && let Some(exp) = claims.get("exp").and_then(Value::as_u64)
         {
             let identity = verified::Identity::of(claims, &verified.policy);
@@ -136,12 +136,15 @@ impl Verifier {
                 key.kid
             ))));
         }
-        check_signature_and_claims(&token, &key, alg, jsonwebtoken::get_current_timestamp())
+        // Only the claims the checks and the usual answer read are built; the rest stay JSON
+        // until something asks for every claim (`Verified::claims`).
+        let claims = token.unverified_claims_named(|name| read_by(&policy, name));
+        let now = jsonwebtoken::get_current_timestamp();
+        check_signature_and_claims(&token, &key, alg, now, &claims)
             .map_err(|kind| attribute(rejection_for(&token, &kind)))?;
         policy
             .check_token_type(token.unverified_header())
             .map_err(|e| attribute(e.into()))?;
-        let claims = token.into_claims();
         policy
             .check_audience_claim(&claims)
             .map_err(|e| attribute(e.into()))?;
@@ -156,7 +159,9 @@ impl Verifier {
         if !missing.is_empty() {
             return Err(attribute(Rejection::InsufficientScope { missing }));
         }
-        Ok((Verified::new(policy, key.kid.clone(), claims), key))
+        let payload = token.into_payload_json();
+        let verified = Verified::read(policy, key.kid.clone(), claims, payload);
+        Ok((verified, key))
     }
 
     /// The key a token names, without verifying the token (expired tokens still get a key).
@@ -225,6 +230,29 @@ impl Verifier {
     }
 }
 
+/// Whether verifying for `policy`, or the usual answer, reads the claim `name`: the registered
+/// claims jsonwebtoken checks, the scopes, the issuer's required claims, and every top-level name
+/// a dotted path (the audience claim, the header claims) may start with (`a.b.c` may be
+/// `{"a": {"b.c": ..}}` or `{"a.b": {"c": ..}}`: see [`crate::issuer::claim_at`]).
+fn read_by(policy: &IssuerPolicy, name: &str) -> bool {
+    fn path_starts_with(path: &str, name: &str) -> bool {
+        path.strip_prefix(name)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    }
+    matches!(
+        name,
+        "iss" | "sub" | "aud" | "exp" | "nbf" | "scope" | "scp"
+    ) || policy.required_claims.iter().any(|c| c == name)
+        || policy
+            .audience_claim
+            .as_deref()
+            .is_some_and(|path| path_starts_with(path, name))
+        || policy
+            .headers
+            .iter()
+            .any(|(claim, _)| path_starts_with(claim, name))
+}
+
 fn missing_kid() -> Rejection {
     Rejection::Malformed("the token header has no kid, so its key cannot be selected".into())
 }
@@ -245,13 +273,14 @@ fn truncate(text: &str, max: usize) -> &str {
 
 /// jsonwebtoken's `decode`, step by step, with the signature checked by the key parsed once
 /// ([`crate::keys::SignatureKeys`]) and the claims by [`claims::validate`]: the header as
-/// jsonwebtoken reads it, the signature, then the claims. The caller has checked that the key
-/// allows `alg`.
+/// jsonwebtoken reads it, the signature, then the claims (`claims`: the token's, at least the
+/// registered ones). The caller has checked that the key allows `alg`.
 fn check_signature_and_claims(
     token: &UnverifiedToken<'_>,
     key: &VerifyingKey,
     alg: Algorithm,
     now: u64,
+    claims: &Map<String, Value>,
 ) -> Result<(), ErrorKind> {
     if token.is_padded() {
         // jsonwebtoken reads unpadded base64url only: give it the header without its padding.
@@ -269,7 +298,7 @@ fn check_signature_and_claims(
     {
         return Err(ErrorKind::InvalidSignature);
     }
-    claims::validate(token.unverified_claims(), &key.validation, now)
+    claims::validate(claims, &key.validation, now)
 }
 
 /// The required scopes not granted by `scope` (space-separated string) or `scp` (array of

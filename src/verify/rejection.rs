@@ -159,7 +159,7 @@ impl From<Rejection> for AttributedRejection {
 pub(super) fn rejection_for(token: &UnverifiedToken<'_>, kind: &ErrorKind) -> Rejection {
     match map_jwt_error(kind) {
         // jsonwebtoken reports a present but non-numeric exp/nbf as missing.
-        Rejection::MissingClaim(claim) if token.unverified_claims().contains_key(&claim) => {
+        Rejection::MissingClaim(claim) if token.has_claim(&claim) => {
             Rejection::Malformed(format!("the {claim} claim is not a NumericDate"))
         }
         other => other,

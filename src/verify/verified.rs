@@ -1,12 +1,14 @@
 //! [`Verified`]: a token whose signature and claims checked out, and what the answer reads from
 //! it.
 //!
-//! A token verified in full carries its parsed claims. A verified-token cache hit carries the
-//! [`Identity`] stored when the same bytes were first verified (the subject, and the values of the
-//! issuer's `headers` claims): the usual answer (identity headers, decision line) is built from
-//! that alone, without reading the token again. Anything that needs more (a policy's claim
-//! rules, the payload header, the JSON body, gRPC's metadata) asks [`Verified::claims`], which
-//! decodes the payload once, on first use, under the padding rule of the issuer it verified for.
+//! A token verified in full now carries the claims its issuer's checks read (the registered ones,
+//! scopes, required claims, the paths of the audience and header claims), built from the payload
+//! while the rest stayed JSON. A verified-token cache hit carries the [`Identity`] stored when the
+//! same bytes were first verified (the subject, and the values of the issuer's `headers`
+//! claims). The usual answer (identity headers, decision line) is built from those alone. Anything
+//! that needs every claim (a policy's claim rules, the payload header, the JSON body, gRPC's
+//! metadata) asks [`Verified::claims`], which builds them once, on first use (on a hit, from the
+//! token's payload under the padding rule of the issuer it verified for).
 
 use std::sync::{Arc, OnceLock};
 
@@ -14,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::token_cache::CachedVerification;
 use crate::issuer::{IssuerPolicy, claim_at};
-use crate::token::claims_of_verified_payload;
+use crate::token::{Padding, claims_of_verified_payload};
 
 /// A token whose signature and claims checked out.
 #[derive(Debug)]
@@ -30,18 +32,58 @@ pub struct Verified {
 
 #[derive(Debug)]
 enum Claims {
-    /// Parsed while verifying.
+    /// Every claim, parsed.
     Parsed(Map<String, Value>),
-    /// A cache hit: the identity stored with the entry; the claims decoded on first use.
+    /// Verified now: the claims the issuer's checks read; every claim on first use.
+    Read { read: Map<String, Value>, all: Lazy },
+    /// A cache hit: the identity stored with the entry; every claim on first use.
     Cached {
         entry: Arc<CachedVerification>,
-        payload: Box<str>,
-        decoded: OnceLock<Map<String, Value>>,
+        all: Lazy,
     },
 }
 
+/// Every claim, built from the payload on first use.
+#[derive(Debug)]
+struct Lazy {
+    source: Source,
+    built: OnceLock<Map<String, Value>>,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// The decoded payload JSON, checked by the token parser.
+    Json(Vec<u8>),
+    /// The payload part of a token that verified before, and its issuer's padding rule.
+    Part(Box<str>, Padding),
+}
+
+impl Lazy {
+    fn new(source: Source) -> Self {
+        Self {
+            source,
+            built: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> &Map<String, Value> {
+        self.built.get_or_init(|| {
+            // The same bytes were read under the same rules when the token was verified, so
+            // this cannot fail; were it to, no claim is trusted (every claim rule then fails).
+            let built = match &self.source {
+                Source::Json(json) => serde_json::from_slice(json).ok(),
+                Source::Part(part, padding) => claims_of_verified_payload(part, *padding).ok(),
+            };
+            built.unwrap_or_else(|| {
+                tracing::error!("a verified token's claims could not be read again");
+                Map::new()
+            })
+        })
+    }
+}
+
 impl Verified {
-    /// A token verified in full now, with its claims.
+    /// A token verified in full now, with every claim.
     pub fn new(policy: Arc<IssuerPolicy>, kid: String, claims: Map<String, Value>) -> Self {
         Self {
             policy,
@@ -51,17 +93,36 @@ impl Verified {
         }
     }
 
+    /// A token verified in full now: `read`, the claims its issuer's checks read, and `payload`,
+    /// its decoded payload JSON as the token parser checked it.
+    pub(super) fn read(
+        policy: Arc<IssuerPolicy>,
+        kid: String,
+        read: Map<String, Value>,
+        payload: Vec<u8>,
+    ) -> Self {
+        Self {
+            policy,
+            from_cache: false,
+            kid,
+            claims: Claims::Read {
+                read,
+                all: Lazy::new(Source::Json(payload)),
+            },
+        }
+    }
+
     /// A cache hit on `raw`, whose bytes verified before as `entry` records.
     pub(super) fn cached(entry: Arc<CachedVerification>, raw: &str) -> Self {
-        let payload = raw.split('.').nth(1).unwrap_or_default().into();
+        let part = raw.split('.').nth(1).unwrap_or_default().into();
+        let padding = entry.policy.padding;
         Self {
             policy: entry.policy.clone(),
             from_cache: true,
             kid: entry.key.kid.clone(),
             claims: Claims::Cached {
                 entry,
-                payload,
-                decoded: OnceLock::new(),
+                all: Lazy::new(Source::Part(part, padding)),
             },
         }
     }
@@ -69,7 +130,9 @@ impl Verified {
     /// The `sub` claim, when it is a string.
     pub fn subject(&self) -> Option<&str> {
         match &self.claims {
-            Claims::Parsed(claims) => claims.get("sub").and_then(Value::as_str),
+            Claims::Parsed(claims) | Claims::Read { read: claims, .. } => {
+                claims.get("sub").and_then(Value::as_str)
+            }
             Claims::Cached { entry, .. } => entry.identity.subject.as_deref(),
         }
     }
@@ -83,7 +146,9 @@ impl Verified {
             .enumerate()
             .map(move |(i, (claim, name))| {
                 let value = match &self.claims {
-                    Claims::Parsed(claims) => claim_at(claims, claim),
+                    Claims::Parsed(claims) | Claims::Read { read: claims, .. } => {
+                        claim_at(claims, claim)
+                    }
                     Claims::Cached { entry, .. } => {
                         entry.identity.header_claims.get(i).and_then(Option::as_ref)
                     }
@@ -92,29 +157,19 @@ impl Verified {
             })
     }
 
-    /// All claims, now trustworthy. On a cache hit, decoded from the token on first use.
+    /// Every claim, now trustworthy; built on first use unless they were all parsed already.
     pub fn claims(&self) -> &Map<String, Value> {
         match &self.claims {
             Claims::Parsed(claims) => claims,
-            Claims::Cached {
-                entry,
-                payload,
-                decoded,
-            } => decoded.get_or_init(|| {
-                // The same bytes decoded under the same rule when they were verified, so this
-                // cannot fail; were it to, no claim is trusted (every claim rule then fails).
-                claims_of_verified_payload(payload, entry.policy.padding).unwrap_or_else(|_| {
-                    tracing::error!("a cached token's claims could not be decoded again");
-                    Map::new()
-                })
-            }),
+            Claims::Read { all, .. } | Claims::Cached { all, .. } => all.get(),
         }
     }
 
-    /// The claims when they were parsed now (a full verification), for the cache entry.
-    pub(super) fn parsed_claims(&self) -> Option<&Map<String, Value>> {
+    /// The claims read while verifying now (every registered claim, the subject and the issuer's
+    /// header claims among them), for the cache entry; `None` on a cache hit.
+    pub(super) fn read_claims(&self) -> Option<&Map<String, Value>> {
         match &self.claims {
-            Claims::Parsed(claims) => Some(claims),
+            Claims::Parsed(claims) | Claims::Read { read: claims, .. } => Some(claims),
             Claims::Cached { .. } => None,
         }
     }
