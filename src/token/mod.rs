@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 mod payload;
 
 use payload::Payload;
+pub use payload::REGISTERED_CLAIMS;
 
 /// Tokens longer than this are refused before any parsing (16 KiB: far above real access
 /// tokens, which are 1-4 KiB, and small enough that parsing cost stays bounded).

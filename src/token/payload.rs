@@ -1,33 +1,35 @@
-//! [`Payload`]: a token's claims, checked as strictly as a full parse but turned into values only
-//! when asked for.
+//! [`Payload`]: a token's claims, checked exactly as a full parse checks them, but built only when
+//! read.
 //!
 //! A full parse builds every claim (nested objects, arrays, every string allocated) although a
-//! verification reads a handful: `iss`, `exp`, `aud`, `sub`, the scopes and what the issuer's
-//! policy names. Here the payload is read once into an index of its top-level members (name and
-//! the span of the raw JSON value), with the full parse's checks: well-formed JSON and UTF-8, a
-//! JSON object, no duplicate member names (compared decoded, so `"iss"` and `"\u0069ss"` are the
-//! same), and serde_json's nesting limit. A claim becomes a [`Value`] when it is read; all of them
-//! only for what needs them all (`jwtgate inspect`, a policy's rules, gRPC metadata).
+//! verification reads a handful. Here one pass of the same parser over the payload checks all of
+//! it as a full parse does (well-formed JSON, UTF-8, escapes, number ranges, the nesting limit, a
+//! JSON object with no duplicate member names, compared decoded so `"iss"` and `"\u0069ss"` are
+//! the same) and builds only the registered claims ([`REGISTERED_CLAIMS`]); the rest stay JSON. Any
+//! other claim is built when asked for, by another pass that builds just the claims asked for.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::TokenError;
 
-/// A decoded payload and the index of its top-level members.
-pub(super) struct Payload {
-    json: Vec<u8>,
-    members: Vec<Member>,
+/// The claims built while the payload is read: the ones jsonwebtoken's checks read, and the
+/// scopes.
+pub const REGISTERED_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "scope", "scp"];
+
+fn registered(name: &str) -> bool {
+    REGISTERED_CLAIMS.contains(&name)
 }
 
-struct Member {
-    name: Name,
-    value: Range<usize>,
+/// A decoded payload: its JSON, its member names, and its registered claims.
+pub(super) struct Payload {
+    json: Vec<u8>,
+    names: Vec<Name>,
+    registered: Map<String, Value>,
 }
 
 /// A member name: where it is in the JSON when written without escapes, else decoded.
@@ -37,77 +39,81 @@ enum Name {
 }
 
 impl Payload {
-    /// Indexes `json`, refusing what a full strict parse refuses.
+    /// Reads `json`, refusing what a full strict parse refuses.
     pub(super) fn parse(json: Vec<u8>) -> Result<Self, TokenError> {
         let malformed = |e: &dyn fmt::Display| {
             TokenError::malformed(format!("the payload is not a JSON object: {e}"))
         };
-        // First the full parse's checks by the same parser (strings, escapes, numbers, nesting
-        // limit), building nothing; then the index, which skips over values (serde_json checks
-        // less when it skips, hence the first pass).
-        serde_json::from_slice::<Checked>(&json).map_err(|e| malformed(&e))?;
-        let entries: Entries<'_> = serde_json::from_slice(&json).map_err(|e| malformed(&e))?;
-        let mut names: Vec<&str> = entries.0.iter().map(|(name, _)| name.as_ref()).collect();
-        names.sort_unstable();
-        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+        let read = read(&json, registered, true).map_err(|e| malformed(&e))?;
+        let start = json.as_ptr() as usize;
+        let mut sorted: Vec<&str> = read.names.iter().map(AsRef::as_ref).collect();
+        sorted.sort_unstable();
+        if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
             return Err(malformed(&format_args!("duplicate member {:?}", pair[0])));
         }
-        let start = json.as_ptr() as usize;
-        let span = |text: &str| {
-            let at = text.as_ptr() as usize - start;
-            at..at + text.len()
-        };
-        let members = entries
-            .0
-            .iter()
-            .map(|(name, value)| Member {
-                name: match name {
-                    Cow::Borrowed(name) => Name::At(span(name)),
-                    Cow::Owned(name) => Name::Decoded(name.as_str().into()),
-                },
-                value: span(value.get()),
+        drop(sorted);
+        let names = read
+            .names
+            .into_iter()
+            .map(|name| match name {
+                Cow::Borrowed(name) => {
+                    let at = name.as_ptr() as usize - start;
+                    Name::At(at..at + name.len())
+                }
+                Cow::Owned(name) => Name::Decoded(name.into()),
             })
             .collect();
-        drop(names);
-        drop(entries);
-        Ok(Self { json, members })
+        let registered = read.built;
+        Ok(Self {
+            json,
+            names,
+            registered,
+        })
     }
 
-    fn name<'s>(&'s self, member: &'s Member) -> &'s str {
-        match &member.name {
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(|name| match name {
             Name::At(at) => std::str::from_utf8(&self.json[at.clone()]).unwrap_or_default(),
             Name::Decoded(name) => name,
-        }
+        })
     }
 
-    fn value(&self, member: &Member) -> Option<Value> {
-        // Checked when indexed; cannot fail.
-        serde_json::from_slice(&self.json[member.value.clone()]).ok()
+    /// Builds the claims `wanted` accepts by another pass (read once already: cannot fail).
+    fn build(&self, wanted: impl Fn(&str) -> bool) -> Map<String, Value> {
+        read(&self.json, wanted, false).map_or_else(|_| Map::new(), |read| read.built)
     }
 
     /// The claim named `name`, if present.
     pub(super) fn get(&self, name: &str) -> Option<Value> {
-        let member = self.members.iter().find(|m| self.name(m) == name)?;
-        self.value(member)
+        if registered(name) {
+            return self.registered.get(name).cloned();
+        }
+        if !self.contains(name) {
+            return None;
+        }
+        self.build(|n| n == name).remove(name)
     }
 
     /// Whether a claim named `name` is present (whatever its value).
     pub(super) fn contains(&self, name: &str) -> bool {
-        self.members.iter().any(|m| self.name(m) == name)
+        self.names().any(|n| n == name)
     }
 
     /// The claims whose names `wanted` accepts.
     pub(super) fn named(&self, wanted: impl Fn(&str) -> bool) -> Map<String, Value> {
-        self.members
+        if self.names().any(|n| wanted(n) && !registered(n)) {
+            return self.build(wanted);
+        }
+        self.registered
             .iter()
-            .filter(|m| wanted(self.name(m)))
-            .filter_map(|m| Some((self.name(m).to_string(), self.value(m)?)))
+            .filter(|(name, _)| wanted(name))
+            .map(|(name, value)| (name.clone(), value.clone()))
             .collect()
     }
 
     /// Every claim.
     pub(super) fn all(&self) -> Map<String, Value> {
-        self.named(|_| true)
+        self.build(|_| true)
     }
 
     /// The decoded JSON.
@@ -116,9 +122,63 @@ impl Payload {
     }
 }
 
-/// A JSON object read to the end by serde_json exactly as a full parse reads it (every string,
-/// escape and number checked, the nesting limit applied), with no value built.
-struct Checked;
+/// What one pass over a payload found.
+struct Read<'de> {
+    /// Every member name, in order (when asked for).
+    names: Vec<Cow<'de, str>>,
+    /// The members `wanted` accepted, built.
+    built: Map<String, Value>,
+}
+
+/// One pass of serde_json over `json`: a JSON object, every member checked as a full parse
+/// checks it; the members `wanted` accepts built, the others dropped as they are read.
+fn read<'de>(
+    json: &'de [u8],
+    wanted: impl Fn(&str) -> bool,
+    names: bool,
+) -> serde_json::Result<Read<'de>> {
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let read = ObjectSeed { wanted, names }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(read)
+}
+
+struct ObjectSeed<F> {
+    wanted: F,
+    names: bool,
+}
+
+impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for ObjectSeed<F> {
+    type Value = Read<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Read<'de>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, F: Fn(&str) -> bool> Visitor<'de> for ObjectSeed<F> {
+    type Value = Read<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Read<'de>, A::Error> {
+        let mut read = Read {
+            names: Vec::new(),
+            built: Map::new(),
+        };
+        while let Some(MemberName(name)) = members.next_key::<MemberName<'de>>()? {
+            if (self.wanted)(&name) {
+                let value = members.next_value::<Value>()?;
+                read.built.insert(name.to_string(), value);
+            } else {
+                members.next_value::<Valid>()?;
+            }
+            if self.names {
+                read.names.push(name);
+            }
+        }
+        Ok(read)
+    }
+}
 
 /// Any JSON value, checked and dropped.
 struct Valid;
@@ -129,20 +189,12 @@ impl<'de> Deserialize<'de> for Valid {
     }
 }
 
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer
-            .deserialize_map(CheckVisitor)
-            .map(|Valid| Checked)
-    }
-}
-
 struct CheckVisitor;
 
 impl<'de> Visitor<'de> for CheckVisitor {
     type Value = Valid;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
+        f.write_str("any JSON value")
     }
     fn visit_bool<E>(self, _: bool) -> Result<Valid, E> {
         Ok(Valid)
@@ -172,9 +224,6 @@ impl<'de> Visitor<'de> for CheckVisitor {
     }
 }
 
-/// The top-level members as written, values not built.
-struct Entries<'de>(Vec<(Cow<'de, str>, &'de RawValue)>);
-
 /// A member name, borrowed from the JSON unless it has escapes.
 struct MemberName<'de>(Cow<'de, str>);
 
@@ -194,28 +243,6 @@ impl<'de> Deserialize<'de> for MemberName<'de> {
             }
         }
         deserializer.deserialize_str(NameVisitor)
-    }
-}
-
-impl<'de> Deserialize<'de> for Entries<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor;
-        impl<'de> Visitor<'de> for EntriesVisitor {
-            type Value = Entries<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Entries<'de>, A::Error> {
-                let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(16).min(64));
-                while let Some((name, value)) =
-                    access.next_entry::<MemberName<'de>, &'de RawValue>()?
-                {
-                    entries.push((name.0, value));
-                }
-                Ok(Entries(entries))
-            }
-        }
-        deserializer.deserialize_map(EntriesVisitor)
     }
 }
 

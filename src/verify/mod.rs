@@ -231,7 +231,7 @@ impl Verifier {
 }
 
 /// Whether verifying for `policy`, or the usual answer, reads the claim `name`: the registered
-/// claims jsonwebtoken checks, the scopes, the issuer's required claims, and every top-level name
+/// claims jsonwebtoken checks and the scopes (built while the token was read), the issuer's required claims, and every top-level name
 /// a dotted path (the audience claim, the header claims) may start with (`a.b.c` may be
 /// `{"a": {"b.c": ..}}` or `{"a.b": {"c": ..}}`: see [`crate::issuer::claim_at`]).
 fn read_by(policy: &IssuerPolicy, name: &str) -> bool {
