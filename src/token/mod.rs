@@ -79,7 +79,6 @@ pub struct UnverifiedToken<'a> {
     header: Map<String, Value>,
     /// The payload part as received (padding included).
     payload_b64: &'a str,
-    issuer: Option<String>,
     claims: Payload,
 }
 
@@ -147,11 +146,10 @@ impl<'a> UnverifiedToken<'a> {
         }
 
         let claims = Payload::parse(decode_b64("payload", payload_b64, padding)?)?;
-        let issuer = match claims.get("iss") {
-            None => None,
-            Some(Value::String(iss)) => Some(iss),
+        match claims.registered().get("iss") {
+            None | Some(Value::String(_)) => {}
             Some(_) => return Err(TokenError::malformed("iss claim is not a string")),
-        };
+        }
         Ok(Self {
             raw,
             signing_input_len: header_b64.len() + 1 + payload_b64.len(),
@@ -162,7 +160,6 @@ impl<'a> UnverifiedToken<'a> {
             kid,
             header,
             payload_b64,
-            issuer,
             claims,
         })
     }
@@ -204,7 +201,7 @@ impl<'a> UnverifiedToken<'a> {
 
     /// The payload's `iss`, if any (always a string: [`UnverifiedToken::parse`] refuses others).
     pub fn unverified_issuer(&self) -> Option<&str> {
-        self.issuer.as_deref()
+        self.claims.registered().get("iss").and_then(Value::as_str)
     }
 
     /// Every header member, as written (for display by `jwtgate inspect`; trust nothing in it).
@@ -218,9 +215,22 @@ impl<'a> UnverifiedToken<'a> {
         self.claims.all()
     }
 
+    /// The registered claims ([`REGISTERED_CLAIMS`]) present in the payload, built when the
+    /// token was read.
+    pub fn unverified_registered_claims(&self) -> &Map<String, Value> {
+        self.claims.registered()
+    }
+
     /// The payload claims whose names `wanted` accepts, built now (the others are not).
     pub fn unverified_claims_named(&self, wanted: impl Fn(&str) -> bool) -> Map<String, Value> {
         self.claims.named(wanted)
+    }
+
+    /// Gives the token up for the claims whose names `wanted` accepts (the registered ones moved,
+    /// any other built now) and the decoded payload JSON (checked as
+    /// [`UnverifiedToken::parse_with`] describes), from which the rest can be built.
+    pub fn into_claims_named(self, wanted: impl Fn(&str) -> bool) -> (Map<String, Value>, Vec<u8>) {
+        self.claims.into_named(wanted)
     }
 
     /// Whether the payload has a claim named `name`, whatever its value.
@@ -231,11 +241,6 @@ impl<'a> UnverifiedToken<'a> {
     /// The payload part as received (with its padding, if any).
     pub fn payload_b64(&self) -> &'a str {
         self.payload_b64
-    }
-
-    /// Gives up the decoded payload JSON (checked as [`UnverifiedToken::parse_with`] describes).
-    pub fn into_payload_json(self) -> Vec<u8> {
-        self.claims.into_json()
     }
 }
 

@@ -45,30 +45,40 @@ impl Payload {
             TokenError::malformed(format!("the payload is not a JSON object: {e}"))
         };
         let read = read(&json, registered, true).map_err(|e| malformed(&e))?;
-        let start = json.as_ptr() as usize;
-        let mut sorted: Vec<&str> = read.names.iter().map(AsRef::as_ref).collect();
-        sorted.sort_unstable();
-        if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
-            return Err(malformed(&format_args!("duplicate member {:?}", pair[0])));
-        }
-        drop(sorted);
-        let names = read
-            .names
-            .into_iter()
-            .map(|name| match name {
-                Cow::Borrowed(name) => {
-                    let at = name.as_ptr() as usize - start;
-                    Name::At(at..at + name.len())
-                }
-                Cow::Owned(name) => Name::Decoded(name.into()),
-            })
-            .collect();
-        let registered = read.built;
-        Ok(Self {
+        let (names, registered) = (read.names, read.built);
+        let payload = Self {
             json,
             names,
             registered,
-        })
+        };
+        if let Some(name) = payload.duplicate_name() {
+            return Err(malformed(&format_args!("duplicate member {name:?}")));
+        }
+        Ok(payload)
+    }
+
+    /// A member name written twice (compared decoded), if any.
+    fn duplicate_name(&self) -> Option<&str> {
+        let names: Vec<&str> = self.names().collect();
+        if names.len() <= 32 {
+            // Few names (every real token): compared pairwise, nothing allocated but the list.
+            return names
+                .iter()
+                .enumerate()
+                .find(|(i, name)| names[..*i].contains(name))
+                .map(|(_, name)| *name);
+        }
+        let mut sorted = names;
+        sorted.sort_unstable();
+        sorted
+            .windows(2)
+            .find(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+    }
+
+    /// The registered claims present, built while reading.
+    pub(super) fn registered(&self) -> &Map<String, Value> {
+        &self.registered
     }
 
     fn names(&self) -> impl Iterator<Item = &str> {
@@ -84,6 +94,7 @@ impl Payload {
     }
 
     /// The claim named `name`, if present.
+    #[cfg(test)]
     pub(super) fn get(&self, name: &str) -> Option<Value> {
         if registered(name) {
             return self.registered.get(name).cloned();
@@ -116,51 +127,63 @@ impl Payload {
         self.build(|_| true)
     }
 
-    /// The decoded JSON.
-    pub(super) fn into_json(self) -> Vec<u8> {
-        self.json
+    /// The claims whose names `wanted` accepts (the registered ones moved, not copied), and the
+    /// JSON.
+    pub(super) fn into_named(
+        mut self,
+        wanted: impl Fn(&str) -> bool,
+    ) -> (Map<String, Value>, Vec<u8>) {
+        let claims = if self.names().any(|n| wanted(n) && !registered(n)) {
+            self.build(wanted)
+        } else {
+            let mut claims = std::mem::take(&mut self.registered);
+            claims.retain(|name, _| wanted(name));
+            claims
+        };
+        (claims, self.json)
     }
 }
 
 /// What one pass over a payload found.
-struct Read<'de> {
+struct Read {
     /// Every member name, in order (when asked for).
-    names: Vec<Cow<'de, str>>,
+    names: Vec<Name>,
     /// The members `wanted` accepted, built.
     built: Map<String, Value>,
 }
 
 /// One pass of serde_json over `json`: a JSON object, every member checked as a full parse
 /// checks it; the members `wanted` accepts built, the others dropped as they are read.
-fn read<'de>(
-    json: &'de [u8],
-    wanted: impl Fn(&str) -> bool,
-    names: bool,
-) -> serde_json::Result<Read<'de>> {
+fn read(json: &[u8], wanted: impl Fn(&str) -> bool, names: bool) -> serde_json::Result<Read> {
     let mut deserializer = serde_json::Deserializer::from_slice(json);
-    let read = ObjectSeed { wanted, names }.deserialize(&mut deserializer)?;
+    let seed = ObjectSeed {
+        wanted,
+        names: names.then_some(json.as_ptr() as usize),
+    };
+    let read = seed.deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(read)
 }
 
 struct ObjectSeed<F> {
     wanted: F,
-    names: bool,
+    /// Where the JSON starts, when names are to be kept.
+    names: Option<usize>,
 }
 
 impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for ObjectSeed<F> {
-    type Value = Read<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Read<'de>, D::Error> {
+    type Value = Read;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Read, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
 impl<'de, F: Fn(&str) -> bool> Visitor<'de> for ObjectSeed<F> {
-    type Value = Read<'de>;
+    type Value = Read;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Read<'de>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Read, A::Error> {
         let mut read = Read {
             names: Vec::new(),
             built: Map::new(),
@@ -172,8 +195,14 @@ impl<'de, F: Fn(&str) -> bool> Visitor<'de> for ObjectSeed<F> {
             } else {
                 members.next_value::<Valid>()?;
             }
-            if self.names {
-                read.names.push(name);
+            if let Some(start) = self.names {
+                read.names.push(match name {
+                    Cow::Borrowed(name) => {
+                        let at = name.as_ptr() as usize - start;
+                        Name::At(at..at + name.len())
+                    }
+                    Cow::Owned(name) => Name::Decoded(name.into()),
+                });
             }
         }
         Ok(read)

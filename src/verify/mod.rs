@@ -136,15 +136,15 @@ impl Verifier {
                 key.kid
             ))));
         }
-        // Only the claims the checks and the usual answer read are built; the rest stay JSON
-        // until something asks for every claim (`Verified::claims`).
-        let claims = token.unverified_claims_named(|name| read_by(&policy, name));
         let now = jsonwebtoken::get_current_timestamp();
-        check_signature_and_claims(&token, &key, alg, now, &claims)
+        check_signature_and_claims(&token, &key, alg, now, token.unverified_registered_claims())
             .map_err(|kind| attribute(rejection_for(&token, &kind)))?;
         policy
             .check_token_type(token.unverified_header())
             .map_err(|e| attribute(e.into()))?;
+        // Only the claims the checks and the usual answer read are built; the rest stay JSON
+        // until something asks for every claim (`Verified::claims`).
+        let (claims, payload) = token.into_claims_named(|name| read_by(&policy, name));
         policy
             .check_audience_claim(&claims)
             .map_err(|e| attribute(e.into()))?;
@@ -159,7 +159,6 @@ impl Verifier {
         if !missing.is_empty() {
             return Err(attribute(Rejection::InsufficientScope { missing }));
         }
-        let payload = token.into_payload_json();
         let verified = Verified::read(policy, key.kid.clone(), claims, payload);
         Ok((verified, key))
     }
@@ -273,8 +272,8 @@ fn truncate(text: &str, max: usize) -> &str {
 
 /// jsonwebtoken's `decode`, step by step, with the signature checked by the key parsed once
 /// ([`crate::keys::SignatureKeys`]) and the claims by [`claims::validate`]: the header as
-/// jsonwebtoken reads it, the signature, then the claims (`claims`: the token's, at least the
-/// registered ones). The caller has checked that the key allows `alg`.
+/// jsonwebtoken reads it, the signature, then the claims (`claims`: the token's registered
+/// claims, all that jsonwebtoken's checks read). The caller has checked that the key allows `alg`.
 fn check_signature_and_claims(
     token: &UnverifiedToken<'_>,
     key: &VerifyingKey,

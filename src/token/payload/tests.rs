@@ -35,7 +35,16 @@ fn assert_same(json: &[u8]) {
                     .map(|(name, value)| (name.clone(), value.clone()))
                     .collect();
                 assert_eq!(index.named(|n| names.contains(&n)), expected);
+                let again = Payload::parse(json.to_vec()).expect("accepted once");
+                let (moved, rest) = again.into_named(|n| names.contains(&n));
+                assert_eq!((moved, rest.as_slice()), (expected, json));
             }
+            let registered: Map<String, Value> = full
+                .iter()
+                .filter(|(name, _)| super::REGISTERED_CLAIMS.contains(&name.as_str()))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            assert_eq!(index.registered(), &registered);
         }
         (None, Err(e)) => assert_eq!(e.reason(), "malformed"),
         (full, index) => panic!(
