@@ -130,29 +130,12 @@ fn random_and_mutated_payloads_are_judged_as_the_full_parse_judges_them() {
     })
     .to_string();
     let alphabet = br#"{}[]":,\ u0123456789abcdefnulltrue-+.eE"#;
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut m = crate::token::tests::Mutator::new();
     for round in 0..20_000 {
-        let mut bytes = valid.clone().into_bytes();
-        for _ in 0..(next() % 4) {
-            let at = (next() as usize) % (bytes.len() + 1);
-            match next() % 4 {
-                0 => bytes.insert(at, alphabet[(next() as usize) % alphabet.len()]),
-                1 if at < bytes.len() => {
-                    bytes.remove(at);
-                }
-                2 => bytes.truncate(at),
-                _ => bytes.extend_from_within(..at),
-            }
-        }
+        let mut bytes = m.mutate(valid.as_bytes(), alphabet);
         if round % 5 == 0 {
-            bytes = (0..next() % 48)
-                .map(|_| alphabet[(next() as usize) % alphabet.len()])
+            bytes = (0..m.next() % 48)
+                .map(|_| alphabet[(m.next() as usize) % alphabet.len()])
                 .collect();
         }
         assert_same(&bytes);
