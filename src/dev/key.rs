@@ -294,6 +294,16 @@ mod fixed {
             jsonwebtoken::encode(&header, claims, &self.encoding).expect("signing works")
         }
 
+        /// Signs `claims` under `header` (this key's `alg` and `kid` added unless `header`
+        /// names its own), every part unpadded base64url: a token whose header carries members
+        /// jsonwebtoken's `Header` has no field for, or values of unexpected types.
+        ///
+        /// # Panics
+        /// `header` is not a JSON object, or signing fails.
+        pub fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
+            self.sign_parts(header, claims, &URL_SAFE_NO_PAD)
+        }
+
         /// Signs `claims` under `header` (this key's `alg` and `kid` added) the way AWS ALB
         /// writes `x-amzn-oidc-data`: every part base64url WITH `=` padding, the signature
         /// computed over the padded header and payload.
@@ -301,14 +311,35 @@ mod fixed {
         /// # Panics
         /// `header` is not a JSON object, or signing fails.
         pub fn sign_padded(&self, header: &Value, claims: &Value) -> String {
-            use base64::engine::general_purpose::URL_SAFE;
             let mut header = header.as_object().expect("a header object").clone();
             header.insert("alg".into(), format!("{:?}", self.alg).into());
             header.insert("kid".into(), self.kid.clone().into());
+            self.sign_parts(
+                &Value::Object(header),
+                claims,
+                &base64::engine::general_purpose::URL_SAFE,
+            )
+        }
+
+        /// `header` (with this key's `alg` and `kid` unless it names them) and `claims`, each
+        /// encoded by `engine`, and the signature over them.
+        fn sign_parts(
+            &self,
+            header: &Value,
+            claims: &Value,
+            engine: &base64::engine::GeneralPurpose,
+        ) -> String {
+            let mut header = header.as_object().expect("a header object").clone();
+            header
+                .entry("alg")
+                .or_insert_with(|| format!("{:?}", self.alg).into());
+            header
+                .entry("kid")
+                .or_insert_with(|| self.kid.clone().into());
             let signing_input = format!(
                 "{}.{}",
-                URL_SAFE.encode(Value::Object(header).to_string()),
-                URL_SAFE.encode(claims.to_string())
+                engine.encode(Value::Object(header).to_string()),
+                engine.encode(claims.to_string())
             );
             let signature =
                 jsonwebtoken::crypto::sign(signing_input.as_bytes(), &self.encoding, self.alg)
@@ -316,7 +347,7 @@ mod fixed {
             let signature = URL_SAFE_NO_PAD
                 .decode(signature)
                 .expect("jsonwebtoken answers base64url");
-            format!("{signing_input}.{}", URL_SAFE.encode(signature))
+            format!("{signing_input}.{}", engine.encode(signature))
         }
 
         /// The RSA modulus (the JWK's `n`) as bytes: public material an attacker could use as

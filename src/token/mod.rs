@@ -77,6 +77,8 @@ pub struct UnverifiedToken<'a> {
     alg: String,
     kid: Option<String>,
     header: Map<String, Value>,
+    /// The header part decoded: the JSON text `header` was read from.
+    header_json: Vec<u8>,
     /// The payload part as received (padding included).
     payload_b64: &'a str,
     claims: Payload,
@@ -127,8 +129,8 @@ impl<'a> UnverifiedToken<'a> {
             .iter()
             .any(|part| part.ends_with('='));
 
-        let header: StrictObject = decode_json("header", header_b64, padding)?;
-        let header = header.0;
+        let header_json = decode_b64("header", header_b64, padding)?;
+        let header = strict_object("header", &header_json)?.0;
         let alg = match header.get("alg") {
             Some(Value::String(alg)) => alg.clone(),
             Some(_) => return Err(TokenError::malformed("header alg is not a string")),
@@ -159,6 +161,7 @@ impl<'a> UnverifiedToken<'a> {
             alg,
             kid,
             header,
+            header_json,
             payload_b64,
             claims,
         })
@@ -207,6 +210,12 @@ impl<'a> UnverifiedToken<'a> {
     /// Every header member, as written (for display by `jwtgate inspect`; trust nothing in it).
     pub fn unverified_header(&self) -> &Map<String, Value> {
         &self.header
+    }
+
+    /// The header part decoded: the JSON text [`UnverifiedToken::unverified_header`] was read
+    /// from (checked as [`UnverifiedToken::parse_with`] describes).
+    pub fn header_json(&self) -> &[u8] {
+        &self.header_json
     }
 
     /// All payload claims, built now. They become trustworthy only once the signature has been
@@ -305,8 +314,11 @@ fn decode_b64(part: &str, text: &str, padding: Padding) -> Result<Vec<u8>, Token
 }
 
 fn decode_json(part: &str, text: &str, padding: Padding) -> Result<StrictObject, TokenError> {
-    let bytes = decode_b64(part, text, padding)?;
-    serde_json::from_slice(&bytes)
+    strict_object(part, &decode_b64(part, text, padding)?)
+}
+
+fn strict_object(part: &str, json: &[u8]) -> Result<StrictObject, TokenError> {
+    serde_json::from_slice(json)
         .map_err(|e| TokenError::malformed(format!("the {part} is not a JSON object: {e}")))
 }
 

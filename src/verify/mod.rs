@@ -281,13 +281,7 @@ fn check_signature_and_claims(
     now: u64,
     claims: &Map<String, Value>,
 ) -> Result<(), ErrorKind> {
-    if token.is_padded() {
-        // jsonwebtoken reads unpadded base64url only: give it the header without its padding.
-        jsonwebtoken::decode_header(format!("{}..", token.header_b64()))
-    } else {
-        jsonwebtoken::decode_header(token.raw())
-    }
-    .map_err(|e| e.into_kind())?;
+    check_header_as_jsonwebtoken_does(token.header_json())?;
     let signature = URL_SAFE_NO_PAD
         .decode(token.signature_b64())
         .map_err(|_| ErrorKind::InvalidToken)?;
@@ -298,6 +292,30 @@ fn check_signature_and_claims(
         return Err(ErrorKind::InvalidSignature);
     }
     claims::validate(claims, &key.validation, now)
+}
+
+/// What jsonwebtoken's `decode` checks of the header before the signature
+/// (`Header::from_encoded`, not public), on the header the token parser already decoded (the
+/// same bytes: jsonwebtoken decodes the first part as unpadded base64url, and the parser hands
+/// over a padded part's bytes only for an issuer that allows padding): the JSON must read as
+/// jsonwebtoken's `Header`, a `b64` member must be `true` (RFC 7797's unencoded payloads are not
+/// supported), and `crit` may name only `b64`, once (the parser refuses every `crit` anyway).
+fn check_header_as_jsonwebtoken_does(json: &[u8]) -> Result<(), ErrorKind> {
+    let header: jsonwebtoken::Header = serde_json::from_slice(json)
+        .map_err(|e| jsonwebtoken::errors::Error::from(e).into_kind())?;
+    let b64 = header
+        .extras
+        .get::<bool>("b64")
+        .map_err(|_| ErrorKind::InvalidToken)?;
+    if b64 == Some(false) {
+        return Err(ErrorKind::InvalidToken);
+    }
+    if let Some(crit) = &header.crit
+        && (crit.len() != 1 || crit[0] != "b64" || b64.is_none())
+    {
+        return Err(ErrorKind::InvalidToken);
+    }
+    Ok(())
 }
 
 /// The required scopes not granted by `scope` (space-separated string) or `scp` (array of

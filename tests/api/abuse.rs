@@ -76,6 +76,28 @@ async fn an_embedded_jwk_header_is_ignored() {
     assert_eq!(app.verify(&forged).await.reason(), "bad_signature");
 }
 
+/// RFC 7797: `"b64": false` says the signature covers the payload's raw bytes, not its
+/// base64url. jwtgate does not support unencoded payloads, so such a header is refused (as
+/// jsonwebtoken's `decode` refuses it), even when the signature over the encoded form is valid.
+#[actix_web::test]
+async fn a_header_asking_for_an_unencoded_payload_is_refused_though_its_signature_verifies() {
+    let key = DevKey::rs256();
+    let issuer = DevIssuer::serving(&[&key]).await;
+    let app = spawn_app(settings_for(&[&issuer])).await;
+    let payload = claims(issuer.issuer());
+
+    for b64 in [json!(false), json!("false"), json!(0)] {
+        let token = key.sign_with_header(&json!({ "b64": b64 }), &payload);
+        assert_eq!(app.verify(&token).await.reason(), "malformed", "b64: {b64}");
+    }
+    let token = key.sign_with_header(&json!({"b64": true}), &payload);
+    assert_eq!(
+        app.verify(&token).await.status,
+        200,
+        "b64: true is the default"
+    );
+}
+
 fn attacker_encoding_key() -> jsonwebtoken::EncodingKey {
     jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../keys/rsa2.pem")).unwrap()
 }
