@@ -84,7 +84,13 @@ where
                 if self.timer.format_time(&mut writer).is_err() {
                     writer.write_str("<unknown time>")?;
                 }
-                write!(writer, " {:>5} {}: ", meta.level().as_str(), meta.target())?;
+                // `Full` writes ` {level:>5} {target}: `.
+                let level = meta.level().as_str();
+                writer.write_str(&"      "[..6 - level.len().min(5)])?;
+                writer.write_str(level)?;
+                writer.write_char(' ')?;
+                writer.write_str(meta.target())?;
+                writer.write_str(": ")?;
                 let mut fields = TextFields {
                     writer: &mut writer,
                     first: true,
@@ -132,7 +138,10 @@ impl TextFields<'_, '_> {
         }
         if name != "message" {
             let name = name.strip_prefix("r#").unwrap_or(name);
-            self.result = self.result.and_then(|()| write!(self.writer, "{name}="));
+            self.result = self
+                .result
+                .and_then(|()| self.writer.write_str(name))
+                .and_then(|()| self.writer.write_char('='));
         }
         self.result.is_ok()
     }
