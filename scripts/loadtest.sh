@@ -43,7 +43,12 @@
 # (jwtgate_verifications_total{transport="grpc"} before and after). Latency percentiles come from
 # h2load's per-request log. Rows in grpc.tsv; pinned and unpinned as above.
 #
-# Environment: LOADTEST_DURATION_SECS (5), LOADTEST_WARMUP_SECS (1), LOADTEST_CONNECTIONS (64),
+# Rounds: LOADTEST_ROUNDS=N (default 1) runs the pinned and unpinned scenarios, the 1-worker
+# and the 8/32-issuer runs N times, round after round (so a noisy minute of a shared machine
+# lands on one sample of every scenario, not on all samples of one); the report compares medians
+# and shows each median's spread. The token-count and time-to-ready runs are made once.
+#
+# Environment: LOADTEST_ROUNDS (1), LOADTEST_DURATION_SECS (5), LOADTEST_WARMUP_SECS (1), LOADTEST_CONNECTIONS (64),
 # LOADTEST_GRPC_CONNECTIONS (8), LOADTEST_GRPC_STREAMS (8),
 # LOADTEST_OUT (target/loadtest/run-<UTC time>), LOADTEST_SKIP_BUILD=1 (use existing builds).
 # The machine is shared: the load average before and after is recorded with the results.
@@ -52,7 +57,9 @@ cd "$(dirname "$0")/.."
 
 # The whole script stops itself after this long, whatever happens (timeout sends SIGTERM, the
 # trap below stops every process the script started).
-SCRIPT_TIMEOUT_SECS=1800
+ROUNDS=${LOADTEST_ROUNDS:-1}
+[[ $ROUNDS =~ ^[1-9][0-9]?$ ]] || { echo "LOADTEST_ROUNDS must be 1 to 99" >&2; exit 2; }
+SCRIPT_TIMEOUT_SECS=$((1200 + 600 * ROUNDS))
 if [[ -z ${LOADTEST_UNDER_TIMEOUT:-} ]]; then
     LOADTEST_UNDER_TIMEOUT=1 exec timeout "$SCRIPT_TIMEOUT_SECS" "$0" "$@"
 fi
@@ -385,7 +392,7 @@ fi
     if runs grpc; then echo "h2load=$(h2load --version 2>&1 | head -1)"; fi
     echo "rustc=$(rustc --version)"
     echo "token_cache=$TOKEN_CACHE"
-    echo "duration_secs=$DURATION_SECS warmup_secs=$WARMUP_SECS connections=$CONNECTIONS grpc_connections=$GRPC_CONNECTIONS grpc_streams=$GRPC_STREAMS"
+    echo "duration_secs=$DURATION_SECS warmup_secs=$WARMUP_SECS connections=$CONNECTIONS grpc_connections=$GRPC_CONNECTIONS grpc_streams=$GRPC_STREAMS rounds=$ROUNDS"
     echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/meta.txt"
 
@@ -405,9 +412,10 @@ if runs http; then
     done
 fi
 
-# The HTTP scenarios (wrk against /verify).
-http_runs() {
-    D=rs256-$DISTINCT_TOKENS
+# One round of the HTTP scenarios: every reference, the peer and jwtgate, pinned then unpinned;
+# then the 1-worker runs (against the 2-worker unpinned ones: what the second core adds) and the
+# 8 and 32 issuer runs (against the 1-issuer pinned one).
+http_round() {
     for MODE in pinned unpinned; do
         W=1
         [[ $MODE == unpinned ]] && W=2
@@ -441,7 +449,7 @@ http_runs() {
         measure rs256-one-nolog jwtgate:nolog "$W" 1 on one
     done
 
-    # Scale: workers (unpinned, so both cores are available), issuers and tokens (pinned).
+    # Scale: workers (unpinned, so both cores are available), issuers (pinned).
     MODE=unpinned
     measure scale-workers-noop noop 1 1 - one
     measure scale-workers-decode-rs256 decode:RS256 1 1 - "$D"
@@ -450,6 +458,16 @@ http_runs() {
     MODE=pinned
     measure scale-issuers jwtgate 1 8 off "rs256-iss8-$DISTINCT_TOKENS"
     measure scale-issuers jwtgate 1 32 off "rs256-iss32-$DISTINCT_TOKENS"
+}
+
+# The HTTP scenarios (wrk against /verify).
+http_runs() {
+    D=rs256-$DISTINCT_TOKENS
+    for round in $(seq "$ROUNDS"); do
+        [[ $ROUNDS == 1 ]] || log "round $round of $ROUNDS"
+        http_round
+    done
+    MODE=pinned
     for n in 10 100 1000 "$DISTINCT_TOKENS" "$CACHED_TOKENS"; do
         measure scale-tokens jwtgate 1 1 on "rs256-$n" fill
     done

@@ -69,14 +69,43 @@ def read_tsv(path):
         return list(csv.DictReader(f, delimiter="\t"))
 
 
+NUMERIC = ("rps", "p50_ms", "p99_ms", "max_ms", "vmrss_kb", "vmhwm_kb", "ready_ms", "hit_ratio",
+           "non2xx", "requests", "workers", "issuers", "tokens", "server_cores", "machine_cores",
+           "steal_cores")
+# The columns naming a run: rows equal in all of them are rounds of one scenario
+# (LOADTEST_ROUNDS), merged into one row by merge_rounds.
+IDENTITY = ("mode", "server", "scenario", "workers", "issuers", "tokens", "cache")
+# Memory is judged by the largest of the rounds, everything else by the median.
+PEAKS = ("vmrss_kb", "vmhwm_kb")
+
+
+def merge_rounds(rows):
+    """One row per scenario: the median of its rounds (the peak for memory), with `rounds` and
+    `rps_samples` (each round's req/s, in round order). Time-to-ready samples stay separate."""
+    groups = {}
+    for i, row in enumerate(rows):
+        key = ("ready", i) if row["scenario"] == "ready" else tuple(row[k] for k in IDENTITY)
+        groups.setdefault(key, []).append(row)
+    merged = []
+    for group in groups.values():
+        row = dict(group[0])
+        row["rounds"] = len(group)
+        row["rps_samples"] = [r["rps"] for r in group if r["rps"] is not None]
+        for key in NUMERIC:
+            values = [r[key] for r in group if r[key] is not None]
+            if values:
+                row[key] = max(values) if key in PEAKS else statistics.median(values)
+        merged.append(row)
+    return merged
+
+
 def load(run):
     rows = read_tsv(run / "results.tsv")
     for row in rows:
-        for key in ("rps", "p50_ms", "p99_ms", "max_ms", "vmrss_kb", "vmhwm_kb", "ready_ms",
-                    "hit_ratio", "non2xx", "requests", "workers", "issuers", "tokens",
-                    "server_cores", "machine_cores", "steal_cores"):
+        for key in NUMERIC:
             # CPU columns are absent from runs before they were recorded.
             row[key] = number(row.get(key) or "-")
+    rows = merge_rounds(rows)
     meta = {}
     for line in (run / "meta.txt").read_text().splitlines():
         # One key=value a line, except the run settings line: several, space-separated.
@@ -107,6 +136,22 @@ def mib(kb):
     return None if kb is None else kb / 1024
 
 
+def per_round(r, ref):
+    """Each round's ratio of `r` to `ref` (rounds pair up: one round runs every scenario once),
+    or nothing for a single round."""
+    mine, theirs = r.get("rps_samples", []), ref.get("rps_samples", [])
+    if len(mine) < 2 or len(mine) != len(theirs) or not all(theirs):
+        return ""
+    return " (rounds: " + ", ".join(f"{a / b:.2f}x" for a, b in zip(mine, theirs)) + ")"
+
+
+def rps_cell(r):
+    """req/s: the median, and the range of the rounds when there were several."""
+    samples = r.get("rps_samples", [])
+    spread = f" ({fmt(min(samples))}-{fmt(max(samples))})" if len(samples) > 1 else ""
+    return f"{fmt(r['rps'])}{spread}"
+
+
 def verdict(ok):
     return "**met**" if ok else "**missed**"
 
@@ -128,7 +173,7 @@ def main_table(rows, mode):
         hits = "-" if r["hit_ratio"] is None else f"{r['hit_ratio']:.1%}"
         cores = " / ".join(fmt(r[k], 2) for k in ("server_cores", "machine_cores", "steal_cores"))
         out.append(
-            f"| {r['scenario']} | {r['server']} | {fmt(r['tokens'])} | {r['cache']} | {fmt(r['rps'])} | "
+            f"| {r['scenario']} | {r['server']} | {fmt(r['tokens'])} | {r['cache']} | {rps_cell(r)} | "
             f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['non2xx'])} | {hits} | {ratio} | {p99} | {vs_peer} | {cores} |"
         )
     return out
@@ -149,7 +194,7 @@ def targets(rows, meta):
         gap = "" if ratio >= minimum else f"; {minimum - ratio:.2f} short, {fmt(minimum * ref['rps'])} req/s needed"
         out.append(
             f"| {label} | {mode} | {scenario} {fmt(r['rps'])} / {other} {fmt(ref['rps'])} req/s = "
-            f"**{ratio:.2f}x** (need {minimum:.2f}x{gap}) | {verdict(ratio >= minimum)} |"
+            f"**{ratio:.2f}x**{per_round(r, ref)} (need {minimum:.2f}x{gap}) | {verdict(ratio >= minimum)} |"
         )
 
     modes = ("pinned", "unpinned")
@@ -362,7 +407,7 @@ def main():
         f"Run {meta.get('date_utc', '?')} on {meta.get('cpus', '?')} x {meta.get('cpu', '?')} "
         f"(kernel {meta.get('kernel', '?')}), jwtgate {meta.get('commit', '?')}, {meta.get('rustc', '')}, "
         f"{wrk}{meta.get('warmup_secs', '?')} s warm-up + "
-        f"{meta.get('duration_secs', '?')} s per run; load average before {meta.get('loadavg_start', '?')}, "
+        f"{meta.get('duration_secs', '?')} s per run{rounds_note(meta)}; load average before {meta.get('loadavg_start', '?')}, "
         f"after {meta.get('loadavg_end', '?')}.",
         "",
     ]
@@ -381,6 +426,14 @@ def main():
     (run / "results.md").write_text("\n".join(lines))
     if rows and not plot(rows, run / "loadtest.png"):
         print("plot_loadtest: matplotlib is not installed; wrote only results.md", file=sys.stderr)
+
+
+def rounds_note(meta):
+    rounds = int(meta.get("rounds", "1") or 1)
+    if rounds < 2:
+        return ""
+    return (f", {rounds} rounds (every req/s, p50, p99 and core figure is the median of its rounds, "
+            "memory the peak; ranges in brackets)")
 
 
 def http_sections(rows, meta):
