@@ -11,7 +11,8 @@
 //!
 //! Allowed: `OkHttpResponse` with every identity header set (empty when there is no value) and
 //! every client header that is an identity header in any spelling in `headers_to_remove` (with
-//! `refuse_identity_headers` on, such a request is refused instead, as over HTTP); the verified
+//! `refuse_identity_headers` on, or an `x-jwtgate-refuse-identity-headers` request header, such a
+//! request is refused instead, as over HTTP); the verified
 //! claims as `dynamic_metadata` (`issuer`, `policy`, `claims`). Denied: `DeniedHttpResponse` with
 //! the status, RFC 6750 challenge, headers and JSON body `/verify` would answer (503 with
 //! `Retry-After` when keys are unavailable). Envoy's `failure_mode_allow` must stay `false`.
@@ -135,6 +136,12 @@ impl CheckService {
             .keys()
             .filter(|name| is_identity_header(name, rules))
             .collect();
+        // As over HTTP, the proxy's `x-jwtgate-refuse-identity-headers` can only make this
+        // stricter: such headers refuse the request instead of being removed.
+        let refuse = rules.refuse_identity_headers
+            || request
+                .headers
+                .contains_key(crate::http::REFUSE_IDENTITY_HEADERS_HEADER);
         let token = find_token(request.headers, request.path, &rules.token_sources);
         let requirements = requirements(rules, request);
         let mode = VerifyMode::for_policy(
@@ -149,7 +156,7 @@ impl CheckService {
         let mut chosen = None;
         let outcome =
             match (forged.first(), requirements) {
-                (Some(name), _) if rules.refuse_identity_headers => Err(AttributedRejection::from(
+                (Some(name), _) if refuse => Err(AttributedRejection::from(
                     Rejection::ForgedIdentityHeader((*name).clone()),
                 )),
                 (_, Err(rejection)) => Err(AttributedRejection::from(rejection)),

@@ -345,6 +345,12 @@ async fn client_identity_headers_are_removed_in_every_spelling_or_refused() {
     let refusing = fixture(true).await;
     let response = refusing.check_with_a_forged_header().await;
     assert_eq!(denial(&response), (403, "forged_identity_header".into()));
+
+    // As over HTTP, the proxy can ask for refusal per request; it only ever makes jwtgate
+    // stricter.
+    headers.push(("x-jwtgate-refuse-identity-headers", "1"));
+    let response = removing.check("/app", &headers, &[]).await;
+    assert_eq!(denial(&response), (403, "forged_identity_header".into()));
 }
 
 #[actix_web::test]
