@@ -31,6 +31,11 @@ CATEGORIES = [
 ]
 
 
+KERNEL = "kernel (TCP, epoll, wake-ups)"
+OTHER = "other"
+SKID = "sampling skid (perf, interrupts off; see above)"
+
+
 def categorize(report_path):
     shares = {}
     for line in open(report_path, encoding="utf-8", errors="replace"):
@@ -38,9 +43,9 @@ def categorize(report_path):
         if not m:
             continue
         pct, space, symbol = float(m.group(1)), m.group(2), m.group(3)
-        category = "kernel (TCP, epoll, wake-ups)" if space == "k" else "other"
+        category = KERNEL if space == "k" else OTHER
         if symbol.split()[0] == "_raw_spin_unlock_irqrestore":
-            category = "sampling skid (perf, interrupts off; see above)"
+            category = SKID
         if space != "k":
             for name, pattern in CATEGORIES:
                 if re.search(pattern, symbol):
@@ -55,7 +60,9 @@ def main():
     for line in open(sys.argv[1], encoding="utf-8"):
         name, rps, report = line.split()
         runs.append((name, float(rps), categorize(report)))
-    order = [name for name, _ in CATEGORIES] + ["kernel (TCP, epoll, wake-ups)", "other"]
+    # Every category, the skid's included (its row was missing: the per-request figures did not
+    # add up to the measured time).
+    order = [name for name, _ in CATEGORIES] + [KERNEL, OTHER, SKID]
     header = "| µs per request | " + " | ".join(f"{n} ({rps:,.0f} req/s = {1e6 / rps:.1f} µs)" for n, rps, _ in runs) + " |"
     print(header)
     print("| --- |" + " ---: |" * len(runs))
