@@ -263,6 +263,10 @@ fn the_parsed_key_path_answers_every_vector_exactly_as_jsonwebtoken_decode() {
             json!({"url": ["u"]}),
             json!({"nonce": {}}),
             json!({"custom": {"deep": [1, "two", null]}}),
+            json!({"x5t": "abc", "x5t#S256": "def", "cty": "JWT", "jku": "https://jku.example",
+                   "x5u": "https://x5u.example", "url": "u", "nonce": "n"}),
+            json!({"typ": null}),
+            json!({"x5t": 1}),
         ];
         for header in &headers {
             let raw = key.sign_with_header(header, &base());
