@@ -15,6 +15,7 @@ pub use crate::http::decision_log::DecisionLogMode;
 pub use crate::http::report_mode::VerifyMode;
 use crate::issuer::{SUPPORTED_ALGORITHMS, check_url};
 
+mod bounds;
 mod convert;
 mod grpc;
 mod issuer;
