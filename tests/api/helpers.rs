@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwtgate::clock::ManualClock;
-use jwtgate::dev::DevIssuer;
+use jwtgate::dev::{DevIssuer, DevKey};
 use jwtgate::settings::Settings;
 use jwtgate::startup::{Application, Dependencies};
 use serde_json::Value;
@@ -41,6 +41,16 @@ impl Answer {
     pub fn reason(&self) -> &str {
         self.body["reason"].as_str().unwrap_or("<none>")
     }
+}
+
+/// `key`'s token for `iss` with the test kit's usual claims, each member of `extra` set over
+/// them.
+pub fn token_with(key: &DevKey, iss: &str, extra: Value) -> String {
+    let mut claims = jwtgate::dev::claims(iss);
+    for (name, value) in extra.as_object().expect("extra claims are an object") {
+        claims[name] = value.clone();
+    }
+    key.sign(&claims)
 }
 
 /// Settings for a jwtgate trusting the given issuers (audience `my-api`), on a free port, one

@@ -4,7 +4,7 @@
 use awc::http::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, TestApp, spawn_app};
+use crate::helpers::{Answer, TestApp, spawn_app, token_with};
 use jwtgate::dev::{DevIssuer, DevKey, claims};
 use jwtgate::settings::Settings;
 
@@ -72,11 +72,7 @@ async fn fixture(unmatched: &str, catch_all: bool) -> Fixture {
 
 impl Fixture {
     fn token(&self, extra: Value) -> String {
-        let mut claims = claims(&self.iss);
-        for (name, value) in extra.as_object().unwrap() {
-            claims[name] = value.clone();
-        }
-        self.key.sign(&claims)
+        token_with(&self.key, &self.iss, extra)
     }
 
     fn admin(&self) -> String {

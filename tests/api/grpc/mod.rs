@@ -12,8 +12,8 @@ use envoy_types::pb::google::protobuf::value::Kind;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
-use crate::helpers::{TestApp, settings_for, spawn_app};
-use jwtgate::dev::{DevIssuer, DevKey, claims, now};
+use crate::helpers::{TestApp, settings_for, spawn_app, token_with};
+use jwtgate::dev::{DevIssuer, DevKey, now};
 use jwtgate::settings::{PolicySettings, RouteSettings, Settings, VerifyMode};
 
 mod report_mode;
@@ -69,11 +69,7 @@ async fn fixture_with(
 
 impl Fixture {
     fn token(&self, extra: Value) -> String {
-        let mut c = claims(&self.iss);
-        for (name, value) in extra.as_object().unwrap() {
-            c[name] = value.clone();
-        }
-        self.key.sign(&c)
+        token_with(&self.key, &self.iss, extra)
     }
 
     /// Asks `Check` as Envoy would for `GET path` with these client headers and route context.
