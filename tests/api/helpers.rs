@@ -43,18 +43,37 @@ impl Answer {
     }
 }
 
-/// `key`'s token for `iss` with the test kit's usual claims, each member of `extra` set over
-/// them.
-pub fn token_with(key: &DevKey, iss: &str, extra: Value) -> String {
-    let mut claims = jwtgate::dev::claims(iss);
-    for (name, value) in extra.as_object().expect("extra claims are an object") {
-        claims[name] = value.clone();
-    }
-    key.sign(&claims)
+/// A jwtgate under test trusting one issuer, with the key that issuer signs with.
+pub struct KeyedApp {
+    /// Kept serving for as long as the app is tested.
+    _issuer: DevIssuer,
+    pub app: TestApp,
+    pub key: DevKey,
+    /// The issuer's URL, the `iss` of its tokens.
+    pub iss: String,
 }
 
-/// Settings for a jwtgate trusting the given issuers (audience `my-api`), on a free port, one
-/// worker, plain http allowed for the loopback test issuers.
+impl KeyedApp {
+    pub fn new(issuer: DevIssuer, key: DevKey, app: TestApp) -> Self {
+        let iss = issuer.issuer().to_string();
+        Self {
+            _issuer: issuer,
+            app,
+            key,
+            iss,
+        }
+    }
+
+    /// A token with the test kit's usual claims, each member of `extra` set over them.
+    pub fn token(&self, extra: Value) -> String {
+        let mut claims = jwtgate::dev::claims(&self.iss);
+        for (name, value) in extra.as_object().expect("extra claims are an object") {
+            claims[name] = value.clone();
+        }
+        self.key.sign(&claims)
+    }
+}
+
 pub fn settings_for(issuers: &[&DevIssuer]) -> Settings {
     let mut toml = String::from(
         "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[fetch]\nhttps_only = false\nallow_private_addresses = true\ntimeout_secs = 2\n",

@@ -2,9 +2,9 @@
 //! original request, query requirements, and the tricks that try to reach a weaker policy.
 
 use awc::http::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{Answer, TestApp, spawn_app, token_with};
+use crate::helpers::{Answer, KeyedApp, spawn_app};
 use jwtgate::dev::{DevIssuer, DevKey, claims};
 use jwtgate::settings::Settings;
 
@@ -51,30 +51,17 @@ policy = "tenant"
     .unwrap()
 }
 
-struct Fixture {
-    _issuer: DevIssuer,
-    app: TestApp,
-    key: DevKey,
-    iss: String,
-}
+/// The app under test, its issuer and key.
+type Fixture = KeyedApp;
 
 async fn fixture(unmatched: &str, catch_all: bool) -> Fixture {
     let key = DevKey::es256();
     let issuer = DevIssuer::serving(&[&key]).await;
     let app = spawn_app(settings(&issuer, unmatched, catch_all)).await;
-    Fixture {
-        iss: issuer.issuer().to_string(),
-        _issuer: issuer,
-        app,
-        key,
-    }
+    Fixture::new(issuer, key, app)
 }
 
 impl Fixture {
-    fn token(&self, extra: Value) -> String {
-        token_with(&self.key, &self.iss, extra)
-    }
-
     fn admin(&self) -> String {
         self.token(json!({"scope": "admin", "realm_access": {"roles": ["admin"]}}))
     }

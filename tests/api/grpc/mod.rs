@@ -12,18 +12,14 @@ use envoy_types::pb::google::protobuf::value::Kind;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
-use crate::helpers::{TestApp, settings_for, spawn_app, token_with};
+use crate::helpers::{KeyedApp, settings_for, spawn_app};
 use jwtgate::dev::{DevIssuer, DevKey, now};
 use jwtgate::settings::{PolicySettings, RouteSettings, Settings, VerifyMode};
 
 mod report_mode;
 
-struct Fixture {
-    _issuer: DevIssuer,
-    app: TestApp,
-    key: DevKey,
-    iss: String,
-}
+/// The app under test, its issuer and key.
+type Fixture = KeyedApp;
 
 async fn fixture(refuse_identity_headers: bool) -> Fixture {
     fixture_with(refuse_identity_headers, |_| {}).await
@@ -59,19 +55,10 @@ async fn fixture_with(
     });
     adjust(&mut settings);
     let app = spawn_app(settings).await;
-    Fixture {
-        iss: issuer.issuer().to_string(),
-        _issuer: issuer,
-        app,
-        key,
-    }
+    Fixture::new(issuer, key, app)
 }
 
 impl Fixture {
-    fn token(&self, extra: Value) -> String {
-        token_with(&self.key, &self.iss, extra)
-    }
-
     /// Asks `Check` as Envoy would for `GET path` with these client headers and route context.
     async fn check(
         &self,
